@@ -1,0 +1,67 @@
+//! `bytearray-wl`: what CPython's `bytearray(SIZE)` does, without the interpreter.
+//!
+//! The rewrite of the suite's ByteArray.py. CPython takes the buffer of a bytearray
+//! of n bytes from the C allocator as n + 1 bytes (a trailing NUL it always keeps)
+//! and then writes zeros over it, so every page becomes resident. This does the
+//! same: `malloc(SIZE + 1)`, then a zero fill of all of it. The fill is a real
+//! memset, never calloc's lazily zeroed fresh pages.
+
+use clap::Parser;
+use std::process::ExitCode;
+use wlcore::cli::{self, Common};
+use wlcore::cmem::{self, CBuffer};
+use wlcore::exit::Error;
+use wlcore::run::{self, Workload};
+
+/// Does what CPython's bytearray(SIZE) does: malloc(SIZE + 1), one byte more for the
+/// trailing NUL CPython keeps, then zeros written over all of it, so every page
+/// becomes resident. glibc's mmap threshold is pinned at its default (128 KiB) with
+/// mallopt, so every --repeat takes the same path.
+///
+/// Exit codes: 0 done, 2 usage error, 3 the allocation failed, 4 system error.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+}
+
+struct ByteArray;
+
+impl Workload for ByteArray {
+    const NAME: &'static str = "bytearray-wl";
+    const PATH: &'static str = "malloc + memset, as bytearray";
+    type Held = CBuffer;
+
+    fn allocator_bytes(&self, size: u64) -> u64 {
+        size + 1
+    }
+    fn touched(&self) -> bool {
+        true
+    }
+    fn mmap_threshold(&self) -> Option<u64> {
+        Some(cmem::MMAP_THRESHOLD as u64)
+    }
+    fn allocate(&mut self, size: u64) -> Result<CBuffer, Error> {
+        let len = self.allocator_bytes(size);
+        let mut buf = CBuffer::malloc(len as usize).ok_or_else(|| {
+            Error::alloc(format!(
+                "bytearray({size}) failed: malloc({len}) returned NULL"
+            ))
+        })?;
+        buf.fill_zero();
+        Ok(buf)
+    }
+    fn address(held: &CBuffer) -> Option<usize> {
+        Some(held.addr())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli: Cli = match cli::parse() {
+        Ok(c) => c,
+        Err(e) => return e.report(ByteArray::NAME),
+    };
+    cmem::pin_mmap_threshold();
+    run::main(&cli.common, ByteArray)
+}

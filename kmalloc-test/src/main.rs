@@ -1,0 +1,86 @@
+//! `kmalloc-test`: asks the `kmalloc_lkm` kernel module for SIZE bytes of kmalloc.
+//!
+//! The rewrite of the suite's Test.c. It opens `/proc/kmalloc_lkm`, writes SIZE as
+//! ASCII decimal (the module kmallocs that many bytes for this open file, in this
+//! process's context) and closes the file, which frees them. A kernel-side tracker
+//! should see one `kmem:kmalloc` with `bytes_req` equal to SIZE for this pid, and
+//! one `kmem:kfree` of the same pointer.
+
+use clap::Parser;
+use nix::errno::Errno;
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::Mode;
+use nix::unistd::write;
+use std::os::fd::OwnedFd;
+use std::process::ExitCode;
+use wlcore::cli::{self, Common};
+use wlcore::exit::Error;
+use wlcore::run::{self, Workload};
+
+const PROC_FILE: &str = "/proc/kmalloc_lkm";
+/// KMALLOC_MAX_SIZE on x86-64: the most one kmalloc can give, and the module's limit.
+const KMALLOC_MAX_SIZE: u64 = 4 << 20;
+
+/// Asks the kmalloc_lkm kernel module for a kmalloc of SIZE bytes: opens
+/// /proc/kmalloc_lkm, writes SIZE, closes it (which frees it). Load the module
+/// first: sudo insmod kmalloc-lkm/kmalloc_lkm.ko
+///
+/// Exit codes: 0 done, 2 usage error, 3 the module refused the size (EINVAL: not
+/// 1..=4194304 bytes; ENOMEM: over its cap on live bytes, or kmalloc failed),
+/// 4 the module is not loaded or the file cannot be opened.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+}
+
+struct Kmalloc;
+
+impl Workload for Kmalloc {
+    const NAME: &'static str = "kmalloc-test";
+    const PATH: &'static str = "kmalloc via /proc/kmalloc_lkm";
+    type Held = OwnedFd;
+
+    fn allocator_bytes(&self, size: u64) -> u64 {
+        size
+    }
+    fn touched(&self) -> bool {
+        false
+    }
+    fn allocate(&mut self, size: u64) -> Result<OwnedFd, Error> {
+        let fd = open(PROC_FILE, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| match e {
+            Errno::ENOENT => Error::env(format!(
+                "{PROC_FILE} does not exist: the kmalloc_lkm module is not loaded \
+                 (build it with 'make -C kmalloc-lkm', load it with 'sudo insmod kmalloc-lkm/kmalloc_lkm.ko')"
+            )),
+            Errno::EACCES => Error::env(format!(
+                "cannot open {PROC_FILE}: permission denied (the module's 'mode' parameter sets who may)"
+            )),
+            e => Error::env(format!("cannot open {PROC_FILE}: {}", e.desc())),
+        })?;
+        let text = size.to_string();
+        match write(&fd, text.as_bytes()) {
+            Ok(n) if n == text.len() => Ok(fd),
+            Ok(n) => Err(Error::env(format!("{PROC_FILE} took {n} of {} bytes of '{text}'", text.len()))),
+            Err(Errno::EINVAL) => Err(Error::alloc(format!(
+                "the module refused {size} bytes (EINVAL): one allocation is 1 to {KMALLOC_MAX_SIZE} bytes (KMALLOC_MAX_SIZE)"
+            ))),
+            Err(Errno::ENOMEM) => Err(Error::alloc(format!(
+                "the module refused {size} bytes (ENOMEM): over its cap on live bytes (module parameter), or kmalloc failed"
+            ))),
+            Err(e) => Err(Error::alloc(format!("writing {size} to {PROC_FILE} failed: {}", e.desc()))),
+        }
+    }
+    fn address(_: &OwnedFd) -> Option<usize> {
+        None
+    }
+}
+
+fn main() -> ExitCode {
+    let cli: Cli = match cli::parse() {
+        Ok(c) => c,
+        Err(e) => return e.report(Kmalloc::NAME),
+    };
+    run::main(&cli.common, Kmalloc)
+}

@@ -1,0 +1,79 @@
+//! `malloc-wl`: one C `malloc` of SIZE bytes, checked, then freed.
+//!
+//! The rewrite of the suite's Malloc.c. The call goes to glibc's `malloc` through
+//! the `libc` crate, so uprobe and `LD_PRELOAD` trackers see it as it is. Like the
+//! original, it leaves the memory untouched unless `--touch` is given: from glibc's
+//! mmap threshold (128 KiB) up a tracker should see one `mmap` of SIZE plus glibc's
+//! chunk header rounded up to whole pages, and its `munmap`; below it, a piece of
+//! the brk heap. See the README for the details a tracker is judged by.
+
+use clap::Parser;
+use std::process::ExitCode;
+use wlcore::cli::{self, Common};
+use wlcore::cmem::{self, CBuffer};
+use wlcore::exit::Error;
+use wlcore::run::{self, Workload};
+use wlcore::stat::page_size;
+
+/// One C malloc(SIZE), checked and freed. glibc's mmap threshold is pinned at its
+/// default (128 KiB) with mallopt, so every --repeat takes the same path: without
+/// that glibc would raise it after the first free and serve the next from the heap.
+///
+/// Exit codes: 0 done, 2 usage error, 3 malloc returned NULL, 4 system error.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Cli {
+    /// Write one byte per page, so every page becomes resident
+    #[arg(long)]
+    touch: bool,
+
+    #[command(flatten)]
+    common: Common,
+}
+
+struct Malloc {
+    touch: bool,
+    page: usize,
+}
+
+impl Workload for Malloc {
+    const NAME: &'static str = "malloc-wl";
+    const PATH: &'static str = "malloc";
+    type Held = CBuffer;
+
+    fn allocator_bytes(&self, size: u64) -> u64 {
+        size
+    }
+    fn touched(&self) -> bool {
+        self.touch
+    }
+    fn mmap_threshold(&self) -> Option<u64> {
+        Some(cmem::MMAP_THRESHOLD as u64)
+    }
+    fn allocate(&mut self, size: u64) -> Result<CBuffer, Error> {
+        let mut buf = CBuffer::malloc(size as usize)
+            .ok_or_else(|| Error::alloc(format!("malloc({size}) failed: not enough memory")))?;
+        if self.touch {
+            buf.touch_pages(self.page);
+        }
+        Ok(buf)
+    }
+    fn address(held: &CBuffer) -> Option<usize> {
+        Some(held.addr())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli: Cli = match cli::parse() {
+        Ok(c) => c,
+        Err(e) => return e.report(Malloc::NAME),
+    };
+    cmem::pin_mmap_threshold();
+    run::main(
+        &cli.common,
+        Malloc {
+            touch: cli.touch,
+            page: page_size(),
+        },
+    )
+}

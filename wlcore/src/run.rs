@@ -1,0 +1,197 @@
+//! The run loop every workload shares, and its report.
+//!
+//! ```text
+//! block signals -> read /proc/self/statm -> [--wait] -> repeat N times:
+//!     stamp -> allocate (and touch/fill) -> stamp -> [statm] -> [--hold] -> stamp -> free -> stamp
+//! -> report (--json on stdout, -v on stderr) -> exit 0
+//! ```
+//! Nothing else happens between the stamps, so a tracker that sees more than the
+//! workload's own allocation in that window sees noise of its own making.
+
+use std::process::ExitCode;
+
+use serde_json::{json, Value};
+
+use crate::cli::Common;
+use crate::exit::Error;
+use crate::signals::{Signals, Stop};
+use crate::size::Hold;
+use crate::stat::{mem, monotonic_ns, Mem};
+
+/// One allocation path.
+pub trait Workload {
+    /// The binary's name, used in messages and reports.
+    const NAME: &'static str;
+    /// How it allocates, in a few words (`"malloc"`, `"kmalloc via /proc/kmalloc_lkm"`).
+    const PATH: &'static str;
+    /// What stays alive while an allocation is held; dropping it frees.
+    type Held;
+
+    /// Bytes asked of the allocator for a request of `size` bytes.
+    fn allocator_bytes(&self, size: u64) -> u64;
+    /// Whether `allocate` writes the memory, so it becomes resident.
+    fn touched(&self) -> bool;
+    /// glibc's mmap threshold as pinned by the workload, if it uses glibc.
+    fn mmap_threshold(&self) -> Option<u64> {
+        None
+    }
+    /// Makes one allocation of `size` bytes.
+    fn allocate(&mut self, size: u64) -> Result<Self::Held, Error>;
+    /// The allocation's user-space address, when there is one.
+    fn address(held: &Self::Held) -> Option<usize>;
+}
+
+/// One allocation's timeline, CLOCK_MONOTONIC nanoseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Record {
+    pub address: Option<usize>,
+    pub alloc_start_ns: u64,
+    pub alloc_end_ns: u64,
+    pub free_ns: u64,
+    pub free_end_ns: u64,
+}
+
+/// Everything a run did.
+#[derive(Debug)]
+pub struct Outcome {
+    pub records: Vec<Record>,
+    pub before: Option<Mem>,
+    pub after: Option<Mem>,
+    pub stopped_by: Stop,
+}
+
+/// Runs the workload as the options say: the whole of a workload's `main`.
+pub fn main<W: Workload>(opts: &Common, workload: W) -> ExitCode {
+    match run(opts, workload) {
+        Ok(report) => {
+            if opts.json {
+                println!("{report}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => e.report(W::NAME),
+    }
+}
+
+fn run<W: Workload>(opts: &Common, mut w: W) -> Result<Value, Error> {
+    let signals = Signals::block()?;
+    let size = opts.size;
+    let mut out = Outcome {
+        records: Vec::with_capacity(opts.repeat.min(1 << 16) as usize),
+        before: mem(),
+        after: None,
+        stopped_by: None,
+    };
+    if opts.wait {
+        eprintln!(
+            "pid={} waiting for SIGUSR1 or a line on stdin",
+            std::process::id()
+        );
+        out.stopped_by = signals.wait_release()?;
+    }
+    let mut left = if out.stopped_by.is_some() {
+        0
+    } else {
+        opts.repeat
+    };
+    while left > 0 {
+        left -= 1;
+        let alloc_start_ns = monotonic_ns();
+        let held = w.allocate(size)?;
+        let alloc_end_ns = monotonic_ns();
+        if left == 0 || opts.hold.is_some() {
+            out.after = mem();
+        }
+        out.stopped_by = match opts.hold {
+            Some(h) => signals.hold(h)?,
+            None => signals.stop()?,
+        };
+        let address = W::address(&held);
+        let free_ns = monotonic_ns();
+        drop(held);
+        let free_end_ns = monotonic_ns();
+        out.records.push(Record {
+            address,
+            alloc_start_ns,
+            alloc_end_ns,
+            free_ns,
+            free_end_ns,
+        });
+        if out.stopped_by.is_some() {
+            break;
+        }
+    }
+    if opts.verbose {
+        eprintln!("{}", summary(&w, opts, &out));
+    }
+    Ok(report(&w, opts, &out))
+}
+
+fn hex(a: Option<usize>) -> Value {
+    a.map_or(Value::Null, |a| Value::String(format!("{a:#x}")))
+}
+
+/// The `--json` object: the ground truth a tracker's reading is judged against.
+pub fn report<W: Workload>(w: &W, opts: &Common, out: &Outcome) -> Value {
+    let allocations: Vec<Value> = out
+        .records
+        .iter()
+        .map(|r| {
+            json!({
+                "address": hex(r.address),
+                "alloc_start_ns": r.alloc_start_ns,
+                "alloc_end_ns": r.alloc_end_ns,
+                "free_ns": r.free_ns,
+                "free_end_ns": r.free_end_ns,
+            })
+        })
+        .collect();
+    let hold_ns = match opts.hold {
+        None => json!(0),
+        Some(Hold::For(d)) => json!(d.as_nanos() as u64),
+        Some(Hold::UntilSignal) => json!("inf"),
+    };
+    json!({
+        "workload": W::NAME,
+        "path": W::PATH,
+        "pid": std::process::id(),
+        "requested_bytes": opts.size,
+        "allocator_bytes": w.allocator_bytes(opts.size),
+        "mmap_threshold": w.mmap_threshold(),
+        "touched": w.touched(),
+        "repeat": opts.repeat,
+        "completed": out.records.len(),
+        "hold_ns": hold_ns,
+        "stopped_by": out.stopped_by.map(|s| s.as_str()),
+        "address": hex(out.records.first().and_then(|r| r.address)),
+        "allocations": allocations,
+        "rss_before_bytes": out.before.map(|m| m.rss),
+        "rss_after_bytes": out.after.map(|m| m.rss),
+        "vsz_before_bytes": out.before.map(|m| m.vsz),
+        "vsz_after_bytes": out.after.map(|m| m.vsz),
+    })
+}
+
+fn summary<W: Workload>(w: &W, opts: &Common, out: &Outcome) -> String {
+    let kib =
+        |m: Option<Mem>, f: fn(Mem) -> u64| m.map_or("?".into(), |m| (f(m) / 1024).to_string());
+    let addr = out
+        .records
+        .first()
+        .and_then(|r| r.address)
+        .map_or(String::new(), |a| format!(" at {a:#x}"));
+    format!(
+        "{}: {} of {} bytes ({} asked of the allocator){addr}, {} of {} time(s){}, rss {} -> {} KiB, vsz {} -> {} KiB",
+        W::NAME,
+        W::PATH,
+        opts.size,
+        w.allocator_bytes(opts.size),
+        out.records.len(),
+        opts.repeat,
+        out.stopped_by.map_or(String::new(), |s| format!(", stopped by {s}")),
+        kib(out.before, |m| m.rss),
+        kib(out.after, |m| m.rss),
+        kib(out.before, |m| m.vsz),
+        kib(out.after, |m| m.vsz),
+    )
+}

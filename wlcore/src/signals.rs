@@ -1,0 +1,135 @@
+//! `--wait` and `--hold`, through a signalfd.
+//!
+//! SIGINT, SIGTERM and SIGUSR1 are blocked for the whole run and read from a
+//! signalfd, so there are no handlers and nothing async-signal-unsafe: the run
+//! loop asks, at the points where it may stop, whether a signal has come.
+
+use std::io::stdin;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::unistd::read;
+
+use crate::exit::Error;
+use crate::size::Hold;
+
+/// The signals a workload takes, blocked and readable from a file descriptor.
+pub struct Signals {
+    fd: SignalFd,
+}
+
+/// A signal that ends the run early: SIGINT or SIGTERM.
+pub type Stop = Option<Signal>;
+
+impl Signals {
+    /// Blocks SIGINT, SIGTERM and SIGUSR1 and opens a signalfd for them.
+    pub fn block() -> Result<Signals, Error> {
+        let mut set = SigSet::empty();
+        for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGUSR1] {
+            set.add(s);
+        }
+        set.thread_block()
+            .map_err(|e| Error::env(format!("cannot block signals: {e}")))?;
+        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+            .map_err(|e| Error::env(format!("cannot open a signalfd: {e}")))?;
+        Ok(Signals { fd })
+    }
+
+    /// Blocks until SIGUSR1 or a line on stdin; a stdin at end of file is left
+    /// alone (only the signal can release then). Returns the stop signal if
+    /// SIGINT or SIGTERM came first.
+    pub fn wait_release(&self) -> Result<Stop, Error> {
+        let input = stdin();
+        let mut watch_stdin = true;
+        let mut byte = [0u8; 1];
+        loop {
+            let mut fds = vec![PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+            if watch_stdin {
+                fds.push(PollFd::new(input.as_fd(), PollFlags::POLLIN));
+            }
+            poll_retry(&mut fds, PollTimeout::NONE)?;
+            let stdin_ready = fds
+                .get(1)
+                .and_then(PollFd::revents)
+                .is_some_and(|r| !r.is_empty());
+            let sig_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+            if sig_ready {
+                match self.next()? {
+                    Some(Signal::SIGUSR1) => return Ok(None),
+                    Some(s) => return Ok(Some(s)),
+                    None => {}
+                }
+            }
+            if stdin_ready {
+                match read(input.as_fd(), &mut byte) {
+                    Ok(0) => watch_stdin = false,
+                    Ok(_) if byte[0] == b'\n' => return Ok(None),
+                    Ok(_) | Err(Errno::EINTR) | Err(Errno::EAGAIN) => {}
+                    // A closed or unreadable stdin cannot release us; the signal still can.
+                    Err(_) => watch_stdin = false,
+                }
+            }
+        }
+    }
+
+    /// Sleeps for the hold, or until SIGINT/SIGTERM (SIGUSR1 is ignored here).
+    pub fn hold(&self, hold: Hold) -> Result<Stop, Error> {
+        let deadline = match hold {
+            Hold::For(d) => Some(Instant::now() + d),
+            Hold::UntilSignal => None,
+        };
+        loop {
+            let timeout = match deadline {
+                None => PollTimeout::NONE,
+                Some(t) => {
+                    let left = t.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(None);
+                    }
+                    // Round up so the hold is never cut short; cap what poll takes.
+                    let ms = left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128);
+                    PollTimeout::try_from(Duration::from_millis(ms as u64))
+                        .unwrap_or(PollTimeout::MAX)
+                }
+            };
+            let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+            if poll_retry(&mut fds, timeout)? > 0 {
+                if let Some(s) = self.stop()? {
+                    return Ok(Some(s));
+                }
+            }
+        }
+    }
+
+    /// Whether SIGINT or SIGTERM is pending, without blocking.
+    pub fn stop(&self) -> Result<Stop, Error> {
+        while let Some(s) = self.next()? {
+            if s != Signal::SIGUSR1 {
+                return Ok(Some(s));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The next pending signal, if any.
+    fn next(&self) -> Result<Option<Signal>, Error> {
+        match self.fd.read_signal() {
+            Ok(Some(info)) => Ok(Signal::try_from(info.ssi_signo as i32).ok()),
+            Ok(None) | Err(Errno::EAGAIN) => Ok(None),
+            Err(e) => Err(Error::env(format!("cannot read the signalfd: {e}"))),
+        }
+    }
+}
+
+fn poll_retry(fds: &mut [PollFd], timeout: PollTimeout) -> Result<i32, Error> {
+    loop {
+        match poll(fds, timeout) {
+            Err(Errno::EINTR) => continue,
+            r => return r.map_err(|e| Error::env(format!("poll failed: {e}"))),
+        }
+    }
+}
