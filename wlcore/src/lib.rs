@@ -21,3 +21,5 @@ pub mod run;
 pub mod signals;
 pub mod size;
 pub mod stat;
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -1,0 +1,44 @@
+//! bytearray-wl run as a user runs it: exit codes, strace, resident size.
+
+use wlcore::testing::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_bytearray-wl");
+
+#[test]
+fn bad_usage_is_one_line_and_exit_2() {
+    assert_bad_usage(BIN, "bytearray-wl");
+    assert_fails(
+        &run(BIN, &["--touch", "1"]),
+        "bytearray-wl",
+        2,
+        "unexpected argument '--touch'",
+    );
+}
+
+#[test]
+fn failed_allocation_is_exit_3_not_an_abort() {
+    assert_fails(
+        &run(BIN, &["1PiB"]),
+        "bytearray-wl",
+        3,
+        "malloc(1125899906842625) returned NULL",
+    );
+}
+
+#[test]
+fn one_mmap_of_size_plus_one_per_repeat() {
+    assert_mmap_path(BIN, &[]);
+}
+
+#[test]
+fn every_page_is_resident() {
+    let size = 64u64 << 20;
+    let r = run(BIN, &["--json", "64MiB"]).json();
+    assert_eq!(field(&r, "allocator_bytes"), size + 1);
+    assert_eq!(r["touched"], true);
+    let grew = field(&r, "rss_after_bytes") - field(&r, "rss_before_bytes");
+    assert!(
+        grew >= size && grew < size + (1 << 20),
+        "rss grew by {grew}"
+    );
+}

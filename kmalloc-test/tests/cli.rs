@@ -1,0 +1,29 @@
+//! kmalloc-test on a machine without the module: usage errors and the message
+//! that says how to load it. The module itself is tested in a VM
+//! (scripts/kernel/vm-test.sh), where this binary drives it.
+
+use std::path::Path;
+use wlcore::testing::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kmalloc-test");
+
+#[test]
+fn bad_usage_is_one_line_and_exit_2() {
+    assert_bad_usage(BIN, "kmalloc-test");
+}
+
+#[test]
+fn module_not_loaded_is_exit_4_with_how_to_load_it() {
+    if Path::new("/proc/kmalloc_lkm").exists() {
+        eprintln!("the module is loaded here; this case is for machines without it");
+        return;
+    }
+    let r = run(BIN, &["4096"]);
+    assert_fails(
+        &r,
+        "kmalloc-test",
+        4,
+        "/proc/kmalloc_lkm does not exist: the kmalloc_lkm module is not loaded",
+    );
+    assert!(r.stderr.contains("insmod"), "{}", r.stderr);
+}

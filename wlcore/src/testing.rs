@@ -1,0 +1,316 @@
+//! Test helpers: run a workload binary as a user would, and under strace.
+//!
+//! Used by the integration tests of each workload crate (feature `testing`).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// A finished run: exit code, stdout, stderr.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The `--json` report on stdout.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {:?}", self.stdout))
+    }
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// Runs `bin` with `args`, stdin closed.
+pub fn run(bin: &str, args: &[&str]) -> Run {
+    Command::new(bin)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"))
+        .into()
+}
+
+/// One memory system call as strace printed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Syscall {
+    /// An anonymous mmap: its length and the address it returned.
+    AnonMmap {
+        len: u64,
+        addr: u64,
+    },
+    Munmap {
+        addr: u64,
+        len: u64,
+    },
+    /// brk: the break it returned.
+    Brk {
+        ret: u64,
+    },
+}
+
+/// Runs `bin` under `strace -e trace=mmap,munmap,brk` and returns the run and the
+/// successful anonymous mmaps, munmaps and brks, in order. File mappings (the
+/// loader's) are left out.
+pub fn strace(bin: &str, args: &[&str]) -> (Run, Vec<Syscall>) {
+    let dir = std::env::temp_dir().join(format!("wl-strace-{}-{}", std::process::id(), unique()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("trace");
+    let out = Command::new("strace")
+        .args([
+            "-qq",
+            "-e",
+            "trace=mmap,munmap,brk",
+            "-e",
+            "signal=none",
+            "-o",
+        ])
+        .arg(&log)
+        .arg(bin)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run strace (is it installed?): {e}"));
+    let calls = parse_strace(&log);
+    std::fs::remove_dir_all(&dir).ok();
+    (out.into(), calls)
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+fn num(s: &str) -> Option<u64> {
+    let s = s.trim();
+    match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+/// Parses strace's lines such as
+/// `mmap(NULL, 266240, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f..`.
+pub fn parse_strace(log: &Path) -> Vec<Syscall> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut calls = Vec::new();
+    for line in text.lines() {
+        // strace pads the return value into a column: `munmap(0x7f.., 4096)    = 0`.
+        let Some((call, ret)) = line.rsplit_once(" = ") else {
+            continue;
+        };
+        let ret = ret.split_whitespace().next().unwrap_or("");
+        let Some(call) = call.trim_end().strip_suffix(')') else {
+            continue;
+        };
+        let Some((name, args)) = call.split_once('(') else {
+            continue;
+        };
+        let args: Vec<&str> = args.split(", ").collect();
+        match name {
+            "mmap" if args.len() == 6 && args[3].contains("MAP_ANONYMOUS") => {
+                if let (Some(len), Some(addr)) = (num(args[1]), num(ret)) {
+                    calls.push(Syscall::AnonMmap { len, addr });
+                }
+            }
+            "munmap" if ret == "0" => {
+                if let (Some(addr), Some(len)) = (num(args[0]), num(args[1])) {
+                    calls.push(Syscall::Munmap { addr, len });
+                }
+            }
+            "brk" => {
+                if let Some(ret) = num(ret) {
+                    calls.push(Syscall::Brk { ret });
+                }
+            }
+            _ => {}
+        }
+    }
+    calls
+}
+
+/// The length glibc (x86-64) mmaps for a malloc of `bytes` served by mmap: the
+/// request plus the size field, aligned to 16, plus the chunk's own size field,
+/// rounded up to whole pages.
+pub fn glibc_mmap_len(bytes: u64) -> u64 {
+    let nb = ((bytes + 8 + 15) & !15).max(32);
+    (nb + 8).div_ceil(4096) * 4096
+}
+
+/// Lengths of the anonymous mmaps, in order.
+pub fn mmap_lens(calls: &[Syscall]) -> Vec<u64> {
+    calls
+        .iter()
+        .filter_map(|c| match c {
+            Syscall::AnonMmap { len, .. } => Some(*len),
+            _ => None,
+        })
+        .collect()
+}
+
+/// How far the program break grew over the run.
+pub fn brk_growth(calls: &[Syscall]) -> u64 {
+    let brks: Vec<u64> = calls
+        .iter()
+        .filter_map(|c| match c {
+            Syscall::Brk { ret } => Some(*ret),
+            _ => None,
+        })
+        .collect();
+    match (brks.first(), brks.iter().max()) {
+        (Some(first), Some(max)) => max - first,
+        _ => 0,
+    }
+}
+
+/// A JSON field as u64, or a panic naming it.
+pub fn field(v: &Value, key: &str) -> u64 {
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no number '{key}' in {v}"))
+}
+
+/// A JSON address field (`"0x7f.."`) as u64.
+pub fn addr(v: &Value) -> u64 {
+    num(v.as_str().unwrap_or_else(|| panic!("not an address: {v}"))).unwrap()
+}
+
+/// Usage errors every workload must answer with exit 2 and one line on stderr
+/// that names the problem: (arguments, words the message must hold).
+pub const BAD_USAGE: &[(&[&str], &str)] = &[
+    (&[], "required arguments were not provided: <SIZE>"),
+    (&["0"], "'0' for '<SIZE>': the size must be at least 1 byte"),
+    (&["-1"], "'-1' for '<SIZE>': sizes are positive"),
+    (
+        &["abc"],
+        "'abc' for '<SIZE>': expected bytes with an optional unit",
+    ),
+    (&["1.5"], "'1.5' for '<SIZE>': give a whole number of bytes"),
+    (
+        &["99999999999999999999"],
+        "'99999999999999999999' for '<SIZE>': larger than any object",
+    ),
+    (
+        &["10XB"],
+        "'10XB' for '<SIZE>': expected bytes with an optional unit",
+    ),
+    (&["4096", "--repeat", "0"], "'0' for '--repeat <N>'"),
+    (
+        &["4096", "--hold", "soon"],
+        "'soon' for '--hold <DURATION>'",
+    ),
+    (&["4096", "--bogus"], "unexpected argument '--bogus'"),
+    (&["4096", "5"], "unexpected argument '5'"),
+];
+
+/// Checks that a run failed with `code` and exactly one stderr line, from `name`,
+/// holding `words`, and printed nothing on stdout.
+pub fn assert_fails(r: &Run, name: &str, code: i32, words: &str) {
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(r.code, code, "exit code; stderr: {}", r.stderr);
+    assert_eq!(lines.len(), 1, "one line on stderr: {:?}", r.stderr);
+    assert!(
+        lines[0].starts_with(&format!("{name}: ")),
+        "named: {}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains(words),
+        "{:?} should hold {words:?}",
+        lines[0]
+    );
+    assert!(r.stdout.is_empty(), "nothing on stdout: {:?}", r.stdout);
+}
+
+/// Every [`BAD_USAGE`] case against one binary.
+pub fn assert_bad_usage(bin: &str, name: &str) {
+    for (args, words) in BAD_USAGE {
+        assert_fails(&run(bin, args), name, 2, words);
+    }
+}
+
+/// The mmap path of a glibc workload, checked against strace: for each size, the
+/// anonymous mmaps are those of a 1-byte run plus, from the threshold up, exactly
+/// one of `glibc_mmap_len(allocator bytes)` per repeat, each unmapped again, at the
+/// address the report gives less glibc's 16-byte chunk header.
+pub fn assert_mmap_path(bin: &str, extra: &[&str]) {
+    let with = |size: &str, more: &[&str]| {
+        let mut a: Vec<&str> = extra.to_vec();
+        a.extend_from_slice(more);
+        a.extend_from_slice(&["--json", size]);
+        strace(bin, &a)
+    };
+    let (base_run, base) = with("1", &[]);
+    assert_eq!(base_run.code, 0, "{}", base_run.stderr);
+    let base_lens = mmap_lens(&base);
+
+    for (size, repeat) in [
+        ("100KiB", 1),
+        ("128KiB", 1),
+        ("256KiB", 1),
+        ("1MiB", 1),
+        ("64MiB", 1),
+        ("256KiB", 3),
+    ] {
+        let r = repeat.to_string();
+        let (run, calls) = with(size, &["--repeat", &r]);
+        assert_eq!(run.code, 0, "{size}: {}", run.stderr);
+        let report = run.json();
+        let asked = field(&report, "allocator_bytes");
+        assert_eq!(field(&report, "completed"), repeat);
+        let mut lens = mmap_lens(&calls);
+        if asked + 8 < 128 * 1024 {
+            assert_eq!(lens, base_lens, "{size}: no mmap below the threshold");
+            continue;
+        }
+        let want = glibc_mmap_len(asked);
+        let maps: Vec<u64> = calls
+            .iter()
+            .filter_map(|c| match c {
+                Syscall::AnonMmap { len, addr } if *len == want => Some(*addr),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            maps.len() as u64,
+            repeat,
+            "{size}: one mmap of {want} per repeat: {calls:?}"
+        );
+        for m in &maps {
+            let unmapped = calls.contains(&Syscall::Munmap {
+                addr: *m,
+                len: want,
+            });
+            assert!(unmapped, "{size}: munmap({m:#x}, {want})");
+        }
+        let addrs: Vec<u64> = report["allocations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| addr(&a["address"]))
+            .collect();
+        assert_eq!(
+            addrs,
+            maps.iter().map(|m| m + 16).collect::<Vec<_>>(),
+            "{size}: reported addresses"
+        );
+        for _ in 0..repeat {
+            let i = lens.iter().position(|l| *l == want).unwrap();
+            lens.remove(i);
+        }
+        assert_eq!(lens, base_lens, "{size}: nothing else mapped");
+    }
+}
