@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Times the user-space workloads side by side with what they stand in for, in one
+# run, with hyperfine, and measures each command's peak RSS with GNU time:
+#   malloc-wl SIZE      against  cmalloc SIZE (plain C, gcc -O0)
+#   bytearray-wl SIZE   against  python3 -c 'bytearray(SIZE)'
+#                       and      cmalloc SIZE memset (the floor: faulting SIZE in)
+# at 1 B, 1 MiB and 1 GiB. Writes results/bench/bench.{md,csv} and prints the table.
+#
+# Usage: scripts/bench.sh [--runs N] [--out DIR]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
+runs=30 out=results/bench
+while (($#)); do
+	case $1 in
+	--runs) runs=$2; shift 2 ;;
+	--out) out=$2; shift 2 ;;
+	*) die "unknown option '$1' (usage: scripts/bench.sh [--runs N] [--out DIR])" ;;
+	esac
+done
+
+need_pkgs hyperfine time gcc python3
+mkdir -p "$out"
+cargo build --release -q -p malloc-wl -p bytearray-wl
+gcc -O0 -o "$out/cmalloc" scripts/bench/cmalloc.c
+
+mwl=target/release/malloc-wl bwl=target/release/bytearray-wl cm=$out/cmalloc
+sizes=(1 1048576 1073741824)
+
+# peak_rss CMD...: the largest maximum resident size of 5 runs, in KiB.
+peak_rss() {
+	local i kib max=0
+	for i in 1 2 3 4 5; do
+		kib=$(/usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -n1)
+		((kib > max)) && max=$kib
+		: "$i"
+	done
+	echo "$max"
+}
+
+printf 'group,size,command,mean_s,stddev_s,peak_rss_kib\n' >"$out/bench.csv"
+for size in "${sizes[@]}"; do
+	# Fewer runs at 1 GiB: each takes a good fraction of a second.
+	n=$runs
+	((size >= 1 << 30)) && n=$((runs < 10 ? runs : 10))
+	for group in malloc bytearray; do
+		if [[ $group == malloc ]]; then
+			cmds=("$mwl $size" "$cm $size")
+		else
+			cmds=("$bwl $size" "python3 -c 'bytearray($size)'" "$cm $size memset")
+		fi
+		say "timing $group at $size bytes ($n runs each)"
+		hyperfine -N --warmup 3 --runs "$n" --style none --export-json "$out/hf.json" "${cmds[@]}" >/dev/null
+		for c in "${cmds[@]}"; do
+			read -r -a argv <<<"${c//\'/}"
+			rss=$(peak_rss "${argv[@]}")
+			python3 - "$out/hf.json" "$c" "$group" "$size" "$rss" >>"$out/bench.csv" <<'PY'
+import json, sys
+path, cmd, group, size, rss = sys.argv[1:]
+r = next(r for r in json.load(open(path))["results"] if r["command"] == cmd)
+print(f'{group},{size},"{cmd}",{r["mean"]:.6f},{r["stddev"] or 0:.6f},{rss}')
+PY
+		done
+	done
+done
+
+python3 - "$out/bench.csv" >"$out/bench.md" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+def human(n):
+    n = int(n)
+    return next(f"{n >> s} {u}" for s, u in ((30, "GiB"), (20, "MiB"), (10, "KiB"), (0, "B")) if n >> s)
+print("| size | command | mean time | peak RSS | time vs workload | RSS vs workload |")
+print("| --- | --- | --- | --- | --- | --- |")
+base = {}
+for r in rows:
+    key = (r["group"], r["size"])
+    t, rss = float(r["mean_s"]), int(r["peak_rss_kib"])
+    if key not in base:
+        base[key] = (t, rss)
+    bt, brss = base[key]
+    cmd = r["command"].replace("target/release/", "").split("/")[-1]
+    print(f'| {human(r["size"])} | `{cmd}` | {t * 1000:.2f} ms ± {float(r["stddev_s"]) * 1000:.2f} '
+          f'| {rss} KiB | {t / bt:.2f}x | {rss / brss:.2f}x |')
+PY
+cat "$out/bench.md"

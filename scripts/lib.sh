@@ -1,0 +1,26 @@
+# shellcheck shell=bash
+# Helpers the scripts share; source it, do not run it.
+
+# The rustup toolchain lives here; a root shell without a login may lack it.
+export PATH="$HOME/.cargo/bin:$PATH"
+
+# Where scripts keep what outlives a run (kernel builds, tools), outside the tree.
+export CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/memory-workloads"
+
+say() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+# need_pkgs PKG...: installs the Debian packages that are missing (needs root).
+need_pkgs() {
+	local p missing=()
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	((${#missing[@]})) || return 0
+	((EUID == 0)) || die "missing packages: ${missing[*]} (install them, or run as root)"
+	say "installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	# The package lists may be stale or absent on a fresh machine: refresh once.
+	apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 ||
+		{ apt-get update -q >&2 && apt-get install -y -q --no-install-recommends "${missing[@]}" >&2; }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every test of the suite: formatting, lints, the workloads' own tests (real
+# binaries under strace), shellcheck, the static build, the tracker sweep, and the
+# kernel module in a VM. Installs what is missing (as root, Debian 12). Each step
+# prints its own output; the last line counts the steps.
+#
+# Usage: scripts/test.sh [--no-vm]     (--no-vm skips the kernel and its VM)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
+vm=1
+[[ "${1:-}" == "--no-vm" ]] && vm=0
+
+need_pkgs strace shellcheck
+
+passed=0 failed=0 failures=()
+step() {
+	local name=$1 start=$SECONDS
+	shift
+	printf '\n==> %s\n' "$name"
+	if "$@"; then
+		passed=$((passed + 1))
+		printf '==> %s: ok (%ss)\n' "$name" $((SECONDS - start))
+	else
+		failed=$((failed + 1)) failures+=("$name")
+		printf '==> %s: FAILED (%ss)\n' "$name" $((SECONDS - start))
+	fi
+}
+
+step "cargo fmt" cargo fmt --all -- --check
+step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+step "cargo test" cargo test --workspace --release
+step "shellcheck" shellcheck -x scripts/*.sh scripts/*/*.sh .ci/run
+step "static build" cargo build-static
+step "tracker sweep" scripts/tests/sweep-test.sh
+((vm)) && step "kernel module in a VM" scripts/kernel/vm-test.sh
+
+printf '\n'
+((failed == 0)) || say "failed: ${failures[*]}"
+echo "steps: $passed passed, $failed failed"
+((failed == 0))
