@@ -61,11 +61,14 @@ pub struct Outcome {
 }
 
 /// Runs the workload as the options say: the whole of a workload's `main`.
-pub fn main<W: Workload>(opts: &Common, workload: W) -> ExitCode {
-    match run(opts, workload) {
-        Ok(report) => {
+pub fn main<W: Workload>(opts: &Common, mut workload: W) -> ExitCode {
+    match run(opts, &mut workload) {
+        Ok(out) => {
+            if opts.verbose {
+                eprintln!("{}", summary(&workload, opts, &out));
+            }
             if opts.json {
-                println!("{report}");
+                println!("{}", report(&workload, opts, &out));
             }
             ExitCode::SUCCESS
         }
@@ -73,12 +76,14 @@ pub fn main<W: Workload>(opts: &Common, workload: W) -> ExitCode {
     }
 }
 
-fn run<W: Workload>(opts: &Common, mut w: W) -> Result<Value, Error> {
+fn run<W: Workload>(opts: &Common, w: &mut W) -> Result<Outcome, Error> {
     let signals = Signals::block()?;
     let size = opts.size;
+    // /proc/self/statm is read only when someone will see the figures.
+    let measure = opts.json || opts.verbose;
     let mut out = Outcome {
         records: Vec::with_capacity(opts.repeat.min(1 << 16) as usize),
-        before: mem(),
+        before: if measure { mem() } else { None },
         after: None,
         stopped_by: None,
     };
@@ -99,7 +104,7 @@ fn run<W: Workload>(opts: &Common, mut w: W) -> Result<Value, Error> {
         let alloc_start_ns = monotonic_ns();
         let held = w.allocate(size)?;
         let alloc_end_ns = monotonic_ns();
-        if left == 0 || opts.hold.is_some() {
+        if measure && (left == 0 || opts.hold.is_some()) {
             out.after = mem();
         }
         out.stopped_by = match opts.hold {
@@ -121,10 +126,7 @@ fn run<W: Workload>(opts: &Common, mut w: W) -> Result<Value, Error> {
             break;
         }
     }
-    if opts.verbose {
-        eprintln!("{}", summary(&w, opts, &out));
-    }
-    Ok(report(&w, opts, &out))
+    Ok(out)
 }
 
 fn hex(a: Option<usize>) -> Value {
