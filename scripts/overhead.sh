@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# overhead.sh - how much slower each workload runs with a tracker attached.
+#
+# Every workload binary is timed with hyperfine without a tracker and with
+# each tracker:
+#   bpftrace  the sweep's bpftrace program (scripts/trackers/memtrack.bt)
+#             attached system-wide while hyperfine runs the plain command
+#   strace    the command run under `strace -f -qq -e trace=mmap,brk,shmget
+#             -o FILE` (the log is summed afterwards, which is not timed)
+#
+# Usage: scripts/overhead.sh [OPTIONS]
+#   -t, --trackers LIST   comma-separated: bpftrace,strace (default both)
+#   -s, --sizes LIST      comma-separated sizes as the workloads take them
+#                         (default 1,1MiB,64MiB)
+#   -w, --workloads LIST  default malloc-wl,bytearray-wl
+#   -n, --runs N          hyperfine runs per command (default 50)
+#       --warmup N        hyperfine warm-up runs (default 3)
+#   -o, --out DIR         output directory (default results/)
+#       --bin-dir DIR     workload binaries (default target/release)
+#   -h, --help            this text
+# Writes OUT/overhead.csv and OUT/overhead.md (ratio = time with the tracker
+# / time without, by mean and by median); both are written only when every
+# measurement succeeded. Needs root for bpftrace; installs hyperfine (apt)
+# when it is missing.
+set -euo pipefail
+export LC_ALL=C
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+
+trackers_opt="bpftrace,strace"
+sizes_opt="1,1MiB,64MiB"
+workloads_opt="malloc-wl,bytearray-wl"
+runs=50
+warmup=3
+out="$repo/results"
+bin_dir="$repo/target/release"
+
+die() { echo "overhead.sh: error: $*" >&2; exit 2; }
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-t|--trackers) [ $# -ge 2 ] || die "$1 needs a value"; trackers_opt="$2"; shift 2 ;;
+	-s|--sizes) [ $# -ge 2 ] || die "$1 needs a value"; sizes_opt="$2"; shift 2 ;;
+	-w|--workloads) [ $# -ge 2 ] || die "$1 needs a value"; workloads_opt="$2"; shift 2 ;;
+	-n|--runs) [ $# -ge 2 ] || die "$1 needs a value"; runs="$2"; shift 2 ;;
+	--warmup) [ $# -ge 2 ] || die "$1 needs a value"; warmup="$2"; shift 2 ;;
+	-o|--out) [ $# -ge 2 ] || die "$1 needs a value"; out="$2"; shift 2 ;;
+	--bin-dir) [ $# -ge 2 ] || die "$1 needs a value"; bin_dir="$2"; shift 2 ;;
+	-h|--help) usage; exit 0 ;;
+	*) die "unknown option: $1 (see --help)" ;;
+	esac
+done
+[[ "$runs" =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive number"
+[[ "$warmup" =~ ^[0-9]+$ ]] || die "--warmup must be a number"
+
+IFS=, read -r -a trackers <<<"$trackers_opt"
+IFS=, read -r -a sizes <<<"$sizes_opt"
+IFS=, read -r -a workloads <<<"$workloads_opt"
+
+apt_install() {
+	command -v apt-get >/dev/null 2>&1 || die "$1 is missing and apt-get is not available"
+	[ "$(id -u)" -eq 0 ] || die "$1 is missing; install it (apt-get install -y $1) or run as root"
+	echo "overhead.sh: installing $1" >&2
+	apt-get -o DPkg::Lock::Timeout=300 install -y -qq "$1" >/dev/null ||
+		{ apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null && apt-get -o DPkg::Lock::Timeout=300 install -y -qq "$1" >/dev/null; } ||
+		die "could not install $1"
+}
+command -v hyperfine >/dev/null 2>&1 || apt_install hyperfine
+
+for w in "${workloads[@]}"; do
+	[ -x "$bin_dir/$w" ] || die "workload binary not found: $bin_dir/$w (cargo build --release)"
+done
+for t in "${trackers[@]}"; do
+	case "$t" in
+	bpftrace)
+		[ "$(id -u)" -eq 0 ] || die "the bpftrace tracker needs root"
+		command -v bpftrace >/dev/null 2>&1 || apt_install bpftrace
+		if [ ! -e /sys/kernel/tracing/events ] && [ ! -e /sys/kernel/debug/tracing/events ]; then
+			mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || die "tracefs is missing and could not be mounted"
+		fi
+		;;
+	strace) command -v strace >/dev/null 2>&1 || apt_install strace ;;
+	*) die "unknown tracker: $t (bpftrace, strace)" ;;
+	esac
+done
+
+mkdir -p "$out"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/overhead.XXXXXX")
+bpf_pid=""
+# shellcheck disable=SC2317 # runs from the EXIT trap
+cleanup() {
+	if [ -n "$bpf_pid" ]; then
+		kill -INT "$bpf_pid" 2>/dev/null || true
+		wait "$bpf_pid" 2>/dev/null || true
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# hf NAME CMD... -> times CMD, leaves $tmp/NAME.csv
+hf() {
+	local name="$1"
+	shift
+	hyperfine -N --style basic --runs "$runs" --warmup "$warmup" \
+		--export-csv "$tmp/$name.csv" "$*" >"$tmp/$name.log" 2>&1 ||
+		{ cat "$tmp/$name.log" >&2; die "hyperfine failed for: $*"; }
+	echo "overhead.sh: $name done" >&2
+}
+
+bpf_start() {
+	local fifo="$tmp/bpftrace.fifo" line
+	rm -f "$fifo"
+	mkfifo "$fifo"
+	env --default-signal=INT bpftrace -B line "$here/trackers/memtrack.bt" >"$fifo" 2>"$tmp/bpftrace.err" &
+	bpf_pid=$!
+	exec {bfd}<"$fifo"
+	until IFS= read -r -t 60 -u "$bfd" line && [ "$line" = ready ]; do
+		kill -0 "$bpf_pid" 2>/dev/null || { cat "$tmp/bpftrace.err" >&2; die "bpftrace did not start"; }
+	done
+	# keep draining bpftrace's lines so it never blocks on a full pipe
+	cat <&"$bfd" >>"$tmp/bpftrace.log" &
+	drain=$!
+}
+
+bpf_stop() {
+	kill -INT "$bpf_pid" 2>/dev/null || true
+	wait "$bpf_pid" 2>/dev/null || true
+	bpf_pid=""
+	wait "$drain" 2>/dev/null || true
+	exec {bfd}<&-
+}
+
+# For each workload and size, the runs without a tracker and with each
+# tracker follow each other, so that drifts of the machine hit all alike.
+# bpftrace is attached only while its own runs are timed.
+bfd=""
+drain=""
+for w in "${workloads[@]}"; do
+	for s in "${sizes[@]}"; do
+		hf "none_${w}_$s" "$bin_dir/$w" "$s"
+		for t in "${trackers[@]}"; do
+			case "$t" in
+			strace)
+				hf "strace_${w}_$s" strace -f -qq -e trace=mmap,brk,shmget -o "$tmp/strace.log" "$bin_dir/$w" "$s"
+				;;
+			bpftrace)
+				bpf_start
+				hf "bpftrace_${w}_$s" "$bin_dir/$w" "$s"
+				bpf_stop
+				;;
+			esac
+		done
+	done
+done
+if [ -f "$tmp/bpftrace.log" ]; then
+	lines=$(grep -c '^exit pid=' "$tmp/bpftrace.log" || true)
+	echo "overhead.sh: bpftrace saw $lines workload exits" >&2
+fi
+
+# csv_stat FILE COLUMN -> value (seconds) of hyperfine's export; counted
+# from the right, as the quoted command in the first column may hold commas
+csv_stat() {
+	awk -F, -v c="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == c) k = NF - i; next }
+		NR == 2 { print $(NF - k) }' "$1"
+}
+
+csv="$tmp/overhead.csv"
+md="$tmp/overhead.md"
+echo "workload,size,tracker,runs,baseline_mean_ms,tracked_mean_ms,ratio_mean,baseline_median_ms,tracked_median_ms,ratio_median,baseline_stddev_ms,tracked_stddev_ms" >"$csv"
+{
+	echo "| workload | size | tracker | without (mean ms) | with (mean ms) | ratio (mean) | without (median ms) | with (median ms) | ratio (median) |"
+	echo "|---|---:|---|---:|---:|---:|---:|---:|---:|"
+} >"$md"
+for w in "${workloads[@]}"; do
+	for s in "${sizes[@]}"; do
+		for t in "${trackers[@]}"; do
+			b="$tmp/none_${w}_$s.csv"
+			x="$tmp/${t}_${w}_$s.csv"
+			read -r bm bmed bsd xm xmed xsd < <(printf '%s %s %s %s %s %s\n' \
+				"$(csv_stat "$b" mean)" "$(csv_stat "$b" median)" "$(csv_stat "$b" stddev)" \
+				"$(csv_stat "$x" mean)" "$(csv_stat "$x" median)" "$(csv_stat "$x" stddev)")
+			awk -v w="$w" -v s="$s" -v t="$t" -v n="$runs" -v bm="$bm" -v bmed="$bmed" -v bsd="$bsd" \
+				-v xm="$xm" -v xmed="$xmed" -v xsd="$xsd" -v csv="$csv" -v md="$md" 'BEGIN {
+				printf "%s,%s,%s,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f\n", w, s, t, n,
+					bm * 1000, xm * 1000, xm / bm, bmed * 1000, xmed * 1000, xmed / bmed, bsd * 1000, xsd * 1000 >> csv
+				printf "| %s | %s | %s | %.3f | %.3f | %.2f | %.3f | %.3f | %.2f |\n", w, s, t,
+					bm * 1000, xm * 1000, xm / bm, bmed * 1000, xmed * 1000, xmed / bmed >> md
+			}'
+		done
+	done
+done
+mv -f "$csv" "$out/overhead.csv"
+mv -f "$md" "$out/overhead.md"
+cat "$out/overhead.md"
+echo "overhead.sh: wrote $out/overhead.csv and $out/overhead.md" >&2
