@@ -8,7 +8,7 @@
 
 use clap::Parser;
 use std::process::ExitCode;
-use wlcore::cli::{self, Common};
+use wlcore::cli::Common;
 use wlcore::cmem::{self, CBuffer};
 use wlcore::exit::Error;
 use wlcore::run::{self, Workload};
@@ -58,10 +58,8 @@ impl Workload for ByteArray {
 }
 
 fn main() -> ExitCode {
-    let cli: Cli = match cli::parse() {
-        Ok(c) => c,
-        Err(e) => return e.report(ByteArray::NAME),
-    };
-    cmem::pin_mmap_threshold();
-    run::main(&cli.common, ByteArray)
+    run::main(|cli: Cli| {
+        cmem::pin_mmap_threshold();
+        (cli.common, ByteArray)
+    })
 }

@@ -13,7 +13,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::write;
 use std::os::fd::OwnedFd;
 use std::process::ExitCode;
-use wlcore::cli::{self, Common};
+use wlcore::cli::Common;
 use wlcore::exit::Error;
 use wlcore::run::{self, Workload};
 
@@ -78,9 +78,5 @@ impl Workload for Kmalloc {
 }
 
 fn main() -> ExitCode {
-    let cli: Cli = match cli::parse() {
-        Ok(c) => c,
-        Err(e) => return e.report(Kmalloc::NAME),
-    };
-    run::main(&cli.common, Kmalloc)
+    run::main(|cli: Cli| (cli.common, Kmalloc))
 }

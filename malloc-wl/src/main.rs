@@ -9,7 +9,7 @@
 
 use clap::Parser;
 use std::process::ExitCode;
-use wlcore::cli::{self, Common};
+use wlcore::cli::Common;
 use wlcore::cmem::{self, CBuffer};
 use wlcore::exit::Error;
 use wlcore::run::{self, Workload};
@@ -64,16 +64,14 @@ impl Workload for Malloc {
 }
 
 fn main() -> ExitCode {
-    let cli: Cli = match cli::parse() {
-        Ok(c) => c,
-        Err(e) => return e.report(Malloc::NAME),
-    };
-    cmem::pin_mmap_threshold();
-    run::main(
-        &cli.common,
-        Malloc {
-            touch: cli.touch,
-            page: page_size(),
-        },
-    )
+    run::main(|cli: Cli| {
+        cmem::pin_mmap_threshold();
+        (
+            cli.common,
+            Malloc {
+                touch: cli.touch,
+                page: page_size(),
+            },
+        )
+    })
 }

@@ -10,9 +10,10 @@
 
 use std::process::ExitCode;
 
+use clap::Parser;
 use serde_json::{json, Value};
 
-use crate::cli::Common;
+use crate::cli::{self, Common};
 use crate::exit::Error;
 use crate::signals::{Signals, Stop};
 use crate::size::Hold;
@@ -60,8 +61,20 @@ pub struct Outcome {
     pub stopped_by: Stop,
 }
 
-/// Runs the workload as the options say: the whole of a workload's `main`.
-pub fn main<W: Workload>(opts: &Common, mut workload: W) -> ExitCode {
+/// The whole of a workload's `main`: parses its command line `C`, builds the
+/// workload from it with `make`, and runs it; usage errors exit 2.
+pub fn main<C: Parser, W: Workload>(make: impl FnOnce(C) -> (Common, W)) -> ExitCode {
+    match cli::parse::<C>() {
+        Ok(c) => {
+            let (opts, workload) = make(c);
+            execute(&opts, workload)
+        }
+        Err(e) => e.report(W::NAME),
+    }
+}
+
+/// Runs the workload as the options say, prints what was asked, gives the exit code.
+pub fn execute<W: Workload>(opts: &Common, mut workload: W) -> ExitCode {
     match run(opts, &mut workload) {
         Ok(out) => {
             if opts.verbose {
