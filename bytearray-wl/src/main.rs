@@ -6,12 +6,13 @@
 //! same: `malloc(SIZE + 1)`, then a zero fill of all of it. The fill is a real
 //! memset, never calloc's lazily zeroed fresh pages.
 
+#![no_main]
+
 use clap::Parser;
-use std::process::ExitCode;
 use wlcore::cli::Common;
 use wlcore::cmem::{self, CBuffer};
 use wlcore::exit::Error;
-use wlcore::run::{self, Workload};
+use wlcore::run::Workload;
 
 /// Does what CPython's bytearray(SIZE) does: malloc(SIZE + 1), one byte more for the
 /// trailing NUL CPython keeps, then zeros written over all of it, so every page
@@ -57,9 +58,7 @@ impl Workload for ByteArray {
     }
 }
 
-fn main() -> ExitCode {
-    run::main(|cli: Cli| {
-        cmem::pin_mmap_threshold();
-        (cli.common, ByteArray)
-    })
-}
+wlcore::workload_main!(|cli: Cli| {
+    cmem::pin_mmap_threshold();
+    (cli.common, ByteArray)
+});

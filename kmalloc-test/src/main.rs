@@ -6,16 +6,17 @@
 //! should see one `kmem:kmalloc` with `bytes_req` equal to SIZE for this pid, and
 //! one `kmem:kfree` of the same pointer.
 
+#![no_main]
+
 use clap::Parser;
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
 use nix::unistd::write;
 use std::os::fd::OwnedFd;
-use std::process::ExitCode;
 use wlcore::cli::Common;
 use wlcore::exit::Error;
-use wlcore::run::{self, Workload};
+use wlcore::run::Workload;
 
 const PROC_FILE: &str = "/proc/kmalloc_lkm";
 /// KMALLOC_MAX_SIZE on x86-64: the most one kmalloc can give, and the module's limit.
@@ -77,6 +78,4 @@ impl Workload for Kmalloc {
     }
 }
 
-fn main() -> ExitCode {
-    run::main(|cli: Cli| (cli.common, Kmalloc))
-}
+wlcore::workload_main!(|cli: Cli| (cli.common, Kmalloc));

@@ -7,12 +7,13 @@
 //! chunk header rounded up to whole pages, and its `munmap`; below it, a piece of
 //! the brk heap. See the README for the details a tracker is judged by.
 
+#![no_main]
+
 use clap::Parser;
-use std::process::ExitCode;
 use wlcore::cli::Common;
 use wlcore::cmem::{self, CBuffer};
 use wlcore::exit::Error;
-use wlcore::run::{self, Workload};
+use wlcore::run::Workload;
 use wlcore::stat::page_size;
 
 /// One C malloc(SIZE), checked and freed. glibc's mmap threshold is pinned at its
@@ -63,15 +64,13 @@ impl Workload for Malloc {
     }
 }
 
-fn main() -> ExitCode {
-    run::main(|cli: Cli| {
-        cmem::pin_mmap_threshold();
-        (
-            cli.common,
-            Malloc {
-                touch: cli.touch,
-                page: page_size(),
-            },
-        )
-    })
-}
+wlcore::workload_main!(|cli: Cli| {
+    cmem::pin_mmap_threshold();
+    (
+        cli.common,
+        Malloc {
+            touch: cli.touch,
+            page: page_size(),
+        },
+    )
+});

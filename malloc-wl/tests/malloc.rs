@@ -43,3 +43,24 @@ fn touched_or_not() {
         "touched: {touched}"
     );
 }
+
+#[test]
+fn start_up_opens_only_libc_and_maps_no_signal_stack() {
+    // Rust's usual runtime start would read /proc/self/maps and mmap a signal
+    // stack: noise a tracker would book to the workload. workload_main! skips it.
+    let out = std::process::Command::new("strace")
+        .args(["-qq", "-e", "trace=openat,open,sigaltstack", BIN, "1"])
+        .output()
+        .expect("strace runs");
+    assert!(out.status.success());
+    let trace = String::from_utf8_lossy(&out.stderr);
+    let opened: Vec<&str> = trace.lines().filter(|l| l.starts_with("open")).collect();
+    assert!(!trace.contains("sigaltstack"), "{trace}");
+    assert!(
+        opened
+            .iter()
+            .all(|l| l.contains("ld.so.cache") || l.contains("libc.so.6")),
+        "{trace}"
+    );
+    assert!(!trace.contains("libgcc_s"), "{trace}");
+}

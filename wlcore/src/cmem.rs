@@ -7,6 +7,13 @@
 use std::hint::black_box;
 use std::ptr::NonNull;
 
+// Rust's std needs an unwinder, found by default in libgcc_s.so: one more shared
+// library to open and map at every start (about a third of malloc-wl's start-up
+// here). Taking it from the static libgcc_eh.a instead leaves libc the only
+// library a workload loads, as for a C program; malloc and free stay in libc.
+#[link(name = "gcc_eh", kind = "static", modifiers = "-bundle")]
+unsafe extern "C" {}
+
 /// glibc's default `M_MMAP_THRESHOLD`: requests whose chunk reaches it are mmapped.
 pub const MMAP_THRESHOLD: usize = 128 * 1024;
 

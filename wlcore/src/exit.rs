@@ -8,7 +8,6 @@
 //! | 4 | the environment is not ready (e.g. `/proc/kmalloc_lkm` missing) or a system call failed |
 
 use std::fmt;
-use std::process::ExitCode;
 
 /// Why a workload stopped without doing what it was asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,9 +45,9 @@ impl Error {
     }
 
     /// Prints `tool: message` on stderr and gives the exit code.
-    pub fn report(&self, tool: &str) -> ExitCode {
+    pub fn report(&self, tool: &str) -> i32 {
         eprintln!("{tool}: {}", self.msg);
-        ExitCode::from(self.code as u8)
+        self.code as i32
     }
 }
 

@@ -12,7 +12,32 @@
 //! - [`exit`]: the documented exit codes and the one-line error type.
 //!
 //! A workload implements [`run::Workload`] (allocate, say how much it asked the
-//! allocator for, free by drop) and calls [`run::main`].
+//! allocator for, free by drop) and names its `main` with [`workload_main!`].
+
+/// Defines a workload binary's C `main`, which runs [`run::main`] with the given
+/// closure (from the binary's parsed options to its options and workload).
+///
+/// The binary says `#![no_main]` (and `test = false`: no harness `main` either): glibc calls this `main` directly, without Rust's
+/// runtime start-up, which on every start reads `/proc/self/maps` (to place a
+/// stack guard) and mmaps a signal stack; a tracker would count both as the
+/// workload's. Arguments still reach `std::env::args` (glibc hands them to std
+/// through `.init_array`). What goes missing: std's stack-overflow message (a
+/// workload does not recurse) and its SIGPIPE-ignoring (a closed stdout ends the
+/// workload by SIGPIPE, as it would a C program).
+#[macro_export]
+macro_rules! workload_main {
+    ($make:expr) => {
+        // SAFETY: this is the program's one C `main`, defined once per binary
+        // (the binary is `no_main`), with the signature glibc calls.
+        #[unsafe(no_mangle)]
+        extern "C" fn main(
+            _argc: ::std::ffi::c_int,
+            _argv: *const *const ::std::ffi::c_char,
+        ) -> ::std::ffi::c_int {
+            $crate::run::main($make)
+        }
+    };
+}
 
 pub mod cli;
 pub mod cmem;

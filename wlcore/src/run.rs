@@ -8,7 +8,7 @@
 //! Nothing else happens between the stamps, so a tracker that sees more than the
 //! workload's own allocation in that window sees noise of its own making.
 
-use std::process::ExitCode;
+use std::io::Write;
 
 use clap::Parser;
 use serde_json::{json, Value};
@@ -62,8 +62,8 @@ pub struct Outcome {
 }
 
 /// The whole of a workload's `main`: parses its command line `C`, builds the
-/// workload from it with `make`, and runs it; usage errors exit 2.
-pub fn main<C: Parser, W: Workload>(make: impl FnOnce(C) -> (Common, W)) -> ExitCode {
+/// workload from it with `make`, runs it, and gives the exit code (usage errors 2).
+pub fn main<C: Parser, W: Workload>(make: impl FnOnce(C) -> (Common, W)) -> i32 {
     match cli::parse::<C>() {
         Ok(c) => {
             let (opts, workload) = make(c);
@@ -74,16 +74,19 @@ pub fn main<C: Parser, W: Workload>(make: impl FnOnce(C) -> (Common, W)) -> Exit
 }
 
 /// Runs the workload as the options say, prints what was asked, gives the exit code.
-pub fn execute<W: Workload>(opts: &Common, mut workload: W) -> ExitCode {
+pub fn execute<W: Workload>(opts: &Common, mut workload: W) -> i32 {
     match run(opts, &mut workload) {
         Ok(out) => {
             if opts.verbose {
                 eprintln!("{}", summary(&workload, opts, &out));
             }
             if opts.json {
-                println!("{}", report(&workload, opts, &out));
+                let mut stdout = std::io::stdout().lock();
+                // A reader that went away is its own business; the work was done.
+                let _ = writeln!(stdout, "{}", report(&workload, opts, &out))
+                    .and_then(|()| stdout.flush());
             }
-            ExitCode::SUCCESS
+            0
         }
         Err(e) => e.report(W::NAME),
     }
