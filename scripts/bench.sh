@@ -4,7 +4,10 @@
 #   malloc-wl SIZE      against  cmalloc SIZE (plain C, gcc -O0)
 #   bytearray-wl SIZE   against  python3 -c 'bytearray(SIZE)'
 #                       and      cmalloc SIZE memset (the floor: faulting SIZE in)
-# at 1 B, 1 MiB and 1 GiB. Writes results/bench/bench.{md,csv} and prints the table.
+# at 1 B, 1 MiB and 1 GiB, each workload in its default (dynamic) and static build.
+# At 1 B it also counts instructions with callgrind: the start-up cost, exact and
+# repeatable where wall times on a shared machine are not.
+# Writes results/bench/bench.{md,csv} and prints the table.
 #
 # Usage: scripts/bench.sh [--runs N] [--out DIR]
 set -euo pipefail
@@ -21,13 +24,23 @@ while (($#)); do
 	esac
 done
 
-need_pkgs hyperfine time gcc python3
+need_pkgs hyperfine time gcc python3 valgrind
 mkdir -p "$out"
 cargo build --release -q -p malloc-wl -p bytearray-wl
+cargo build-static -q -p malloc-wl -p bytearray-wl
 gcc -O0 -o "$out/cmalloc" scripts/bench/cmalloc.c
 
-mwl=target/release/malloc-wl bwl=target/release/bytearray-wl cm=$out/cmalloc
+rel=target/release st=target/x86_64-unknown-linux-gnu/release cm=$out/cmalloc
+# The interpreter itself: `python3` on PATH may be a shim script (pyenv) whose
+# own start-up would be charged to Python.
+py=$(python3 -c 'import sys; print(sys.executable)')
 sizes=(1 1048576 1073741824)
+
+# instructions CMD...: instructions executed, start to exit (callgrind).
+instructions() {
+	valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null |
+		awk '/Collected :/ { print $NF }'
+}
 
 # peak_rss CMD...: the largest maximum resident size of 5 runs, in KiB.
 peak_rss() {
@@ -40,27 +53,29 @@ peak_rss() {
 	echo "$max"
 }
 
-printf 'group,size,command,mean_s,stddev_s,peak_rss_kib\n' >"$out/bench.csv"
+printf 'group,size,command,mean_s,stddev_s,peak_rss_kib,instructions\n' >"$out/bench.csv"
 for size in "${sizes[@]}"; do
 	# Fewer runs at 1 GiB: each takes a good fraction of a second.
 	n=$runs
 	((size >= 1 << 30)) && n=$((runs < 10 ? runs : 10))
 	for group in malloc bytearray; do
 		if [[ $group == malloc ]]; then
-			cmds=("$mwl $size" "$cm $size")
+			cmds=("$rel/malloc-wl $size" "$st/malloc-wl $size" "$cm $size")
 		else
-			cmds=("$bwl $size" "python3 -c 'bytearray($size)'" "$cm $size memset")
+			cmds=("$rel/bytearray-wl $size" "$st/bytearray-wl $size" "$py -c 'bytearray($size)'" "$cm $size memset")
 		fi
 		say "timing $group at $size bytes ($n runs each)"
 		hyperfine -N --warmup 3 --runs "$n" --style none --export-json "$out/hf.json" "${cmds[@]}" >/dev/null
 		for c in "${cmds[@]}"; do
 			read -r -a argv <<<"${c//\'/}"
 			rss=$(peak_rss "${argv[@]}")
-			python3 - "$out/hf.json" "$c" "$group" "$size" "$rss" >>"$out/bench.csv" <<'PY'
+			ins=
+			((size == 1)) && ins=$(instructions "${argv[@]}")
+			python3 - "$out/hf.json" "$c" "$group" "$size" "$rss" "$ins" >>"$out/bench.csv" <<'PY'
 import json, sys
-path, cmd, group, size, rss = sys.argv[1:]
+path, cmd, group, size, rss, ins = sys.argv[1:]
 r = next(r for r in json.load(open(path))["results"] if r["command"] == cmd)
-print(f'{group},{size},"{cmd}",{r["mean"]:.6f},{r["stddev"] or 0:.6f},{rss}')
+print(f'{group},{size},"{cmd}",{r["mean"]:.6f},{r["stddev"] or 0:.6f},{rss},{ins}')
 PY
 		done
 	done
@@ -72,17 +87,20 @@ rows = list(csv.DictReader(open(sys.argv[1])))
 def human(n):
     n = int(n)
     return next(f"{n >> s} {u}" for s, u in ((30, "GiB"), (20, "MiB"), (10, "KiB"), (0, "B")) if n >> s)
-print("| size | command | mean time | peak RSS | time vs workload | RSS vs workload |")
-print("| --- | --- | --- | --- | --- | --- |")
+def name(cmd):
+    static = " (static)" if "x86_64-unknown-linux-gnu/" in cmd else ""
+    return cmd.split(" ")[0].split("/")[-1] + " " + " ".join(cmd.split(" ")[1:]) + static
+print("| size | command | mean time | peak RSS | instructions | time / workload | RSS / workload |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
 base = {}
 for r in rows:
     key = (r["group"], r["size"])
     t, rss = float(r["mean_s"]), int(r["peak_rss_kib"])
-    if key not in base:
-        base[key] = (t, rss)
+    base.setdefault(key, (t, rss))  # the first of a group is the dynamic workload
     bt, brss = base[key]
-    cmd = r["command"].replace("target/release/", "").split("/")[-1]
-    print(f'| {human(r["size"])} | `{cmd}` | {t * 1000:.2f} ms ± {float(r["stddev_s"]) * 1000:.2f} '
-          f'| {rss} KiB | {t / bt:.2f}x | {rss / brss:.2f}x |')
+    ins = f'{int(r["instructions"]):,}' if r["instructions"] else ""
+    print(f'| {human(r["size"])} | `{name(r["command"]).replace(chr(39), "")}` '
+          f'| {t * 1000:.2f} ms ± {float(r["stddev_s"]) * 1000:.2f} '
+          f'| {rss} KiB | {ins} | {t / bt:.2f}x | {rss / brss:.2f}x |')
 PY
 cat "$out/bench.md"
