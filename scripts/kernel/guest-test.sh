@@ -1,0 +1,318 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Guest side of scripts/kernel/vm-test.sh (busybox sh, run by the initramfs'
+# /init). Tests kmalloc_lkm.ko: the proc file and its mode, exact kmem:kmalloc /
+# kmem:kfree events for kmalloc-test, held allocations in the listing, errno of
+# bad writes, a concurrent stress, rmmod with open files, and a kernel log free
+# of KASAN, kmemleak, lockdep, WARNING, BUG and Oops reports.
+# Prints `ok - ...` / `not ok - ...` per check and `GUEST-RESULT: N passed,
+# M failed`; exits 1 when a check failed.
+# Expects kmalloc_lkm.ko in /bin; uses /bin/kmalloc-test when present.
+
+# `load` also gets arguments through `check`, which shellcheck does not follow.
+# shellcheck disable=SC2119,SC2120
+
+KO=/bin/kmalloc_lkm.ko
+PROC=/proc/kmalloc_lkm
+T=/sys/kernel/tracing
+KMEMLEAK=/sys/kernel/debug/kmemleak
+KT=
+[ -x /bin/kmalloc-test ] && KT=/bin/kmalloc-test
+# The module allocates through the kernel crate's KVec<u8, Kmalloc>: the call
+# site of its kmem:kmalloc events is that (mangled) Rust function.
+mod_site='call_site=_RN[^ ]*kvec[^ ]*Kmalloc'
+
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok - $*"; }
+not_ok() { fail=$((fail + 1)); echo "not ok - $*"; }
+# check DESCRIPTION COMMAND...: ok when COMMAND succeeds.
+check() {
+	d=$1
+	shift
+	if "$@"; then ok "$d"; else not_ok "$d"; fi
+}
+note() { echo "# $*"; }
+
+# The total line of the listing: "total allocations=A requested=R allocated=X max_bytes=M".
+total_field() { sed -n "s/^total .*$1=\([0-9]*\).*/\1/p" "$PROC"; }
+live_zero() {
+	[ "$(total_field allocations)" = 0 ] && [ "$(total_field requested)" = 0 ] &&
+		[ "$(total_field allocated)" = 0 ]
+}
+mode_of() { stat -c %a "$PROC" 2>/dev/null; }
+load() { insmod "$KO" "$@"; }
+unload() { rmmod kmalloc_lkm; }
+
+# write_err VALUE [FD]: writes VALUE (no newline added) to the proc file, or to
+# the already open FD, with one write(2) by dd, and prints OK, EINVAL, ENOMEM
+# or OTHER(message). (The shell's own echo/printf do not report the errno.)
+write_err() {
+	if [ $# -ge 2 ]; then
+		out=$(printf '%s' "$1" | dd bs=64 count=1 2>&1 >&"$2")
+	else
+		out=$(printf '%s' "$1" | dd of="$PROC" bs=64 count=1 2>&1)
+	fi
+	case "$out" in
+	*"Invalid argument"*) echo EINVAL ;;
+	*"Cannot allocate memory"* | *"Out of memory"*) echo ENOMEM ;;
+	*"error"*) echo "OTHER($out)" ;;
+	*) echo OK ;;
+	esac
+}
+
+echo "# kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) cpus"
+[ -n "$KT" ] || note "kmalloc-test not found: its checks are skipped"
+
+# --- 1. the proc file and its mode --------------------------------------------
+check "insmod creates $PROC" load
+check "$PROC has mode 0666 by default" [ "$(mode_of)" = 666 ]
+check "rmmod removes $PROC" sh -c "rmmod kmalloc_lkm && [ ! -e $PROC ]"
+check "insmod mode=0600" load mode=0600
+check "$PROC has mode 0600 with mode=0600" [ "$(mode_of)" = 600 ]
+unload
+load
+check "listing is empty after load" live_zero
+
+# --- 2. exact kmem:kmalloc / kmem:kfree events ---------------------------------
+if [ -n "$KT" ] && [ -d "$T/events/kmem/kmalloc" ]; then
+	echo 0 >"$T/tracing_on"
+	echo 8192 >"$T/buffer_size_kb"
+	echo 1 >"$T/events/kmem/kmalloc/enable"
+	echo 1 >"$T/events/kmem/kfree/enable"
+	# Other kmallocs of the same size in the same process (exec, mm setup) are
+	# counted apart from the module's.
+	echo "# size ptrs raw_kmalloc_events_of_ptr kfree_of_ptr other_same_size_kmallocs bytes_alloc"
+	size=32
+	while [ "$size" -le 4194304 ]; do
+		echo >"$T/trace"
+		echo 1 >"$T/tracing_on"
+		json=$("$KT" --json "$size")
+		rc=$?
+		echo 0 >"$T/tracing_on"
+		pid=$(echo "$json" | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+		cat "$T/trace" >/tmp/trace
+		grep -E -- "-$pid +\[" /tmp/trace >/tmp/trace.pid
+		grep " kmalloc: " /tmp/trace.pid | grep "bytes_req=$size " >/tmp/ev
+		ptrs=$(grep -E "$mod_site" /tmp/ev | sed -n 's/.* ptr=\([0-9a-fx]*\) .*/\1/p' | sort -u)
+		nptr=$(echo "$ptrs" | grep -c .)
+		raw=0
+		freed=0
+		for p in $ptrs; do
+			raw=$((raw + $(grep -c "ptr=$p " /tmp/ev)))
+			grep " kfree: " /tmp/trace.pid | grep -Eq "ptr=$p( |\$)" && freed=$((freed + 1))
+		done
+		other=$(($(wc -l </tmp/ev) - raw))
+		alloc=$(grep -E "$mod_site" /tmp/ev | sed -n 's/.* bytes_alloc=\([0-9]*\) .*/\1/p' | sort -u | tr '\n' ' ')
+		echo "# $size $nptr $raw $freed $other $alloc"
+		if [ "$rc" = 0 ] && [ "$nptr" = 1 ] && [ "$freed" = 1 ]; then
+			ok "kmalloc-test $size: one allocation (ptr) with bytes_req=$size in pid $pid, kfree of it (raw kmalloc events: $raw)"
+		else
+			not_ok "kmalloc-test $size: exit $rc, pid '$pid', $nptr ptrs with bytes_req=$size from the module, $freed freed (raw events: $raw)"
+			grep -E " kmalloc: .*bytes_req=$size " /tmp/trace.pid | head -n 20
+		fi
+		size=$((size * 2))
+	done
+	note "raw_kmalloc_events_of_ptr is 2 above KMALLOC_MAX_CACHE_SIZE (8 KiB): this kernel traces one large kmalloc twice, with the same ptr"
+	echo 0 >"$T/events/kmem/kmalloc/enable"
+	echo 0 >"$T/events/kmem/kfree/enable"
+	echo >"$T/trace"
+	echo 1408 >"$T/buffer_size_kb"
+else
+	note "tracing checks skipped (no kmalloc-test or no kmem events)"
+fi
+
+# --- 3. a held allocation is listed ----------------------------------------------
+exec 3>"$PROC"
+echo 4096 >&3
+check "a write of 4096 on an open fd is listed with pid, comm sh, 4096 4096" \
+	grep -q "^$$ $$ sh 4096 4096\$" "$PROC"
+check "the total counts it" [ "$(total_field requested)" = 4096 ]
+echo 5000 >&3
+check "a second write replaces it (5000 requested, 8192 allocated)" \
+	sh -c "grep -q '^$$ $$ sh 5000 8192\$' $PROC && [ \"\$(grep -c '^[0-9]' $PROC)\" = 1 ]"
+exec 3>&-
+check "closing the fd frees it" live_zero
+if [ -n "$KT" ]; then
+	"$KT" --hold 3s 65536 &
+	ktpid=$!
+	sleep 1
+	check "kmalloc-test --hold 3s 65536 is listed (65536 65536)" \
+		grep -q "^$ktpid $ktpid kmalloc-test 65536 65536\$" "$PROC"
+	wait "$ktpid"
+	rc=$?
+	check "kmalloc-test --hold exits 0" [ "$rc" = 0 ]
+	check "its allocation is gone after it exits" live_zero
+fi
+
+# --- 4. errors ---------------------------------------------------------------------
+check "write 0 -> EINVAL" [ "$(write_err 0)" = EINVAL ]
+check "write garbage 'abc' -> EINVAL" [ "$(write_err abc)" = EINVAL ]
+check "write '12x' -> EINVAL" [ "$(write_err 12x)" = EINVAL ]
+check "write '-5' -> EINVAL" [ "$(write_err -5)" = EINVAL ]
+check "write empty line -> EINVAL" [ "$(write_err '
+')" = EINVAL ]
+check "write 40 digits (overlong) -> EINVAL" [ "$(write_err 0000000000000000000000000000000000004096)" = EINVAL ]
+check "write 99999999999999999999999 (overflow) -> EINVAL" [ "$(write_err 99999999999999999999999)" = EINVAL ]
+check "write 4194305 (4 MiB + 1) -> EINVAL" [ "$(write_err 4194305)" = EINVAL ]
+check "write 4194304 (4 MiB) works" [ "$(write_err 4194304)" = OK ]
+check "write '4096\\n' works" [ "$(write_err '4096
+')" = OK ]
+check "nothing is left after the failed writes" live_zero
+exec 3>"$PROC"
+echo 4096 >&3
+check "fd: garbage after 4096 -> EINVAL" [ "$(write_err abc 3)" = EINVAL ]
+check "EINVAL keeps the fd's previous allocation" grep -q "^$$ $$ sh 4096 4096\$" "$PROC"
+exec 3>&-
+check "nothing is left after closing" live_zero
+if [ -n "$KT" ]; then
+	"$KT" 4194305 >/dev/null 2>&1
+	check "kmalloc-test 4194305 exits 3 (refused)" [ $? = 3 ]
+fi
+unload
+check "insmod max_bytes=8192" load max_bytes=8192
+exec 3>"$PROC" 4>"$PROC"
+check "fd3: 4096 under an 8192 cap works" [ "$(write_err 4096 3)" = OK ]
+check "fd4: 8192 with 4096 live -> ENOMEM" [ "$(write_err 8192 4)" = ENOMEM ]
+check "fd4 holds nothing after ENOMEM (total 4096)" [ "$(total_field requested)" = 4096 ]
+check "fd3: 8192 replaces its 4096 (freed first) and works" [ "$(write_err 8192 3)" = OK ]
+check "fd3: 8193 -> ENOMEM" [ "$(write_err 8193 3)" = ENOMEM ]
+check "fd3 holds nothing after ENOMEM (its old allocation was freed)" live_zero
+if [ -n "$KT" ]; then
+	"$KT" 16384 >/dev/null 2>&1
+	check "kmalloc-test 16384 over the cap exits 3 (refused)" [ $? = 3 ]
+fi
+exec 3>&- 4>&-
+check "nothing is left after closing" live_zero
+unload
+check "insmod max_files=2" load max_files=2
+exec 3>"$PROC" 4>"$PROC" 5>"$PROC"
+write_err 64 3 >/dev/null
+write_err 64 4 >/dev/null
+check "a third file holding an allocation with max_files=2 -> ENOMEM" [ "$(write_err 64 5)" = ENOMEM ]
+exec 3>&- 4>&- 5>&-
+check "nothing is left after closing" live_zero
+unload
+if [ -n "$KT" ]; then
+	"$KT" 4096 >/tmp/kt.out 2>&1
+	rc=$?
+	check "kmalloc-test without the module exits non-zero with one line" \
+		sh -c "[ $rc != 0 ] && [ \"\$(wc -l </tmp/kt.out)\" = 1 ] && grep -q kmalloc_lkm /tmp/kt.out"
+	note "$(cat /tmp/kt.out)"
+fi
+
+# --- 5. stress: many processes at once ------------------------------------------
+load
+stress_loop() {
+	n=0
+	bad=0
+	exec 7>"$PROC"
+	while [ "$n" -lt "$2" ]; do
+		s=$(((n * 97 + $1 * 389) % 65536 + 1))
+		echo "$s" >"$PROC" 2>/dev/null || bad=$((bad + 1))
+		echo "$s" >&7 2>/dev/null || bad=$((bad + 1))
+		n=$((n + 1))
+	done
+	exec 7>&-
+	echo "$bad" >"/tmp/stress.$1"
+}
+start=$(date +%s)
+pids=
+i=1
+while [ "$i" -le 8 ]; do
+	stress_loop "$i" 250 &
+	pids="$pids $!"
+	i=$((i + 1))
+done
+if [ -n "$KT" ]; then
+	"$KT" --repeat 500 4096 >/dev/null 2>&1 &
+	pids="$pids $!"
+	"$KT" --repeat 200 1048576 >/dev/null 2>&1 &
+	pids="$pids $!"
+	"$KT" --repeat 50 4194304 >/dev/null 2>&1 &
+	pids="$pids $!"
+fi
+failed_jobs=0
+for job in $pids; do
+	wait "$job" || failed_jobs=$((failed_jobs + 1))
+done
+bad=$(cat /tmp/stress.* | awk '{ s += $1 } END { print s + 0 }')
+note "stress: 8 shell loops x 500 writes + kmalloc-test 750 runs in $(($(date +%s) - start)) s"
+check "stress: every write and kmalloc-test run succeeded ($bad failed writes, $failed_jobs failed jobs)" \
+	[ "$bad.$failed_jobs" = 0.0 ]
+check "stress: zero live bytes afterwards" live_zero
+
+# --- 6. rmmod while files are open ----------------------------------------------
+tracing=0
+if [ -d "$T/events/kmem/kmalloc" ]; then
+	echo >"$T/trace"
+	echo 1 >"$T/events/kmem/kmalloc/enable"
+	echo 1 >"$T/events/kmem/kfree/enable"
+	echo 1 >"$T/tracing_on"
+	tracing=1
+fi
+pids=
+want=3
+i=1
+while [ "$i" -le 3 ]; do
+	sh -c "exec 3>$PROC; echo $((i * 30000)) >&3; exec sleep 30" &
+	pids="$pids $!"
+	i=$((i + 1))
+done
+if [ -n "$KT" ]; then
+	"$KT" --hold 30s 131072 >/dev/null 2>&1 &
+	pids="$pids $!"
+	want=4
+fi
+sleep 2
+held=$(total_field allocations)
+check "$want allocations held by open files before rmmod (listed: $held)" [ "$held" = "$want" ]
+check "rmmod with open files succeeds" unload
+check "$PROC is gone" [ ! -e "$PROC" ]
+check "rmmod freed what open files held (log: $want held at unload)" \
+	sh -c "dmesg | grep -q 'unloading ($want allocations still held'"
+if [ "$tracing" = 1 ]; then
+	echo 0 >"$T/tracing_on"
+	cat "$T/trace" >/tmp/trace.rmmod
+	echo 0 >"$T/events/kmem/kmalloc/enable"
+	echo 0 >"$T/events/kmem/kfree/enable"
+	echo >"$T/trace"
+	ptrs=$(grep " kmalloc: " /tmp/trace.rmmod | grep -E "$mod_site" |
+		grep -E "bytes_req=(30000|60000|90000|131072) " |
+		sed -n 's/.* ptr=\([0-9a-fx]*\) .*/\1/p' | sort -u)
+	n=$(echo "$ptrs" | grep -c .)
+	freed=0
+	for p in $ptrs; do
+		grep -E -- "rmmod-[0-9]+ .* kfree: .*ptr=$p( |\$)" /tmp/trace.rmmod >/dev/null && freed=$((freed + 1))
+	done
+	check "trace: each of the $n held allocations is kfree'd by rmmod ($freed)" [ "$n.$freed" = "$want.$want" ]
+fi
+for p in $pids; do kill "$p" 2>/dev/null; done
+for p in $pids; do wait "$p" 2>/dev/null; done
+check "insmod again after that" load
+check "listing is empty" live_zero
+unload
+
+# --- 7. kernel log: KASAN, kmemleak, lockdep, warnings --------------------------
+if [ -w "$KMEMLEAK" ]; then
+	sleep 6 # kmemleak reports objects older than 5 s
+	echo scan >"$KMEMLEAK"
+	echo scan >"$KMEMLEAK"
+	cat "$KMEMLEAK" >/tmp/kmemleak
+	check "kmemleak finds no leak" [ ! -s /tmp/kmemleak ]
+	head -n 40 /tmp/kmemleak
+else
+	not_ok "kmemleak is not available ($KMEMLEAK)"
+fi
+dmesg >/tmp/dmesg
+check "KASAN is on (generic)" grep -q 'KernelAddressSanitizer initialized (generic)' /tmp/dmesg
+check "lockdep is on and found nothing (debug_locks: 1)" grep -Eq 'debug_locks: +1' /proc/lockdep_stats
+pattern='KASAN|kmemleak: [0-9]+ new suspected|possible recursive locking|circular locking|INFO:|WARNING:|BUG:|Oops|Call Trace|general protection|refcount_t|UBSAN'
+check "dmesg has no KASAN/kmemleak/lockdep/WARNING/BUG/Oops report" sh -c "! grep -Eq '$pattern' /tmp/dmesg"
+grep -E -B2 -A20 "$pattern" /tmp/dmesg | head -n 80
+note "module log lines: $(grep -c kmalloc_lkm /tmp/dmesg), e.g.:"
+grep kmalloc_lkm /tmp/dmesg | head -n 4
+
+echo "GUEST-RESULT: $pass passed, $fail failed"
+[ "$fail" = 0 ]

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Tests the kmalloc_lkm kernel module in a QEMU guest:
+#   1. installs the toolchain and builds the kernel (cached, see build.sh),
+#   2. builds kmalloc-lkm/ against it and the static kmalloc-test and malloc-wl
+#      binaries of the workspace,
+#   3. boots the guest with scripts/kernel/guest-test.sh (or another guest
+#      script) and exits with its status.
+#
+# Usage: scripts/kernel/vm-test.sh [--bench] [--guest SCRIPT] [--timeout S]
+#                                  [--log FILE] [--quiet] [-- GUEST_ARG...]
+#   --bench          run scripts/kernel/guest-bench.sh instead of the tests
+#   --guest SCRIPT   run SCRIPT in the guest (busybox sh) instead of the tests;
+#                    it finds kmalloc_lkm.ko, kmalloc-test and malloc-wl in /bin
+#   --timeout S      fail when the guest runs longer (default 300 s)
+#   --log FILE       keep the guest console in FILE
+#   --quiet          print only the guest script's output (the whole console
+#                    when the guest fails)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+guest="$here/guest-test.sh"
+run_args=()
+
+while (($#)); do
+	case "$1" in
+	--bench) guest="$here/guest-bench.sh"; shift ;;
+	--guest) guest=$(realpath "$2"); shift 2 ;;
+	--timeout | --log) run_args+=("$1" "$2"); shift 2 ;;
+	--quiet) run_args+=("$1"); shift ;;
+	--) shift; break ;;
+	-h | --help) sed -n '/^# Usage:/,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	*) echo "vm-test: unknown argument $1" >&2; exit 2 ;;
+	esac
+done
+
+log() { printf 'vm-test: %s\n' "$*" >&2; }
+t0=$(date +%s)
+
+# 1. toolchain and kernel (build.sh runs toolchain.sh)
+eval "$("$here/build.sh" --print-env)"
+log "kernel $KVERSION: $BZIMAGE"
+
+# 2. the module and the static workloads
+export PATH="$HOME/.cargo/bin:$PATH"
+make -s -C "$repo/kmalloc-lkm" KDIR="$KSRC" O="$KBUILD" LLVM=-19 RUSTC=/usr/bin/rustc >&2
+ko="$repo/kmalloc-lkm/kmalloc_lkm.ko"
+[[ -f "$ko" ]] || { log "no $ko after make"; exit 1; }
+
+files=("$ko")
+static_dir="$repo/target/x86_64-unknown-linux-gnu/release"
+packages=()
+for p in kmalloc-test malloc-wl; do
+	[[ -f "$repo/$p/Cargo.toml" ]] && packages+=(-p "$p")
+done
+if ((${#packages[@]})); then
+	if grep -qs '^build-static' "$repo/.cargo/config.toml"; then
+		(cd "$repo" && cargo build-static -q "${packages[@]}") >&2
+	else
+		(cd "$repo" && cargo build -q --release --target x86_64-unknown-linux-gnu \
+			--config 'target.x86_64-unknown-linux-gnu.rustflags=["-C","target-feature=+crt-static"]' \
+			"${packages[@]}") >&2
+	fi
+	for p in kmalloc-test malloc-wl; do
+		[[ -x "$static_dir/$p" ]] && files+=("$static_dir/$p")
+	done
+else
+	log "no kmalloc-test/malloc-wl crates: the guest tests use shell writes only"
+fi
+log "prepared in $(($(date +%s) - t0)) s; booting the guest with $(basename "$guest")"
+
+# 3. boot and run
+file_args=()
+for f in "${files[@]}"; do file_args+=(--file "$f"); done
+status=0
+"$here/vm-run.sh" "${run_args[@]}" "${file_args[@]}" "$guest" "$@" || status=$?
+log "total $(($(date +%s) - t0)) s, guest status $status"
+exit "$status"
