@@ -1,0 +1,65 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Guest side of scripts/kernel/vm-sweep.sh (busybox sh): runs kmalloc-test for
+# each size and repetition with the kmem tracepoints on, and prints one line
+#   KCSV size,repetition,bytes_alloc_sum,bytes_req,distinct_ptrs,raw_events,kmalloc_events,cache_events
+# per run, where, over the events in the run's pid:
+#   bytes_alloc_sum  sum of bytes_alloc of kmem:kmalloc and kmem:kmem_cache_alloc
+#                    (what a MemTracker-style tracker reports for the process)
+#   kmalloc_events, cache_events   how many events that sum is made of
+# and, for the module's own allocation (its kmem:kmalloc call site is the kernel
+# crate's KVec<u8, Kmalloc>):
+#   bytes_req        the size it asked for (the truth)
+#   distinct_ptrs    how many allocations it made (1)
+#   raw_events       how many kmem:kmalloc events those produced (2 for one large
+#                    kmalloc on Linux 7.2: it is traced twice)
+# Usage (in the guest): guest-sweep.sh "SIZE SIZE ..." REPS
+set -u
+
+sizes=$1
+reps=$2
+T=/sys/kernel/tracing
+KT=/bin/kmalloc-test
+
+insmod /bin/kmalloc_lkm.ko || { echo "KERR insmod failed"; exit 1; }
+echo 0 >"$T/tracing_on"
+echo 8192 >"$T/buffer_size_kb"
+for e in kmalloc kmem_cache_alloc; do
+	echo 1 >"$T/events/kmem/$e/enable" || { echo "KERR no kmem:$e event"; exit 1; }
+done
+
+status=0
+for size in $sizes; do
+	rep=1
+	while [ "$rep" -le "$reps" ]; do
+		echo >"$T/trace"
+		echo 1 >"$T/tracing_on"
+		json=$("$KT" --json "$size")
+		rc=$?
+		echo 0 >"$T/tracing_on"
+		pid=$(echo "$json" | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+		if [ "$rc" != 0 ] || [ -z "$pid" ]; then
+			echo "KERR kmalloc-test $size exited $rc"
+			status=1
+		else
+			# Trace lines read "<comm>-<pid> [cpu] ...: kmalloc: call_site=... ptr=...
+			# bytes_req=N bytes_alloc=M ..."; the comm may hold '-' and spaces.
+			awk -v pid="$pid" -v size="$size" -v rep="$rep" '
+				function val(k,   m) { return match($0, " " k "=[^ ]*") ? substr($0, RSTART + length(k) + 2, RLENGTH - length(k) - 2) : "" }
+				$0 !~ "-" pid " +\\[" { next }
+				/ kmalloc: / { sum += val("bytes_alloc"); nk++; events[val("ptr")]++
+					# The second event of a large kmalloc has another call site: the
+					# module is found by its own, its events by pointer.
+					if ($0 ~ /call_site=_RN[^ ]*kvec[^ ]*Kmalloc/) { req = val("bytes_req"); mine[val("ptr")] = 1 } }
+				/ kmem_cache_alloc: / { sum += val("bytes_alloc"); nc++ }
+				END { for (p in mine) { ptrs++; raw += events[p] }
+				      printf "KCSV %s,%s,%d,%s,%d,%d,%d,%d\n", size, rep, sum, req, ptrs, raw, nk, nc }
+			' "$T/trace"
+		fi
+		rep=$((rep + 1))
+	done
+done
+for e in kmalloc kmem_cache_alloc; do echo 0 >"$T/events/kmem/$e/enable"; done
+rmmod kmalloc_lkm
+exit "$status"
