@@ -49,8 +49,13 @@
 //! object footprint including that metadata (e.g. 8192 for 4096 with generic
 //! KASAN), so it can be larger than `allocated`.
 //! `requested` and `allocated` in the total line are the sums over the
-//! listed allocations. Fields are separated by one space. The text is generated
-//! anew on each `read()`; read it with one large read for a consistent snapshot.
+//! listed allocations. Fields are separated by one space.
+//!
+//! A read at offset 0 takes a snapshot of the listing for that open file; reads
+//! further on continue in the same snapshot, so a reader with a small buffer still
+//! gets one consistent text while other files change (as `seq_file` would give).
+//! The snapshot is the reader's own kmalloc, freed at close; writers never have
+//! one. A read at a later offset without an earlier read at 0 returns nothing.
 //!
 //! # Log
 //!
@@ -132,10 +137,18 @@ impl Allocation {
     }
 }
 
+/// The listing as one open file read it at offset 0.
+struct Snapshot {
+    file: FileKey,
+    text: KVec<u8>,
+}
+
 /// State protected by the mutex.
 struct Inner {
     /// Live allocations; capacity `max_files`, never grown after load.
     live: KVec<Allocation>,
+    /// Listings being read, one per reading open file.
+    snapshots: KVec<Snapshot>,
     /// Sum of the requested sizes in `live`.
     requested: usize,
     /// Sum of the allocated sizes in `live`.
@@ -146,6 +159,24 @@ struct Inner {
 }
 
 impl Inner {
+    /// Keeps `text` as the listing `file` reads, in place of an older one.
+    fn keep_snapshot(&mut self, file: FileKey, text: KVec<u8>) -> Result {
+        match self.snapshots.iter_mut().find(|s| s.file == file) {
+            Some(s) => s.text = text,
+            None => self.snapshots.push(Snapshot { file, text }, GFP_KERNEL)?,
+        }
+        Ok(())
+    }
+
+    /// Drops the listing `file` was reading, if any.
+    fn drop_snapshot(&mut self, file: FileKey) {
+        if let Some(i) = self.snapshots.iter().position(|s| s.file == file) {
+            let last = self.snapshots.len() - 1;
+            self.snapshots.as_mut_slice().swap(i, last);
+            self.snapshots.pop();
+        }
+    }
+
     /// Returns whether a log line may be printed now.
     fn log_allowed(&mut self) -> bool {
         if self.log_window.elapsed().as_millis() >= LOG_INTERVAL_MS {
@@ -257,6 +288,7 @@ impl Allocations {
         Ok(try_pin_init!(Self {
             inner <- new_mutex!(Inner {
                 live,
+                snapshots: KVec::new(),
                 requested: 0,
                 allocated: 0,
                 log_window: Instant::now(),
@@ -266,38 +298,50 @@ impl Allocations {
             max_bytes,
         }))
     }
+
+    /// The listing: a header, one line per live allocation, the totals.
+    fn listing(&self, inner: &Inner) -> Result<KVec<u8>> {
+        let mut t = Text(KVec::new());
+        let mut fill = || -> core::fmt::Result {
+            t.write_str("# pid tid comm requested allocated\n")?;
+            for a in inner.live.iter() {
+                writeln!(
+                    t,
+                    "{} {} {} {} {}",
+                    a.pid,
+                    a.tid,
+                    Comm(&a.comm),
+                    a.requested(),
+                    a.allocated
+                )?;
+            }
+            writeln!(
+                t,
+                "total allocations={} requested={} allocated={} max_bytes={}",
+                inner.live.len(),
+                inner.requested,
+                inner.allocated,
+                self.max_bytes
+            )
+        };
+        fill().map_err(|_| ENOMEM)?;
+        Ok(t.0)
+    }
 }
 
 impl ProcFile for Allocations {
-    fn read(&self, _file: FileKey, out: &mut UserSliceWriter, offset: &mut i64) -> Result<usize> {
-        let mut text = Text(KVec::new());
-        {
-            let inner = self.inner.lock();
-            let fill = |t: &mut Text| -> core::fmt::Result {
-                t.write_str("# pid tid comm requested allocated\n")?;
-                for a in inner.live.iter() {
-                    writeln!(
-                        t,
-                        "{} {} {} {} {}",
-                        a.pid,
-                        a.tid,
-                        Comm(&a.comm),
-                        a.requested(),
-                        a.allocated
-                    )?;
-                }
-                writeln!(
-                    t,
-                    "total allocations={} requested={} allocated={} max_bytes={}",
-                    inner.live.len(),
-                    inner.requested,
-                    inner.allocated,
-                    self.max_bytes
-                )
-            };
-            fill(&mut text).map_err(|_| ENOMEM)?;
+    fn read(&self, file: FileKey, out: &mut UserSliceWriter, offset: &mut i64) -> Result<usize> {
+        let mut inner = self.inner.lock();
+        if *offset == 0 {
+            let text = self.listing(&inner)?;
+            inner.keep_snapshot(file, text)?;
         }
-        out.write_slice_file(&text.0, offset)
+        // The copy to user space runs under the lock: nothing here is ever taken
+        // while the mm's lock is held, so a page fault cannot invert the order.
+        match inner.snapshots.iter().find(|s| s.file == file) {
+            Some(s) => out.write_slice_file(&s.text, offset),
+            None => Ok(0),
+        }
     }
 
     fn write(&self, file: FileKey, mut input: UserSliceReader) -> Result<usize> {
@@ -346,7 +390,9 @@ impl ProcFile for Allocations {
     }
 
     fn release(&self, file: FileKey) {
-        self.inner.lock().free(file);
+        let mut inner = self.inner.lock();
+        inner.free(file);
+        inner.drop_snapshot(file);
     }
 }
 

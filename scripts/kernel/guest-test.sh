@@ -225,6 +225,9 @@ while [ "$i" -le 8 ]; do
 	pids="$pids $!"
 	i=$((i + 1))
 done
+# Threads: 8 with files of their own, 4 on one shared file.
+kmalloc-stress --threads 8 --shared 4 --ops 300 >/tmp/threads.log 2>&1 &
+pids="$pids $!"
 if [ -n "$KT" ]; then
 	"$KT" --repeat 500 4096 >/dev/null 2>&1 &
 	pids="$pids $!"
@@ -238,7 +241,9 @@ for job in $pids; do
 	wait "$job" || failed_jobs=$((failed_jobs + 1))
 done
 bad=$(cat /tmp/stress.* | awk '{ s += $1 } END { print s + 0 }')
-note "stress: 8 shell loops x 500 writes + kmalloc-test 750 runs in $(($(date +%s) - start)) s"
+note "stress: 8 shell loops x 500 writes + kmalloc-test 750 runs + threads in $(($(date +%s) - start)) s"
+note "$(tail -n 3 /tmp/threads.log)"
+check "stress: kmalloc-stress ran its threads, every write succeeded" grep -q "threads .* 0 failed" /tmp/threads.log
 check "stress: every write and kmalloc-test run succeeded ($bad failed writes, $failed_jobs failed jobs)" \
 	[ "$bad.$failed_jobs" = 0.0 ]
 check "stress: zero live bytes afterwards" live_zero

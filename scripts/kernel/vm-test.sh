@@ -49,26 +49,10 @@ make -s -C "$repo/kmalloc-lkm" KDIR="$KSRC" O="$KBUILD" LLVM=-19 RUSTC=/usr/bin/
 ko="$repo/kmalloc-lkm/kmalloc_lkm.ko"
 [[ -f "$ko" ]] || { log "no $ko after make"; exit 1; }
 
-files=("$ko")
+# Static, so that the guest needs no libc of its own.
+(cd "$repo" && cargo build-static -q -p kmalloc-test -p malloc-wl) >&2
 static_dir="$repo/target/x86_64-unknown-linux-gnu/release"
-packages=()
-for p in kmalloc-test malloc-wl; do
-	[[ -f "$repo/$p/Cargo.toml" ]] && packages+=(-p "$p")
-done
-if ((${#packages[@]})); then
-	if grep -qs '^build-static' "$repo/.cargo/config.toml"; then
-		(cd "$repo" && cargo build-static -q "${packages[@]}") >&2
-	else
-		(cd "$repo" && cargo build -q --release --target x86_64-unknown-linux-gnu \
-			--config 'target.x86_64-unknown-linux-gnu.rustflags=["-C","target-feature=+crt-static"]' \
-			"${packages[@]}") >&2
-	fi
-	for p in kmalloc-test malloc-wl; do
-		[[ -x "$static_dir/$p" ]] && files+=("$static_dir/$p")
-	done
-else
-	log "no kmalloc-test/malloc-wl crates: the guest tests use shell writes only"
-fi
+files=("$ko" "$static_dir/kmalloc-test" "$static_dir/kmalloc-stress" "$static_dir/malloc-wl")
 log "prepared in $(($(date +%s) - t0)) s; booting the guest with $(basename "$guest")"
 
 # 3. boot and run

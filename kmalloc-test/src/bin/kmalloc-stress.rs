@@ -1,0 +1,148 @@
+//! `kmalloc-stress`: many threads on `/proc/kmalloc_lkm` at once, for the module's tests.
+//!
+//! Not a workload: it checks that the module's per-open-file state holds up under
+//! concurrency. Each of `--threads` threads opens the file, writes one to three
+//! sizes on it (each replacing the last), now and then reads the listing, and
+//! closes it, `--ops` times; meanwhile `--shared` threads write to one file that
+//! they all share. Every write must succeed. Prints one summary line; exit 0 when
+//! all did, 1 when any failed, 2 on bad usage, 4 when the file cannot be opened.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+
+use clap::Parser;
+
+const PROC_FILE: &str = "/proc/kmalloc_lkm";
+
+/// Threads writing, reading and closing /proc/kmalloc_lkm at once.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Cli {
+    /// Threads that each open, write, read and close the file
+    #[arg(long, default_value_t = 8)]
+    threads: u32,
+    /// Threads that write to one shared open file
+    #[arg(long, default_value_t = 4)]
+    shared: u32,
+    /// Iterations per thread
+    #[arg(long, default_value_t = 500)]
+    ops: u64,
+    /// Largest size written, in bytes
+    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    max: u64,
+}
+
+#[derive(Default)]
+struct Counts {
+    writes: AtomicU64,
+    reads: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl Counts {
+    fn fail(&self, what: std::fmt::Arguments) {
+        eprintln!("kmalloc-stress: {what}");
+        self.failed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A small deterministic generator (xorshift64), one per thread.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// One write(2) of a size, as kmalloc-test makes it.
+fn write_size(mut f: &File, size: u64, c: &Counts) {
+    let text = size.to_string();
+    match f.write(text.as_bytes()) {
+        Ok(n) if n == text.len() => {
+            c.writes.fetch_add(1, Ordering::Relaxed);
+        }
+        r => c.fail(format_args!("writing {size} gave {r:?}")),
+    }
+}
+
+fn open() -> std::io::Result<File> {
+    OpenOptions::new().read(true).write(true).open(PROC_FILE)
+}
+
+/// Open, write one to three sizes, sometimes read the listing, close.
+fn own_files(seed: u64, cli: &Cli, c: &Counts) {
+    let mut rng = Rng::new(seed);
+    for op in 0..cli.ops {
+        let f = match open() {
+            Ok(f) => f,
+            Err(e) => {
+                c.fail(format_args!("open: {e}"));
+                continue;
+            }
+        };
+        for _ in 0..=rng.next() % 3 {
+            write_size(&f, rng.next() % cli.max + 1, c);
+        }
+        if op % 16 == 0 {
+            let mut text = String::new();
+            match (&f).read_to_string(&mut text) {
+                Ok(_) if text.contains("total allocations=") => {
+                    c.reads.fetch_add(1, Ordering::Relaxed);
+                }
+                r => c.fail(format_args!("read gave {r:?}: {text:?}")),
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let shared = match open() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("kmalloc-stress: cannot open {PROC_FILE}: {e}");
+            return ExitCode::from(4);
+        }
+    };
+    let counts = Counts::default();
+    thread::scope(|s| {
+        for t in 0..cli.threads {
+            let (cli, c) = (&cli, &counts);
+            s.spawn(move || own_files(u64::from(t) + 1, cli, c));
+        }
+        for t in 0..cli.shared {
+            let (cli, c, f) = (&cli, &counts, &shared);
+            s.spawn(move || {
+                let mut rng = Rng::new(u64::from(t) + 1000);
+                for _ in 0..cli.ops {
+                    write_size(f, rng.next() % cli.max + 1, c);
+                }
+            });
+        }
+    });
+    drop(shared);
+    let (w, r, f) = (
+        counts.writes.into_inner(),
+        counts.reads.into_inner(),
+        counts.failed.into_inner(),
+    );
+    println!(
+        "kmalloc-stress: {} threads + {} on one shared file, {w} writes, {r} reads, {f} failed",
+        cli.threads, cli.shared
+    );
+    if f == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
