@@ -68,13 +68,32 @@ impl Workload for Kmalloc {
                 "the module refused {size} bytes (EINVAL): one allocation is 1 to {KMALLOC_MAX_SIZE} bytes (KMALLOC_MAX_SIZE)"
             ))),
             Err(Errno::ENOMEM) => Err(Error::alloc(format!(
-                "the module refused {size} bytes (ENOMEM): over its cap on live bytes (module parameter), or kmalloc failed"
+                "the module refused {size} bytes (ENOMEM): {}",
+                cap_state()
             ))),
             Err(e) => Err(Error::alloc(format!("writing {size} to {PROC_FILE} failed: {}", e.desc()))),
         }
     }
     fn address(_: &OwnedFd) -> Option<usize> {
         None
+    }
+}
+
+/// What the module's listing says of its cap, for an ENOMEM message.
+fn cap_state() -> String {
+    let listing = std::fs::read_to_string(PROC_FILE).unwrap_or_default();
+    let total = listing.lines().find_map(|l| l.strip_prefix("total "));
+    let field = |k: &str| {
+        total?
+            .split(' ')
+            .find_map(|f| f.strip_prefix(k)?.strip_prefix('='))
+    };
+    match (field("requested"), field("max_bytes")) {
+        (Some(live), Some(cap)) => format!(
+            "{live} bytes live of its cap of {cap} (module parameter max_bytes), \
+             or too many open files hold one (max_files), or kmalloc failed"
+        ),
+        _ => "over its cap on live bytes or files (module parameters), or kmalloc failed".into(),
     }
 }
 

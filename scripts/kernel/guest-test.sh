@@ -167,8 +167,9 @@ check "EINVAL keeps the fd's previous allocation" grep -q "^$$ $$ sh 4096 4096\$
 exec 3>&-
 check "nothing is left after closing" live_zero
 if [ -n "$KT" ]; then
-	"$KT" 4194305 >/dev/null 2>&1
-	check "kmalloc-test 4194305 exits 3 (refused)" [ $? = 3 ]
+	"$KT" 4194305 >/tmp/kt.out 2>&1
+	check "kmalloc-test 4194305 exits 3 and names the limit" \
+		sh -c "[ $? = 3 ] && grep -q 'EINVAL.*4194304' /tmp/kt.out"
 fi
 unload
 check "insmod max_bytes=8192" load max_bytes=8192
@@ -180,8 +181,10 @@ check "fd3: 8192 replaces its 4096 (freed first) and works" [ "$(write_err 8192 
 check "fd3: 8193 -> ENOMEM" [ "$(write_err 8193 3)" = ENOMEM ]
 check "fd3 holds nothing after ENOMEM (its old allocation was freed)" live_zero
 if [ -n "$KT" ]; then
-	"$KT" 16384 >/dev/null 2>&1
-	check "kmalloc-test 16384 over the cap exits 3 (refused)" [ $? = 3 ]
+	"$KT" 16384 >/tmp/kt.out 2>&1
+	check "kmalloc-test 16384 over the cap exits 3 and names the cap" \
+		sh -c "[ $? = 3 ] && grep -q 'ENOMEM): 0 bytes live of its cap of 8192' /tmp/kt.out"
+	note "$(cat /tmp/kt.out)"
 fi
 exec 3>&- 4>&-
 check "nothing is left after closing" live_zero
@@ -197,8 +200,8 @@ unload
 if [ -n "$KT" ]; then
 	"$KT" 4096 >/tmp/kt.out 2>&1
 	rc=$?
-	check "kmalloc-test without the module exits non-zero with one line" \
-		sh -c "[ $rc != 0 ] && [ \"\$(wc -l </tmp/kt.out)\" = 1 ] && grep -q kmalloc_lkm /tmp/kt.out"
+	check "kmalloc-test without the module exits 4 with one line" \
+		sh -c "[ $rc = 4 ] && [ \"\$(wc -l </tmp/kt.out)\" = 1 ] && grep -q kmalloc_lkm /tmp/kt.out"
 	note "$(cat /tmp/kt.out)"
 fi
 
