@@ -20,7 +20,10 @@ need_pkgs() {
 	((EUID == 0)) || die "missing packages: ${missing[*]} (install them, or run as root)"
 	say "installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
-	# The package lists may be stale or absent on a fresh machine: refresh once.
-	apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 ||
-		{ apt-get update -q >&2 && apt-get install -y -q --no-install-recommends "${missing[@]}" >&2; }
+	# Wait for another apt to finish rather than fail; the package lists may be
+	# stale or absent on a fresh machine: refresh them once.
+	local apt=(apt-get -o DPkg::Lock::Timeout=600 -y -q)
+	"${apt[@]}" install --no-install-recommends "${missing[@]}" >&2 ||
+		{ "${apt[@]}" update >&2 && "${apt[@]}" install --no-install-recommends "${missing[@]}" >&2; } ||
+		die "could not install ${missing[*]}"
 }

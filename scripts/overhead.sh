@@ -27,6 +27,8 @@ export LC_ALL=C
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$here/lib.sh"
 
 trackers_opt="bpftrace,strace"
 sizes_opt="1,1MiB,64MiB"
@@ -59,15 +61,7 @@ IFS=, read -r -a trackers <<<"$trackers_opt"
 IFS=, read -r -a sizes <<<"$sizes_opt"
 IFS=, read -r -a workloads <<<"$workloads_opt"
 
-apt_install() {
-	command -v apt-get >/dev/null 2>&1 || die "$1 is missing and apt-get is not available"
-	[ "$(id -u)" -eq 0 ] || die "$1 is missing; install it (apt-get install -y $1) or run as root"
-	echo "overhead.sh: installing $1" >&2
-	apt-get -o DPkg::Lock::Timeout=300 install -y -qq "$1" >/dev/null ||
-		{ apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null && apt-get -o DPkg::Lock::Timeout=300 install -y -qq "$1" >/dev/null; } ||
-		die "could not install $1"
-}
-command -v hyperfine >/dev/null 2>&1 || apt_install hyperfine
+need_pkgs hyperfine
 
 for w in "${workloads[@]}"; do
 	[ -x "$bin_dir/$w" ] || die "workload binary not found: $bin_dir/$w (cargo build --release)"

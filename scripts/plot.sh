@@ -13,6 +13,8 @@ export LC_ALL=C
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$here/lib.sh"
 
 die() { echo "plot.sh: error: $*" >&2; exit 2; }
 
@@ -24,16 +26,7 @@ dir="${1:-$repo/results}"
 [ -f "$dir/errors.csv" ] || die "no errors.csv in $dir"
 [ ! -e "$dir/INCOMPLETE" ] || die "$dir holds an incomplete sweep"
 
-if ! command -v gnuplot >/dev/null 2>&1; then
-	if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-		die "gnuplot is missing (apt-get install -y gnuplot-nox)"
-	fi
-	echo "plot.sh: installing gnuplot-nox" >&2
-	apt-get -o DPkg::Lock::Timeout=300 install -y -qq gnuplot-nox >/dev/null ||
-		{ apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null &&
-			apt-get -o DPkg::Lock::Timeout=300 install -y -qq gnuplot-nox >/dev/null; } ||
-		die "could not install gnuplot-nox"
-fi
+command -v gnuplot >/dev/null 2>&1 || need_pkgs gnuplot-nox
 
 # has COLUMN -> 1 when DATA.csv has a value in that column
 has() {

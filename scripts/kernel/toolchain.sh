@@ -6,6 +6,8 @@
 # the kernel build helpers, busybox-static and QEMU, plus bindgen >= 0.71.1 from
 # crates.io. Idempotent; a fast no-op when everything is present. Run as root.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 BINDGEN_MIN=0.71.1
 PACKAGES=(
@@ -17,26 +19,7 @@ PACKAGES=(
 
 log() { printf 'toolchain: %s\n' "$*" >&2; }
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-		missing+=("$p")
-	fi
-done
-
-if ((${#missing[@]})); then
-	if ((EUID != 0)); then
-		log "missing packages (${missing[*]}), and not root"
-		exit 1
-	fi
-	export DEBIAN_FRONTEND=noninteractive
-	log "installing: ${missing[*]}"
-	if ! apt-get install -y --no-install-recommends "${missing[@]}"; then
-		log "install failed; refreshing package lists and retrying"
-		apt-get update
-		apt-get install -y --no-install-recommends "${missing[@]}"
-	fi
-fi
+need_pkgs "${PACKAGES[@]}"
 
 # version_ge A B: true when version A >= version B (dotted numbers).
 version_ge() {

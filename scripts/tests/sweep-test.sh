@@ -14,7 +14,6 @@
 #   - the external tracker path works (per-pid bpftrace and strace -p)
 #   - a kernel CSV is merged into DATA.csv's kmalloc column
 #   - plot.sh writes both PNGs, overhead.sh writes its table
-#   - the scripts are shellcheck-clean
 # Prints "ok - ..." / "not ok - ..." per check and "N passed, M failed" at the
 # end; exits non-zero on any failure. Needs root (bpftrace); installs
 # bpftrace, strace, gnuplot, hyperfine and shellcheck when missing.
@@ -24,6 +23,8 @@ export LC_ALL=C
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 scripts=$(cd "$here/.." && pwd)
 repo=$(cd "$scripts/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$scripts/lib.sh"
 
 passed=0
 failed=0
@@ -45,23 +46,10 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # --- what the test needs --------------------------------------------------------
-missing=()
-command -v bpftrace >/dev/null 2>&1 || missing+=(bpftrace)
-command -v strace >/dev/null 2>&1 || missing+=(strace)
-command -v gnuplot >/dev/null 2>&1 || missing+=(gnuplot-nox)
-command -v hyperfine >/dev/null 2>&1 || missing+=(hyperfine)
-command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
-if [ "${#missing[@]}" -gt 0 ]; then
-	echo "# installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt_opts=(-o DPkg::Lock::Timeout=600 -y -qq)
-	if ! apt-get "${apt_opts[@]}" install "${missing[@]}" >/dev/null 2>&1; then
-		apt-get -o DPkg::Lock::Timeout=600 -qq update >/dev/null 2>&1 || true
-		apt-get "${apt_opts[@]}" install "${missing[@]}" >/dev/null 2>&1 || true
-	fi
-fi
+# An install that fails shows below as a tool that is not installed.
+(need_pkgs bpftrace strace gnuplot-nox hyperfine) || true
 have() { command -v "$1" >/dev/null 2>&1; }
-for tool in bpftrace strace gnuplot hyperfine shellcheck; do
+for tool in bpftrace strace gnuplot hyperfine; do
 	check "$tool is installed" have "$tool"
 done
 
@@ -185,12 +173,6 @@ if "$scripts/overhead.sh" -w malloc-wl -s 1MiB -n 3 --warmup 1 -o "$work/ovh" >/
 else
 	not_ok "overhead.sh ran"
 	sed 's/^/# /' "$work/ovh.err"
-fi
-
-# --- lint ------------------------------------------------------------------------------------
-if command -v shellcheck >/dev/null 2>&1; then
-	check "shellcheck is clean" shellcheck "$scripts/sweep.sh" "$scripts/overhead.sh" "$scripts/plot.sh" \
-		"$scripts/trackers/strace.sh" "$here/sweep-test.sh"
 fi
 
 finish
