@@ -53,7 +53,7 @@ peak_rss() {
 	echo "$max"
 }
 
-printf 'group,size,command,mean_s,stddev_s,peak_rss_kib,instructions\n' >"$out/bench.csv"
+printf 'group,size,command,median_s,stddev_s,peak_rss_kib,instructions\n' >"$out/bench.csv"
 for size in "${sizes[@]}"; do
 	# Fewer runs at 1 GiB: each takes a good fraction of a second.
 	n=$runs
@@ -75,7 +75,7 @@ for size in "${sizes[@]}"; do
 import json, sys
 path, cmd, group, size, rss, ins = sys.argv[1:]
 r = next(r for r in json.load(open(path))["results"] if r["command"] == cmd)
-print(f'{group},{size},"{cmd}",{r["mean"]:.6f},{r["stddev"] or 0:.6f},{rss},{ins}')
+print(f'{group},{size},"{cmd}",{r["median"]:.6f},{r["stddev"] or 0:.6f},{rss},{ins}')
 PY
 		done
 	done
@@ -90,12 +90,12 @@ def human(n):
 def name(cmd):
     static = " (static)" if "x86_64-unknown-linux-gnu/" in cmd else ""
     return cmd.split(" ")[0].split("/")[-1] + " " + " ".join(cmd.split(" ")[1:]) + static
-print("| size | command | mean time | peak RSS | instructions | time / workload | RSS / workload |")
+print("| size | command | median time | peak RSS | instructions | time / workload | RSS / workload |")
 print("| --- | --- | --- | --- | --- | --- | --- |")
 base = {}
 for r in rows:
     key = (r["group"], r["size"])
-    t, rss = float(r["mean_s"]), int(r["peak_rss_kib"])
+    t, rss = float(r["median_s"]), int(r["peak_rss_kib"])
     base.setdefault(key, (t, rss))  # the first of a group is the dynamic workload
     bt, brss = base[key]
     ins = f'{int(r["instructions"]):,}' if r["instructions"] else ""
