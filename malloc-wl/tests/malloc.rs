@@ -64,3 +64,25 @@ fn start_up_opens_only_libc_and_maps_no_signal_stack() {
     );
     assert!(!trace.contains("libgcc_s"), "{trace}");
 }
+
+#[test]
+fn repeats_add_nothing_but_their_own_mmaps() {
+    // Many repeats: the same heap and the same other mappings as one repeat, and
+    // one mmap of glibc's length each.
+    let (one, once) = strace(BIN, &["256KiB"]);
+    let (many, repeated) = strace(BIN, &["--repeat", "5000", "256KiB"]);
+    assert_eq!((one.code, many.code), (0, 0));
+    assert_eq!(
+        brk_growth(&once),
+        brk_growth(&repeated),
+        "the heap did not grow"
+    );
+    let split = |calls: &[Syscall]| {
+        let (ours, other): (Vec<u64>, Vec<u64>) =
+            mmap_lens(calls).into_iter().partition(|l| *l == 266240);
+        (ours.len(), other)
+    };
+    let ((n1, other1), (n2, other2)) = (split(&once), split(&repeated));
+    assert_eq!((n1, n2), (1, 5000));
+    assert_eq!(other1, other2, "no other mapping");
+}

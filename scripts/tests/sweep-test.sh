@@ -16,7 +16,7 @@
 #   - plot.sh writes both PNGs, overhead.sh writes its table
 # Prints "ok - ..." / "not ok - ..." per check and "N passed, M failed" at the
 # end; exits non-zero on any failure. Needs root (bpftrace); installs
-# bpftrace, strace, gnuplot, hyperfine and shellcheck when missing.
+# bpftrace, strace, gnuplot and hyperfine when missing.
 set -euo pipefail
 export LC_ALL=C
 

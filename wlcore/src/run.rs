@@ -95,10 +95,23 @@ pub fn execute<W: Workload>(opts: &Common, mut workload: W) -> i32 {
 fn run<W: Workload>(opts: &Common, w: &mut W) -> Result<Outcome, Error> {
     let signals = Signals::block()?;
     let size = opts.size;
-    // /proc/self/statm is read only when someone will see the figures.
+    // /proc/self/statm is read, and the records kept, only when someone will see
+    // them; the records' room is taken before the first allocation, so that the
+    // loop itself allocates nothing but the workload's own memory.
     let measure = opts.json || opts.verbose;
+    let mut records = Vec::new();
+    if measure {
+        records
+            .try_reserve_exact(opts.repeat as usize)
+            .map_err(|_| {
+                Error::alloc(format!(
+                    "no memory to record {} repeats for the report",
+                    opts.repeat
+                ))
+            })?;
+    }
     let mut out = Outcome {
-        records: Vec::with_capacity(opts.repeat.min(1 << 16) as usize),
+        records,
         before: if measure { mem() } else { None },
         after: None,
         stopped_by: None,
@@ -131,13 +144,15 @@ fn run<W: Workload>(opts: &Common, w: &mut W) -> Result<Outcome, Error> {
         let free_ns = monotonic_ns();
         drop(held);
         let free_end_ns = monotonic_ns();
-        out.records.push(Record {
-            address,
-            alloc_start_ns,
-            alloc_end_ns,
-            free_ns,
-            free_end_ns,
-        });
+        if measure {
+            out.records.push(Record {
+                address,
+                alloc_start_ns,
+                alloc_end_ns,
+                free_ns,
+                free_end_ns,
+            });
+        }
         if out.stopped_by.is_some() {
             break;
         }
