@@ -47,15 +47,13 @@ impl Signals {
         let mut watch_stdin = true;
         let mut byte = [0u8; 1];
         loop {
-            let mut fds = vec![PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
-            if watch_stdin {
-                fds.push(PollFd::new(input.as_fd(), PollFlags::POLLIN));
-            }
-            poll_retry(&mut fds, PollTimeout::NONE)?;
-            let stdin_ready = fds
-                .get(1)
-                .and_then(PollFd::revents)
-                .is_some_and(|r| !r.is_empty());
+            let mut fds = [
+                PollFd::new(self.fd.as_fd(), PollFlags::POLLIN),
+                PollFd::new(input.as_fd(), PollFlags::POLLIN),
+            ];
+            let watched = if watch_stdin { 2 } else { 1 };
+            poll_retry(&mut fds[..watched], PollTimeout::NONE)?;
+            let stdin_ready = watch_stdin && fds[1].revents().is_some_and(|r| !r.is_empty());
             let sig_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
             if sig_ready {
                 match self.next()? {
