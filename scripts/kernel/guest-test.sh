@@ -17,8 +17,7 @@ KO=/bin/kmalloc_lkm.ko
 PROC=/proc/kmalloc_lkm
 T=/sys/kernel/tracing
 KMEMLEAK=/sys/kernel/debug/kmemleak
-KT=
-[ -x /bin/kmalloc-test ] && KT=/bin/kmalloc-test
+KT=/bin/kmalloc-test
 # The module allocates through the kernel crate's KVec<u8, Kmalloc>: the call
 # site of its kmem:kmalloc events is that (mangled) Rust function.
 mod_site='call_site=_RN[^ ]*kvec[^ ]*Kmalloc'
@@ -63,7 +62,7 @@ write_err() {
 }
 
 echo "# kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) cpus"
-[ -n "$KT" ] || note "kmalloc-test not found: its checks are skipped"
+check "kmalloc-test and kmalloc-stress are in the guest" sh -c "[ -x $KT ] && [ -x /bin/kmalloc-stress ]"
 
 # --- 1. the proc file and its mode --------------------------------------------
 check "insmod creates $PROC" load
@@ -76,7 +75,7 @@ load
 check "listing is empty after load" live_zero
 
 # --- 2. exact kmem:kmalloc / kmem:kfree events ---------------------------------
-if [ -n "$KT" ] && [ -d "$T/events/kmem/kmalloc" ]; then
+if [ -d "$T/events/kmem/kmalloc" ]; then
 	echo 0 >"$T/tracing_on"
 	echo 8192 >"$T/buffer_size_kb"
 	echo 1 >"$T/events/kmem/kmalloc/enable"
@@ -120,7 +119,7 @@ if [ -n "$KT" ] && [ -d "$T/events/kmem/kmalloc" ]; then
 	echo >"$T/trace"
 	echo 1408 >"$T/buffer_size_kb"
 else
-	note "tracing checks skipped (no kmalloc-test or no kmem events)"
+	not_ok "the kmem:kmalloc event is in $T/events (CONFIG_TRACING)"
 fi
 
 # --- 3. a held allocation is listed ----------------------------------------------
@@ -134,17 +133,15 @@ check "a second write replaces it (5000 requested, 8192 allocated)" \
 	sh -c "grep -q '^$$ $$ sh 5000 8192\$' $PROC && [ \"\$(grep -c '^[0-9]' $PROC)\" = 1 ]"
 exec 3>&-
 check "closing the fd frees it" live_zero
-if [ -n "$KT" ]; then
-	"$KT" --hold 3s 65536 &
-	ktpid=$!
-	sleep 1
-	check "kmalloc-test --hold 3s 65536 is listed (65536 65536)" \
-		grep -q "^$ktpid $ktpid kmalloc-test 65536 65536\$" "$PROC"
-	wait "$ktpid"
-	rc=$?
-	check "kmalloc-test --hold exits 0" [ "$rc" = 0 ]
-	check "its allocation is gone after it exits" live_zero
-fi
+"$KT" --hold 3s 65536 &
+ktpid=$!
+sleep 1
+check "kmalloc-test --hold 3s 65536 is listed (65536 65536)" \
+	grep -q "^$ktpid $ktpid kmalloc-test 65536 65536\$" "$PROC"
+wait "$ktpid"
+rc=$?
+check "kmalloc-test --hold exits 0" [ "$rc" = 0 ]
+check "its allocation is gone after it exits" live_zero
 
 # --- 4. errors ---------------------------------------------------------------------
 check "write 0 -> EINVAL" [ "$(write_err 0)" = EINVAL ]
@@ -166,11 +163,9 @@ check "fd: garbage after 4096 -> EINVAL" [ "$(write_err abc 3)" = EINVAL ]
 check "EINVAL keeps the fd's previous allocation" grep -q "^$$ $$ sh 4096 4096\$" "$PROC"
 exec 3>&-
 check "nothing is left after closing" live_zero
-if [ -n "$KT" ]; then
-	"$KT" 4194305 >/tmp/kt.out 2>&1
-	check "kmalloc-test 4194305 exits 3 and names the limit" \
-		sh -c "[ $? = 3 ] && grep -q 'EINVAL.*4194304' /tmp/kt.out"
-fi
+"$KT" 4194305 >/tmp/kt.out 2>&1
+check "kmalloc-test 4194305 exits 3 and names the limit" \
+	sh -c "[ $? = 3 ] && grep -q 'EINVAL.*4194304' /tmp/kt.out"
 unload
 check "insmod max_bytes=8192" load max_bytes=8192
 exec 3>"$PROC" 4>"$PROC"
@@ -180,12 +175,10 @@ check "fd4 holds nothing after ENOMEM (total 4096)" [ "$(total_field requested)"
 check "fd3: 8192 replaces its 4096 (freed first) and works" [ "$(write_err 8192 3)" = OK ]
 check "fd3: 8193 -> ENOMEM" [ "$(write_err 8193 3)" = ENOMEM ]
 check "fd3 holds nothing after ENOMEM (its old allocation was freed)" live_zero
-if [ -n "$KT" ]; then
-	"$KT" 16384 >/tmp/kt.out 2>&1
-	check "kmalloc-test 16384 over the cap exits 3 and names the cap" \
-		sh -c "[ $? = 3 ] && grep -q 'ENOMEM): 0 bytes live of its cap of 8192' /tmp/kt.out"
-	note "$(cat /tmp/kt.out)"
-fi
+"$KT" 16384 >/tmp/kt.out 2>&1
+check "kmalloc-test 16384 over the cap exits 3 and names the cap" \
+	sh -c "[ $? = 3 ] && grep -q 'ENOMEM): 0 bytes live of its cap of 8192' /tmp/kt.out"
+note "$(cat /tmp/kt.out)"
 exec 3>&- 4>&-
 check "nothing is left after closing" live_zero
 unload
@@ -197,13 +190,11 @@ check "a third file holding an allocation with max_files=2 -> ENOMEM" [ "$(write
 exec 3>&- 4>&- 5>&-
 check "nothing is left after closing" live_zero
 unload
-if [ -n "$KT" ]; then
-	"$KT" 4096 >/tmp/kt.out 2>&1
-	rc=$?
-	check "kmalloc-test without the module exits 4 with one line" \
-		sh -c "[ $rc = 4 ] && [ \"\$(wc -l </tmp/kt.out)\" = 1 ] && grep -q kmalloc_lkm /tmp/kt.out"
-	note "$(cat /tmp/kt.out)"
-fi
+"$KT" 4096 >/tmp/kt.out 2>&1
+rc=$?
+check "kmalloc-test without the module exits 4 with one line" \
+	sh -c "[ $rc = 4 ] && [ \"\$(wc -l </tmp/kt.out)\" = 1 ] && grep -q kmalloc_lkm /tmp/kt.out"
+note "$(cat /tmp/kt.out)"
 
 # --- 5. stress: many processes at once ------------------------------------------
 load
@@ -231,14 +222,12 @@ done
 # Threads: 8 with files of their own, 4 on one shared file.
 kmalloc-stress --threads 8 --shared 4 --ops 300 >/tmp/threads.log 2>&1 &
 pids="$pids $!"
-if [ -n "$KT" ]; then
-	"$KT" --repeat 500 4096 >/dev/null 2>&1 &
-	pids="$pids $!"
-	"$KT" --repeat 200 1048576 >/dev/null 2>&1 &
-	pids="$pids $!"
-	"$KT" --repeat 50 4194304 >/dev/null 2>&1 &
-	pids="$pids $!"
-fi
+"$KT" --repeat 500 4096 >/dev/null 2>&1 &
+pids="$pids $!"
+"$KT" --repeat 200 1048576 >/dev/null 2>&1 &
+pids="$pids $!"
+"$KT" --repeat 50 4194304 >/dev/null 2>&1 &
+pids="$pids $!"
 failed_jobs=0
 for job in $pids; do
 	wait "$job" || failed_jobs=$((failed_jobs + 1))
@@ -268,11 +257,9 @@ while [ "$i" -le 3 ]; do
 	pids="$pids $!"
 	i=$((i + 1))
 done
-if [ -n "$KT" ]; then
-	"$KT" --hold 30s 131072 >/dev/null 2>&1 &
-	pids="$pids $!"
-	want=4
-fi
+"$KT" --hold 30s 131072 >/dev/null 2>&1 &
+pids="$pids $!"
+want=4
 sleep 2
 held=$(total_field allocations)
 check "$want allocations held by open files before rmmod (listed: $held)" [ "$held" = "$want" ]
