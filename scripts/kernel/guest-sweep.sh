@@ -19,8 +19,8 @@ set -u
 
 sizes=$1
 reps=$2
-T=/sys/kernel/tracing
-KT=/bin/kmalloc-test
+# shellcheck source=scripts/kernel/guest-lib.sh
+. /bin/guest-lib.sh
 
 insmod /bin/kmalloc_lkm.ko || { echo "KERR insmod failed"; exit 1; }
 echo 0 >"$T/tracing_on"
@@ -33,12 +33,7 @@ status=0
 for size in $sizes; do
 	rep=1
 	while [ "$rep" -le "$reps" ]; do
-		echo >"$T/trace"
-		echo 1 >"$T/tracing_on"
-		json=$("$KT" --json "$size")
-		rc=$?
-		echo 0 >"$T/tracing_on"
-		pid=$(echo "$json" | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+		traced_kt "$size"
 		if [ "$rc" != 0 ] || [ -z "$pid" ]; then
 			echo "KERR kmalloc-test $size exited $rc"
 			status=1

@@ -15,9 +15,9 @@
 
 KO=/bin/kmalloc_lkm.ko
 PROC=/proc/kmalloc_lkm
-T=/sys/kernel/tracing
 KMEMLEAK=/sys/kernel/debug/kmemleak
-KT=/bin/kmalloc-test
+# shellcheck source=scripts/kernel/guest-lib.sh
+. /bin/guest-lib.sh
 # The module allocates through the kernel crate's KVec<u8, Kmalloc>: the call
 # site of its kmem:kmalloc events is that (mangled) Rust function.
 mod_site='call_site=_RN[^ ]*kvec[^ ]*Kmalloc'
@@ -85,12 +85,7 @@ if [ -d "$T/events/kmem/kmalloc" ]; then
 	echo "# size ptrs raw_kmalloc_events_of_ptr kfree_of_ptr other_same_size_kmallocs bytes_alloc"
 	size=32
 	while [ "$size" -le 4194304 ]; do
-		echo >"$T/trace"
-		echo 1 >"$T/tracing_on"
-		json=$("$KT" --json "$size")
-		rc=$?
-		echo 0 >"$T/tracing_on"
-		pid=$(echo "$json" | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+		traced_kt "$size"
 		cat "$T/trace" >/tmp/trace
 		grep -E -- "-$pid +\[" /tmp/trace >/tmp/trace.pid
 		grep " kmalloc: " /tmp/trace.pid | grep "bytes_req=$size " >/tmp/ev

@@ -52,7 +52,7 @@ ko="$repo/kmalloc-lkm/kmalloc_lkm.ko"
 # Static, so that the guest needs no libc of its own.
 (cd "$repo" && cargo build-static -q -p kmalloc-test -p malloc-wl) >&2
 static_dir="$repo/target/x86_64-unknown-linux-gnu/release"
-files=("$ko" "$static_dir/kmalloc-test" "$static_dir/kmalloc-stress" "$static_dir/malloc-wl")
+files=("$ko" "$static_dir/kmalloc-test" "$static_dir/kmalloc-stress" "$static_dir/malloc-wl" "$here/guest-lib.sh")
 log "prepared in $(($(date +%s) - t0)) s; booting the guest with $(basename "$guest")"
 
 # 3. boot and run
