@@ -3,8 +3,8 @@
 #
 # Installs what building the test kernel, the kmalloc-lkm module and the guest
 # initramfs needs: rustc (Debian rustc-web, with core/alloc sources), clang/LLVM 19,
-# the kernel build helpers, busybox-static and QEMU, plus bindgen >= 0.71.1 from
-# crates.io. Idempotent; a fast no-op when everything is present. Run as root.
+# the kernel build helpers, busybox-static and QEMU, plus bindgen >= 0.71.1 with
+# `cargo install`. Idempotent; a fast no-op when everything is present. Run as root.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
