@@ -6,10 +6,12 @@
 //!
 //! - [`cli`]: the options every workload takes, and clap errors cut to one line;
 //! - [`size`]: sizes with units (`4096`, `4KiB`, `1G`) and hold durations;
-//! - [`cmem`]: the C allocator, the one place in user space with `unsafe`;
+//! - [`cmem`]: the C allocator: with [`workload_main!`], the only `unsafe` of user space;
 //! - [`signals`]: `--wait` and `--hold`, done with a signalfd instead of handlers;
 //! - [`run`]: the loop of allocate / hold / free, timed, and its `--json` report;
-//! - [`exit`]: the documented exit codes and the one-line error type.
+//! - [`exit`]: the documented exit codes and the one-line error type;
+//! - [`stat`]: CLOCK_MONOTONIC and the process's own RSS and VSZ;
+//! - `testing` (feature `testing`): running the binaries in their tests, under strace.
 //!
 //! A workload implements [`run::Workload`] (allocate, say how much it asked the
 //! allocator for, free by drop) and names its `main` with [`workload_main!`].
@@ -17,8 +19,8 @@
 /// Defines a workload binary's C `main`, which runs [`run::main`] with the given
 /// closure (from the binary's parsed options to its options and workload).
 ///
-/// The binary says `#![no_main]` (and `test = false`: no harness `main` either): glibc calls this `main` directly, without Rust's
-/// runtime start-up, which on every start reads `/proc/self/maps` (to place a
+/// The binary says `#![no_main]` (and `test = false`: no test harness `main`
+/// either). glibc calls this `main` directly, without Rust's runtime start-up, which on every start reads `/proc/self/maps` (to place a
 /// stack guard) and mmaps a signal stack; a tracker would count both as the
 /// workload's. Arguments still reach `std::env::args` (glibc hands them to std
 /// through `.init_array`). What goes missing: std's stack-overflow message (a
