@@ -45,17 +45,25 @@ fn touched_or_not() {
 }
 
 #[test]
-fn start_up_opens_only_libc_and_maps_no_signal_stack() {
+fn start_up_opens_only_libc_and_sets_up_no_signals() {
     // Rust's usual runtime start would read /proc/self/maps and mmap a signal
     // stack: noise a tracker would book to the workload. workload_main! skips it.
     let out = std::process::Command::new("strace")
-        .args(["-qq", "-e", "trace=openat,open,sigaltstack", BIN, "1"])
+        .args([
+            "-qq",
+            "-e",
+            "trace=openat,open,sigaltstack,signalfd4",
+            BIN,
+            "1",
+        ])
         .output()
         .expect("strace runs");
     assert!(out.status.success());
     let trace = String::from_utf8_lossy(&out.stderr);
     let opened: Vec<&str> = trace.lines().filter(|l| l.starts_with("open")).collect();
     assert!(!trace.contains("sigaltstack"), "{trace}");
+    // Without --wait or --hold there is nothing to wait for: no signalfd.
+    assert!(!trace.contains("signalfd"), "{trace}");
     assert!(
         opened
             .iter()

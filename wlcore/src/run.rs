@@ -1,7 +1,7 @@
 //! The run loop every workload shares, and its report.
 //!
 //! ```text
-//! block signals -> read /proc/self/statm -> [--wait] -> repeat N times:
+//! [block signals] -> [read /proc/self/statm] -> [--wait] -> repeat N times:
 //!     stamp -> allocate (and touch/fill) -> stamp -> [statm] -> [--hold] -> stamp -> free -> stamp
 //! -> report (--json on stdout, -v on stderr) -> exit 0
 //! ```
@@ -93,7 +93,12 @@ pub fn execute<W: Workload>(opts: &Common, mut workload: W) -> i32 {
 }
 
 fn run<W: Workload>(opts: &Common, w: &mut W) -> Result<Outcome, Error> {
-    let signals = Signals::block()?;
+    // Signals are taken over only where the workload waits for them; otherwise
+    // SIGINT ends it as it would a C program, and the loop makes no extra calls.
+    let signals = match opts.wait || opts.hold.is_some() {
+        true => Some(Signals::block()?),
+        false => None,
+    };
     let size = opts.size;
     // /proc/self/statm is read, and the records kept, only when someone will see
     // them; the records' room is taken before the first allocation, so that the
@@ -116,12 +121,12 @@ fn run<W: Workload>(opts: &Common, w: &mut W) -> Result<Outcome, Error> {
         after: None,
         stopped_by: None,
     };
-    if opts.wait {
+    if let (true, Some(sig)) = (opts.wait, &signals) {
         eprintln!(
             "pid={} waiting for SIGUSR1 or a line on stdin",
             std::process::id()
         );
-        out.stopped_by = signals.wait_release()?;
+        out.stopped_by = sig.wait_release()?;
     }
     let mut left = if out.stopped_by.is_some() {
         0
@@ -136,9 +141,10 @@ fn run<W: Workload>(opts: &Common, w: &mut W) -> Result<Outcome, Error> {
         if measure && (left == 0 || opts.hold.is_some()) {
             out.after = mem();
         }
-        out.stopped_by = match opts.hold {
-            Some(h) => signals.hold(h)?,
-            None => signals.stop()?,
+        out.stopped_by = match (&signals, opts.hold) {
+            (Some(sig), Some(h)) => sig.hold(h)?,
+            (Some(sig), None) => sig.stop()?,
+            (None, _) => None,
         };
         let address = W::address(&held);
         let free_ns = monotonic_ns();
