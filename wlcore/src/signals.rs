@@ -1,8 +1,9 @@
 //! `--wait` and `--hold`, through a signalfd.
 //!
-//! SIGINT, SIGTERM and SIGUSR1 are blocked for the whole run and read from a
-//! signalfd, so there are no handlers and nothing async-signal-unsafe: the run
-//! loop asks, at the points where it may stop, whether a signal has come.
+//! For a run with --wait or --hold, SIGINT, SIGTERM and SIGUSR1 are blocked from
+//! the start and read from a signalfd, so there are no handlers and nothing
+//! async-signal-unsafe: the run loop asks, at the points where it may stop,
+//! whether a signal has come.
 
 use std::io::stdin;
 use std::os::fd::AsFd;
