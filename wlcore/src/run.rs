@@ -95,9 +95,10 @@ pub fn execute<W: Workload>(opts: &Common, mut workload: W) -> i32 {
 fn run<W: Workload>(opts: &Common, w: &mut W) -> Result<Outcome, Error> {
     // Signals are taken over only where the workload waits for them; otherwise
     // SIGINT ends it as it would a C program, and the loop makes no extra calls.
-    let signals = match opts.wait || opts.hold.is_some() {
-        true => Some(Signals::block()?),
-        false => None,
+    let signals = if opts.wait || opts.hold.is_some() {
+        Some(Signals::block()?)
+    } else {
+        None
     };
     let size = opts.size;
     // /proc/self/statm is read, and the records kept, only when someone will see
