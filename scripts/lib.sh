@@ -27,3 +27,24 @@ need_pkgs() {
 		{ "${apt[@]}" update >&2 && "${apt[@]}" install --no-install-recommends "${missing[@]}" >&2; } ||
 		die "could not install ${missing[*]}"
 }
+
+# check_size BIN SIZE: asks the workload binary BIN (malloc-wl: it allocates SIZE
+# and frees it without touching it) what SIZE is, so that a script accepts exactly
+# the sizes the workloads accept. Sets size_bytes and returns 0; or sets
+# size_error to BIN's one-line complaint and returns BIN's exit status (2: not a
+# size, 3: the allocation failed).
+size_bytes="" size_error=""
+# shellcheck disable=SC2034 # the callers read size_bytes and size_error
+check_size() {
+	local out rc=0
+	size_bytes="" size_error=""
+	out=$("$1" --json -- "$2" 2>&1) || rc=$?
+	if ((rc == 0)) && [[ "$out" =~ \"requested_bytes\":[[:space:]]*([0-9]+) ]]; then
+		size_bytes=${BASH_REMATCH[1]}
+		return 0
+	fi
+	out=${out%$'\n'}
+	out=${out##*$'\n'}
+	size_error=${out% (see --help)}
+	return $((rc ? rc : 1))
+}

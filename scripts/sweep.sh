@@ -81,13 +81,21 @@
 #   errors.md   the same as a markdown table
 #   meta.txt    tracker, sizes, repetitions, versions, elapsed time
 #   bpftrace.log (bpftrace tracker) every line bpftrace printed
-# Exit status: 0 all runs succeeded, 1 some runs failed, 2 usage or setup
-# error (130/143 when interrupted).
+# Errors are one line on stderr, "sweep.sh: ...". Exit status:
+#   0  every run succeeded; the files above are in --out
+#   1  the sweep ran and failed: a run failed, or the tracker exited, never
+#      got ready or hung; the partial files are in OUT/incomplete-<time>/
+#   2  usage or setup error, found before anything ran; nothing is written:
+#      a bad option or value (a size the workloads refuse, such as 0, 1.5KiB
+#      or -1), a missing workload binary or tracker, an unwritable --out
+#   130, 143  interrupted by SIGINT, SIGTERM (partial files as for 1)
 set -euo pipefail
 export LC_ALL=C
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$here/lib.sh"
 
 tracker=bpftrace
 tracker_cmd=""
@@ -102,7 +110,12 @@ bin_dir="$repo/target/release"
 quiet=0
 wl_args=()
 
+# die: a usage or setup error, before anything ran or was written (exit 2).
+# fail: the sweep failed once under way (exit 1); the EXIT trap prints the
+# reason with where the partial files went, in one line.
 die() { echo "sweep.sh: error: $*" >&2; exit 2; }
+fail_msg=""
+fail() { fail_msg="$*"; exit 1; }
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
@@ -124,78 +137,96 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-[[ "$reps" =~ ^[1-9][0-9]*$ ]] || die "--reps must be a positive number: $reps"
-[[ "$ready_timeout" =~ ^[1-9][0-9]*$ ]] || die "--ready-timeout must be whole seconds: $ready_timeout"
+[[ "$reps" =~ ^[1-9][0-9]{0,5}$ ]] || die "--reps must be a whole number from 1 to 999999: $reps"
+[[ "$ready_timeout" =~ ^[1-9][0-9]{0,5}$ ]] || die "--ready-timeout must be whole seconds, at least 1: $ready_timeout"
+rc=0
+grep -Eq -- "$ready_re" </dev/null 2>/dev/null || rc=$?
+[ "$rc" -ne 2 ] || die "--ready is not an extended regex: $ready_re"
 case "$tracker" in
-bpftrace|strace|none) ;;
+bpftrace|strace|none) [ -z "$tracker_cmd" ] || die "--tracker-cmd goes with --tracker external, not $tracker" ;;
 external) [ -n "$tracker_cmd" ] || die "--tracker external needs --tracker-cmd CMD" ;;
 *) die "unknown tracker: $tracker (bpftrace|strace|none|external)" ;;
 esac
 
-# --- sizes -----------------------------------------------------------------
-# parse_size TEXT -> bytes on stdout (same units as the workloads accept)
-parse_size() {
-	local s="$1" n unit mult
-	[[ "$s" =~ ^([0-9]+)[[:space:]]*([A-Za-z]*)$ ]] || die "bad size: $s"
-	n="${BASH_REMATCH[1]}"
-	unit="${BASH_REMATCH[2]}"
-	case "$unit" in
-	""|B|b) mult=1 ;;
-	KiB|kib|Ki) mult=1024 ;;
-	MiB|mib|Mi) mult=$((1024 * 1024)) ;;
-	GiB|gib|Gi) mult=$((1024 * 1024 * 1024)) ;;
-	K|k|KB|kB) mult=1000 ;;
-	M|MB) mult=1000000 ;;
-	G|GB) mult=1000000000 ;;
-	*) die "bad size unit in $s (use KiB, MiB, GiB, K, M, G)" ;;
+IFS=, read -r -a workloads <<<"$workloads_opt"
+[ "${#workloads[@]}" -gt 0 ] || die "no workloads given"
+for w in "${workloads[@]}"; do
+	case "$w" in
+	malloc-wl|bytearray-wl|kmalloc-test) ;;
+	*) die "unknown workload: '$w' (malloc-wl, bytearray-wl, kmalloc-test)" ;;
 	esac
-	echo $((10#$n * mult))
-}
+done
 
-# expand_sizes LIST -> sizes, one a line
+# --- workload binaries ------------------------------------------------------------
+for w in "${workloads[@]}"; do
+	if [ ! -x "$bin_dir/$w" ]; then
+		if [ "$bin_dir" = "$repo/target/release" ] && command -v cargo >/dev/null 2>&1; then
+			echo "sweep.sh: $bin_dir/$w missing; running cargo build --release" >&2
+			(cd "$repo" && cargo build --release --quiet) || die "cargo build --release failed"
+		fi
+		[ -x "$bin_dir/$w" ] || die "workload binary not found: $bin_dir/$w (cargo build --release)"
+	fi
+	if [ "$w" = kmalloc-test ] && [ ! -e /proc/kmalloc_lkm ]; then
+		die "kmalloc-test needs the kmalloc_lkm module loaded (/proc/kmalloc_lkm is missing)"
+	fi
+done
+
+# --- sizes -----------------------------------------------------------------
+# A size is what the workloads make of it: malloc-wl (which allocates it
+# untouched) is asked, so the units and refusals (0, 1.5KiB, -1, 1e3) are theirs.
+checker="$bin_dir/malloc-wl"
+[ -x "$checker" ] || checker="$bin_dir/${workloads[0]}"
+
+# expand_sizes LIST -> the sizes in bytes, in the array sizes_out
+sizes_out=()
 expand_sizes() {
 	local item a b i
 	local -a items
+	sizes_out=()
 	IFS=, read -r -a items <<<"$1"
 	for item in "${items[@]}"; do
 		item="${item//[[:space:]]/}"
 		[ -n "$item" ] || continue
-		if [[ "$item" =~ ^pow2:([0-9]+)\.\.([0-9]+)$ ]]; then
-			a="${BASH_REMATCH[1]}"
-			b="${BASH_REMATCH[2]}"
-			if [ "$a" -gt "$b" ] || [ "$b" -gt 40 ]; then die "bad range: $item"; fi
-			for ((i = a; i <= b; i++)); do echo $((1 << i)); done
+		if [[ "$item" =~ ^pow2:([0-9]{1,2})\.\.([0-9]{1,2})$ ]]; then
+			a=$((10#${BASH_REMATCH[1]}))
+			b=$((10#${BASH_REMATCH[2]}))
+			if [ "$a" -gt "$b" ] || [ "$b" -gt 40 ]; then die "bad range: $item (pow2:A..B, A <= B <= 40)"; fi
+			for ((i = a; i <= b; i++)); do sizes_out+=($((1 << i))); done
 		else
-			parse_size "$item"
+			check_size "$checker" "$item" || case $? in
+				2) die "bad size in --sizes: $size_error" ;;
+				*) die "size $item cannot be run here: $size_error" ;;
+			esac
+			sizes_out+=("$size_bytes")
 		fi
 	done
+	[ "${#sizes_out[@]}" -gt 0 ] || die "no sizes given"
 }
 
-IFS=, read -r -a workloads <<<"$workloads_opt"
-[ "${#workloads[@]}" -gt 0 ] || die "no workloads given"
 declare -A wl_sizes=()    # workload -> space-separated sizes to run
 declare -A wl_req=()      # workload -> space-separated sizes asked for
+[ -z "$sizes_opt" ] || expand_sizes "$sizes_opt"
 for w in "${workloads[@]}"; do
-	case "$w" in
-	malloc-wl|bytearray-wl|kmalloc-test) ;;
-	*) die "unknown workload: $w (malloc-wl, bytearray-wl, kmalloc-test)" ;;
-	esac
-	if [ -n "$sizes_opt" ]; then
-		list=$(expand_sizes "$sizes_opt")
-	elif [ "$w" = kmalloc-test ]; then
-		list=$(expand_sizes "pow2:5..22")
-	else
-		list=$(expand_sizes "pow2:0..30")
+	if [ -z "$sizes_opt" ] && [ "$w" = kmalloc-test ]; then
+		expand_sizes "pow2:5..22"
+	elif [ -z "$sizes_opt" ]; then
+		expand_sizes "pow2:0..30"
 	fi
-	[ -n "$list" ] || die "no sizes given"
-	req=$(sort -n -u <<<"$list" | tr '\n' ' ')
-	wl_req[$w]="$req"
-	wl_sizes[$w]=$(printf '1\n%s\n' "$list" | sort -n -u | tr '\n' ' ')
+	wl_req[$w]=$(printf '%s\n' "${sizes_out[@]}" | sort -n -u | tr '\n' ' ')
+	wl_sizes[$w]=$(printf '%s\n' 1 "${sizes_out[@]}" | sort -n -u | tr '\n' ' ')
 done
 
-# --- checks ----------------------------------------------------------------
+# --- the tracker and the machine ----------------------------------------------
 need_root() {
 	[ "$(id -u)" -eq 0 ] || die "the $1 needs root (run with sudo)"
+}
+
+# need_tool COMMAND PACKAGE: installs PACKAGE when COMMAND is missing (as root)
+need_tool() {
+	command -v "$1" >/dev/null 2>&1 && return 0
+	[ "$(id -u)" -eq 0 ] || die "$1 is not installed (apt-get install $2, or run as root)"
+	need_pkgs "$2"
+	command -v "$1" >/dev/null 2>&1 || die "$1 is not on PATH (package $2 is installed)"
 }
 
 ensure_tracefs() {
@@ -213,38 +244,27 @@ ensure_tracefs() {
 	[ -e "$t/events/kmem/kmalloc" ] || die "no kmem:kmalloc tracepoint in $t/events"
 }
 
-for w in "${workloads[@]}"; do
-	if [ ! -x "$bin_dir/$w" ]; then
-		if [ "$bin_dir" = "$repo/target/release" ] && command -v cargo >/dev/null 2>&1; then
-			echo "sweep.sh: $bin_dir/$w missing; running cargo build --release" >&2
-			(cd "$repo" && cargo build --release --quiet) || die "cargo build --release failed"
-		fi
-		[ -x "$bin_dir/$w" ] || die "workload binary not found: $bin_dir/$w (cargo build --release)"
-	fi
-	if [ "$w" = kmalloc-test ] && [ ! -e /proc/kmalloc_lkm ]; then
-		die "kmalloc-test needs the kmalloc_lkm module loaded (/proc/kmalloc_lkm is missing)"
-	fi
-done
-
 case "$tracker" in
 bpftrace)
 	need_root "bpftrace tracker"
-	command -v bpftrace >/dev/null 2>&1 || die "bpftrace is not installed (apt-get install -y bpftrace)"
+	need_tool bpftrace bpftrace
 	ensure_tracefs
 	;;
 strace)
-	command -v strace >/dev/null 2>&1 || die "strace is not installed (apt-get install -y strace)"
+	need_tool strace strace
 	;;
 esac
-if [ -n "$kernel_csv" ]; then
-	[ -r "$kernel_csv" ] || die "cannot read kernel CSV: $kernel_csv"
+if [ -n "$kernel_csv" ] && { [ ! -f "$kernel_csv" ] || [ ! -r "$kernel_csv" ]; }; then
+	die "cannot read kernel CSV: $kernel_csv"
 fi
 
 # --- staging and cleanup ------------------------------------------------------
-mkdir -p "$out"
+# Nothing is written before this point. The runs go to OUT/.partial.* first;
+# the EXIT trap moves them to OUT/incomplete-<time>/ unless the sweep succeeded.
+err=$(mkdir -p -- "$out" 2>&1) || die "cannot create the output folder $out: ${err##*: }"
 out=$(cd "$out" && pwd)
-stage=$(mktemp -d "$out/.partial.XXXXXX")
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/sweep.XXXXXX")
+tmp=""
+stage=""
 bpf_pid=""
 done_ok=0
 
@@ -256,20 +276,30 @@ cleanup() {
 		for _ in $(seq 1 100); do kill -0 "$bpf_pid" 2>/dev/null || break; sleep 0.05; done
 		kill -KILL "$bpf_pid" 2>/dev/null || true
 	fi
-	rm -rf "$tmp"
-	if [ "$done_ok" -ne 1 ] && [ -d "$stage" ]; then
-		local dest
-		dest="$out/incomplete-$(date +%Y%m%d-%H%M%S)"
-		[ -e "$stage/INCOMPLETE" ] ||
-			echo "INCOMPLETE: the sweep stopped before it finished; these files are partial." >"$stage/INCOMPLETE"
+	[ -z "$tmp" ] || rm -rf "$tmp"
+	if [ "$done_ok" -ne 1 ] && [ -n "$stage" ] && [ -d "$stage" ]; then
+		local base dest i=1 why="$fail_msg"
+		case "$rc" in
+		130) why="interrupted (SIGINT)" ;;
+		143) why="interrupted (SIGTERM)" ;;
+		esac
+		[ -n "$why" ] || why="the sweep stopped before it finished (exit status $rc)"
+		base="$out/incomplete-$(date +%Y%m%d-%H%M%S)"
+		dest="$base"
+		while [ -e "$dest" ]; do dest="$base-$i"; i=$((i + 1)); done
+		echo "INCOMPLETE: $why; these files are partial." >"$stage/INCOMPLETE"
 		mv "$stage" "$dest"
-		echo "sweep.sh: sweep incomplete; partial files left in $dest (not in $out)" >&2
+		echo "sweep.sh: $why; partial files in $dest" >&2
+		[ "$rc" -ne 0 ] || rc=1
 	fi
 	exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/sweep.XXXXXX" 2>&1) || { err=$tmp; tmp=""; die "cannot create a temporary folder: ${err##*: }"; }
+stage=$(mktemp -d "$out/.partial.XXXXXX" 2>&1) || { err=$stage; stage=""; die "cannot write in the output folder $out: ${err##*: }"; }
 
 # --- the bpftrace tracker process ----------------------------------------------------------
 bpf_fd=""
@@ -284,8 +314,17 @@ start_bpftrace() {
 	exec {bpf_fd}<"$fifo"
 	while :; do
 		if ! IFS= read -r -t 60 -u "$bpf_fd" line; then
-			cat "$stage/bpftrace.err" >&2
-			die "bpftrace did not become ready"
+			local rc=0 why="printed no 'ready' line within 60 s"
+			if kill -0 "$bpf_pid" 2>/dev/null; then
+				kill -KILL "$bpf_pid" 2>/dev/null || true
+				wait "$bpf_pid" 2>/dev/null || true
+			else
+				wait "$bpf_pid" 2>/dev/null || rc=$?
+				why="exited with status $rc before it was ready"
+			fi
+			bpf_pid=""
+			line=$(last_line "$stage/bpftrace.err")
+			fail "bpftrace $why${line:+: $line}"
 		fi
 		echo "$line" >>"$stage/bpftrace.log"
 		[ "$line" = ready ] && break
@@ -298,7 +337,11 @@ bpf_result() {
 	local pid="$1" line
 	while :; do
 		if ! IFS= read -r -t 20 -u "$bpf_fd" line; then
-			kill -0 "$bpf_pid" 2>/dev/null || { cat "$stage/bpftrace.err" >&2; die "bpftrace exited during the sweep"; }
+			if ! kill -0 "$bpf_pid" 2>/dev/null; then
+				line=$(last_line "$stage/bpftrace.err")
+				bpf_pid=""
+				fail "bpftrace exited during the sweep${line:+: $line}"
+			fi
 			bpf_line=""
 			return 1
 		fi
@@ -340,6 +383,13 @@ glibc_mmap() {
 now_ns() {
 	local t="$EPOCHREALTIME"
 	echo $((10#${t/./} * 1000))
+}
+
+# last_line FILE... -> the last non-empty line of the files, at most 200 characters
+last_line() {
+	local l
+	l=$(cat -- "$@" 2>/dev/null | tr -d '\r' | grep -v '^[[:space:]]*$' | tail -n 1) || true
+	printf '%s' "${l:0:200}"
 }
 
 # --- one run ---------------------------------------------------------------------
@@ -445,15 +495,23 @@ run_external() {
 		kill -0 "$tpid" 2>/dev/null || break
 		sleep 0.01
 	done
+	# it may have printed the line just before it exited
+	[ "$ready" -eq 1 ] || ! grep -Eq -- "$ready_re" "$tout" "$terr" 2>/dev/null || ready=1
 	if [ "$ready" -ne 1 ]; then
-		echo "sweep.sh: the tracker did not print a line matching '$ready_re' (command: $cmd):" >&2
-		tail -n 5 "$terr" "$tout" >&2 || true
-		kill -KILL -- "-$tpid" 2>/dev/null || kill -KILL "$tpid" 2>/dev/null || true
+		local why last trc=0
+		if kill -0 "$tpid" 2>/dev/null; then
+			why="printed no line matching '$ready_re' within $ready_timeout s"
+			kill -KILL -- "-$tpid" 2>/dev/null || kill -KILL "$tpid" 2>/dev/null || true
+			wait "$tpid" 2>/dev/null || true
+		else
+			wait "$tpid" 2>/dev/null || trc=$?
+			why="exited with status $trc before it printed a line matching '$ready_re'"
+		fi
+		last=$(last_line "$terr" "$tout")
 		exec {wfd}>&-
 		kill -KILL "$wpid" 2>/dev/null || true
 		wait "$wpid" 2>/dev/null || true
-		wait "$tpid" 2>/dev/null || true
-		die "external tracker not ready"
+		fail "the tracker $why (command: $cmd)${last:+; its last line: $last}"
 	fi
 	ext_t0=$(now_ns)
 	echo >&"$wfd"
@@ -625,7 +683,7 @@ kfile="${kernel_csv:-/dev/null}"
 awk -v runs="$stage/runs.csv" -v kcsv="$kfile" -v reqpairs="$req_pairs" \
 	-v data="$stage/DATA.csv" -v errs="$stage/errors.csv" -v md="$stage/errors.md" \
 	-v runsout="$tmp/kernel-rows.csv" \
-	"$aggregate" "$stage/runs.csv" "$kfile" || die "aggregation failed"
+	"$aggregate" "$stage/runs.csv" "$kfile" || fail "aggregation failed"
 [ -f "$tmp/kernel-rows.csv" ] && cat "$tmp/kernel-rows.csv" >>"$stage/runs.csv"
 
 {
@@ -650,12 +708,7 @@ awk -v runs="$stage/runs.csv" -v kcsv="$kfile" -v reqpairs="$req_pairs" \
 
 # --- publish -------------------------------------------------------------------------
 if [ "$failed" -ne 0 ]; then
-	{
-		echo "INCOMPLETE: $failed of $n runs failed (exit_status in runs.csv); their cells are"
-		echo "left out of the medians, so these files are not a whole sweep."
-	} >"$stage/INCOMPLETE"
-	echo "sweep.sh: $failed of $n runs failed" >&2
-	exit 1
+	fail "$failed of $n runs failed (exit_status in runs.csv; their cells are left out of the medians)"
 fi
 for f in DATA.csv runs.csv errors.csv errors.md meta.txt bpftrace.log bpftrace.err INCOMPLETE; do
 	[ -e "$stage/$f" ] || rm -f "$out/$f"
