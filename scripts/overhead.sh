@@ -20,8 +20,15 @@
 #   -h, --help            this text
 # Writes OUT/overhead.csv and OUT/overhead.md (ratio = time with the tracker
 # / time without, by mean and by median); both are written only when every
-# measurement succeeded. Needs root for bpftrace; installs hyperfine (apt)
-# when it is missing.
+# measurement succeeded. Needs root for bpftrace; installs hyperfine, strace
+# and bpftrace (apt) when they are missing.
+# Errors are one line on stderr, "overhead.sh: ...". Exit status:
+#   0  done
+#   1  a measurement failed (hyperfine, or bpftrace did not start); nothing
+#      is written
+#   2  usage or setup error, before anything ran: a bad option or value (a
+#      size the workloads refuse), a missing workload binary or tool, an
+#      unwritable --out
 set -euo pipefail
 export LC_ALL=C
 
@@ -38,7 +45,15 @@ warmup=3
 out="$repo/results"
 bin_dir="$repo/target/release"
 
+# die: usage or setup error (exit 2); fail: a measurement failed (exit 1)
 die() { echo "overhead.sh: error: $*" >&2; exit 2; }
+fail() { echo "overhead.sh: $*" >&2; exit 1; }
+# last_line FILE -> its last non-empty line, at most 200 characters
+last_line() {
+	local l
+	l=$(tr -d '\r' <"$1" 2>/dev/null | grep -v '^[[:space:]]*$' | tail -n 1) || true
+	printf '%s' "${l:0:200}"
+}
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
@@ -54,34 +69,62 @@ while [ $# -gt 0 ]; do
 	*) die "unknown option: $1 (see --help)" ;;
 	esac
 done
-[[ "$runs" =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive number"
-[[ "$warmup" =~ ^[0-9]+$ ]] || die "--warmup must be a number"
+[[ "$runs" =~ ^[1-9][0-9]{0,5}$ ]] || die "--runs must be a whole number from 1 to 999999: $runs"
+[[ "$warmup" =~ ^[0-9]{1,6}$ ]] || die "--warmup must be a whole number from 0 to 999999: $warmup"
 
 IFS=, read -r -a trackers <<<"$trackers_opt"
 IFS=, read -r -a sizes <<<"$sizes_opt"
 IFS=, read -r -a workloads <<<"$workloads_opt"
-
-need_pkgs hyperfine
-
+[ "${#trackers[@]}" -gt 0 ] || die "no trackers given"
+[ "${#sizes[@]}" -gt 0 ] || die "no sizes given"
+[ "${#workloads[@]}" -gt 0 ] || die "no workloads given"
+for t in "${trackers[@]}"; do
+	case "$t" in
+	bpftrace) [ "$(id -u)" -eq 0 ] || die "the bpftrace tracker needs root" ;;
+	strace) ;;
+	*) die "unknown tracker: '$t' (bpftrace, strace)" ;;
+	esac
+done
 for w in "${workloads[@]}"; do
+	case "$w" in
+	malloc-wl|bytearray-wl|kmalloc-test) ;;
+	*) die "unknown workload: '$w' (malloc-wl, bytearray-wl, kmalloc-test)" ;;
+	esac
 	[ -x "$bin_dir/$w" ] || die "workload binary not found: $bin_dir/$w (cargo build --release)"
 done
+# The sizes go to the workloads as given; malloc-wl says whether they are sizes.
+checker="$bin_dir/malloc-wl"
+[ -x "$checker" ] || checker="$bin_dir/${workloads[0]}"
+for s in "${sizes[@]}"; do
+	check_size "$checker" "$s" || case $? in
+		2) die "bad size in --sizes: $size_error" ;;
+		*) die "size $s cannot be run here: $size_error" ;;
+	esac
+done
+
+# need_tool COMMAND PACKAGE: installs PACKAGE when COMMAND is missing
+need_tool() {
+	command -v "$1" >/dev/null 2>&1 && return 0
+	need_pkgs "$2"
+	command -v "$1" >/dev/null 2>&1 || die "$1 is not on PATH (package $2 is installed)"
+}
+need_tool hyperfine hyperfine
 for t in "${trackers[@]}"; do
 	case "$t" in
 	bpftrace)
-		[ "$(id -u)" -eq 0 ] || die "the bpftrace tracker needs root"
-		command -v bpftrace >/dev/null 2>&1 || apt_install bpftrace
+		need_tool bpftrace bpftrace
 		if [ ! -e /sys/kernel/tracing/events ] && [ ! -e /sys/kernel/debug/tracing/events ]; then
 			mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || die "tracefs is missing and could not be mounted"
 		fi
 		;;
-	strace) command -v strace >/dev/null 2>&1 || apt_install strace ;;
-	*) die "unknown tracker: $t (bpftrace, strace)" ;;
+	strace) need_tool strace strace ;;
 	esac
 done
 
-mkdir -p "$out"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/overhead.XXXXXX")
+err=$(mkdir -p -- "$out" 2>&1) || die "cannot create the output folder $out: ${err##*: }"
+probe=$(mktemp "$out/.overhead.XXXXXX" 2>&1) || die "cannot write in the output folder $out: ${probe##*: }"
+rm -f "$probe"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/overhead.XXXXXX" 2>&1) || { err=$tmp; tmp=""; die "cannot create a temporary folder: ${err##*: }"; }
 bpf_pid=""
 # shellcheck disable=SC2317 # runs from the EXIT trap
 cleanup() {
@@ -89,7 +132,7 @@ cleanup() {
 		kill -INT "$bpf_pid" 2>/dev/null || true
 		wait "$bpf_pid" 2>/dev/null || true
 	fi
-	rm -rf "$tmp"
+	[ -z "$tmp" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -101,7 +144,7 @@ hf() {
 	shift
 	hyperfine -N --style basic --runs "$runs" --warmup "$warmup" \
 		--export-csv "$tmp/$name.csv" "$*" >"$tmp/$name.log" 2>&1 ||
-		{ cat "$tmp/$name.log" >&2; die "hyperfine failed for: $*"; }
+		fail "hyperfine failed for: $*: $(last_line "$tmp/$name.log")"
 	echo "overhead.sh: $name done" >&2
 }
 
@@ -113,7 +156,7 @@ bpf_start() {
 	bpf_pid=$!
 	exec {bfd}<"$fifo"
 	until IFS= read -r -t 60 -u "$bfd" line && [ "$line" = ready ]; do
-		kill -0 "$bpf_pid" 2>/dev/null || { cat "$tmp/bpftrace.err" >&2; die "bpftrace did not start"; }
+		kill -0 "$bpf_pid" 2>/dev/null || fail "bpftrace did not start: $(last_line "$tmp/bpftrace.err")"
 	done
 	# keep draining bpftrace's lines so it never blocks on a full pipe
 	cat <&"$bfd" >>"$tmp/bpftrace.log" &
