@@ -5,28 +5,50 @@
 #
 # Usage: scripts/report.sh [--no-vm] [-t TRACKER] [-r REPS] [-o DIR]
 #   --no-vm     leave the kmalloc column empty (no kernel build, no VM)
-#   -t TRACKER  bpftrace (default) or strace; see scripts/sweep.sh
+#   -t TRACKER  bpftrace (default) or strace, for the sweep and the overhead;
+#               see scripts/sweep.sh (strace needs no eBPF and no bpftrace)
 #   -r REPS     repetitions per size (default 5)
-#   -o DIR      output folder (default results/)
+#   -o DIR      output folder (default results/ at the top of the repository)
+#   -h, --help  this text
 # Writes DIR/{kernel.csv,DATA.csv,runs.csv,errors.csv,errors.md,meta.txt,
 # overhead.csv,overhead.md,tracked.png,error.png}. Needs root.
+# Errors are one line on stderr, "report.sh: ..."; the options are checked
+# before anything runs. Exit status: 0 done; 2 usage or setup error (a bad
+# option or value, not root, an unwritable DIR), nothing run; otherwise the
+# exit status of the step that failed (1: a run failed; see sweep.sh,
+# overhead.sh, plot.sh).
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib.sh
-. scripts/lib.sh
+. "$here/lib.sh"
 
-vm=1 tracker=bpftrace reps=5 out=results
+die() { say "error: $*"; exit 2; }
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
+
+vm=1 tracker=bpftrace reps=5 out="$here/../results"
 while (($#)); do
 	case $1 in
 	--no-vm) vm=0; shift ;;
+	-t|-r|-o) (($# >= 2)) || die "$1 needs a value (see --help)" ;;&
 	-t) tracker=$2; shift 2 ;;
 	-r) reps=$2; shift 2 ;;
 	-o) out=$2; shift 2 ;;
-	*) die "unknown option '$1' (usage: scripts/report.sh [--no-vm] [-t TRACKER] [-r REPS] [-o DIR])" ;;
+	-h|--help) usage; exit 0 ;;
+	*) die "unknown option: $1 (see --help)" ;;
 	esac
 done
+case $tracker in
+bpftrace|strace) ;;
+*) die "unknown tracker: $tracker (bpftrace|strace)" ;;
+esac
+[[ $reps =~ ^[1-9][0-9]{0,5}$ ]] || die "-r must be a whole number from 1 to 999999: $reps"
 ((EUID == 0)) || die "run as root: the trackers and the kernel build need it"
-mkdir -p "$out"
+err=$(mkdir -p -- "$out" 2>&1) || die "cannot create the output folder $out: ${err##*: }"
+probe=$(mktemp "$out/.report.XXXXXX" 2>&1) || die "cannot write in the output folder $out: ${probe##*: }"
+rm -f "$probe"
+# the steps run from the top of the repository; DIR is as given from here
+out=$(cd "$out" && pwd)
+cd "$here/.."
 
 kernel=()
 if ((vm)); then
@@ -37,7 +59,7 @@ fi
 say "user-space sweep under $tracker"
 scripts/sweep.sh -t "$tracker" -r "$reps" "${kernel[@]}" -o "$out"
 say "overhead"
-scripts/overhead.sh -o "$out"
+scripts/overhead.sh -t "$tracker" -o "$out"
 scripts/plot.sh "$out"
 cat "$out/errors.md" "$out/overhead.md"
 say "done: $out/DATA.csv, runs.csv, errors.md, overhead.md, tracked.png, error.png"
