@@ -2,12 +2,15 @@
 # plot.sh - PNG plots of a sweep's results (gnuplot; installed from apt when
 # missing and running as root).
 #
-# Usage: scripts/plot.sh [RESULTS_DIR]   (default results/)
+# Usage: scripts/plot.sh [-h|--help] [RESULTS_DIR]   (default results/)
 # Reads RESULTS_DIR/DATA.csv, errors.csv and meta.txt; writes
 #   RESULTS_DIR/tracked.png  tracked bytes vs requested size, log-log, one
 #                            line per workload
 #   RESULTS_DIR/error.png    tracked - size-1 baseline - allocator bytes per
 #                            size, and the same against glibc's mmap length
+# Errors are one line on stderr, "plot.sh: ...". Exit status: 0 done; 1
+# gnuplot failed (no PNG is replaced); 2 usage or setup error: a bad option,
+# a folder without a complete sweep, an unwritable folder.
 set -euo pipefail
 export LC_ALL=C
 
@@ -18,15 +21,32 @@ repo=$(cd "$here/.." && pwd)
 
 die() { echo "plot.sh: error: $*" >&2; exit 2; }
 
-case "${1:-}" in
--h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-esac
-dir="${1:-$repo/results}"
+dir=""
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	--) shift; [ $# -le 1 ] || die "one RESULTS_DIR at most (see --help)"; dir="${1:-}"; break ;;
+	-*) die "unknown option: $1 (see --help)" ;;
+	*) [ -z "$dir" ] || die "one RESULTS_DIR at most (see --help)"; dir="$1"; shift ;;
+	esac
+done
+dir="${dir:-$repo/results}"
 [ -f "$dir/DATA.csv" ] || die "no DATA.csv in $dir (run scripts/sweep.sh first)"
 [ -f "$dir/errors.csv" ] || die "no errors.csv in $dir"
 [ ! -e "$dir/INCOMPLETE" ] || die "$dir holds an incomplete sweep"
+probe=$(mktemp "$dir/.plot.XXXXXX" 2>&1) || die "cannot write in $dir: ${probe##*: }"
+rm -f "$probe"
 
 command -v gnuplot >/dev/null 2>&1 || need_pkgs gnuplot-nox
+command -v gnuplot >/dev/null 2>&1 || die "gnuplot is not on PATH (package gnuplot-nox is installed)"
+trap 'rm -f "$dir/tracked.png.tmp" "$dir/error.png.tmp"' EXIT
+# plot NAME ARGS...: gnuplot ARGS, its complaint as one line when it fails
+plot() {
+	local name="$1" err
+	shift
+	err=$(gnuplot "$@" 2>&1 >/dev/null) ||
+		{ echo "plot.sh: gnuplot failed for $name: $(grep -v '^[[:space:]]*$' <<<"$err" | tail -n 1)" >&2; exit 1; }
+}
 
 # has COLUMN -> 1 when DATA.csv has a value in that column
 has() {
@@ -42,9 +62,9 @@ workloads=$(awk -F, 'NR > 1 && !($1 in s) { s[$1] = 1; printf "%s%s", (n++ ? " "
 
 esc() { printf '%s' "${1//\'/\'\'}"; }
 
-gnuplot -e "data='$(esc "$dir/DATA.csv")'; out='$(esc "$dir/tracked.png.tmp")'; subtitle='$(esc "$subtitle")'; has_m=$(has 2); has_b=$(has 3); has_k=$(has 4)" \
+plot tracked.png -e "data='$(esc "$dir/DATA.csv")'; out='$(esc "$dir/tracked.png.tmp")'; subtitle='$(esc "$subtitle")'; has_m=$(has 2); has_b=$(has 3); has_k=$(has 4)" \
 	"$here/plot/tracked.gp"
-gnuplot -e "errs='$(esc "$dir/errors.csv")'; out='$(esc "$dir/error.png.tmp")'; subtitle='$(esc "$subtitle")'; workloads='$(esc "$workloads")'" \
+plot error.png -e "errs='$(esc "$dir/errors.csv")'; out='$(esc "$dir/error.png.tmp")'; subtitle='$(esc "$subtitle")'; workloads='$(esc "$workloads")'" \
 	"$here/plot/error.gp"
 mv -f "$dir/tracked.png.tmp" "$dir/tracked.png"
 mv -f "$dir/error.png.tmp" "$dir/error.png"
