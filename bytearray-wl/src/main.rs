@@ -8,32 +8,29 @@
 
 #![no_main]
 
-use clap::Parser;
-use wlcore::cli::Common;
 use wlcore::cmem::{self, CBuffer};
 use wlcore::exit::Error;
 use wlcore::run::Workload;
-
-/// Does what CPython's bytearray(SIZE) does: malloc(SIZE + 1), one byte more for the
-/// trailing NUL CPython keeps, then zeros written over all of it, so every page
-/// becomes resident. glibc's mmap threshold is pinned at its default (128 KiB) with
-/// mallopt, so every --repeat takes the same path.
-///
-/// Exit codes: 0 done, 2 usage error, 3 the allocation failed, 4 system error.
-#[derive(Parser, Debug)]
-#[command(version)]
-struct Cli {
-    #[command(flatten)]
-    common: Common,
-}
 
 struct ByteArray;
 
 impl Workload for ByteArray {
     const NAME: &'static str = "bytearray-wl";
     const PATH: &'static str = "malloc + memset, as bytearray";
+    const ABOUT: &'static str = "\
+Does what CPython's bytearray(SIZE) does: malloc(SIZE + 1), one byte more for the
+trailing NUL CPython keeps, then zeros written over all of it, so every page
+becomes resident. glibc's mmap threshold is pinned at its default (128 KiB) with
+mallopt, so every --repeat takes the same path.";
     type Held = CBuffer;
 
+    fn new() -> Self {
+        ByteArray
+    }
+    fn ready(&mut self) -> Result<(), Error> {
+        cmem::pin_mmap_threshold();
+        Ok(())
+    }
     fn allocator_bytes(&self, size: u64) -> u64 {
         size + 1
     }
@@ -58,7 +55,4 @@ impl Workload for ByteArray {
     }
 }
 
-wlcore::workload_main!(|cli: Cli| {
-    cmem::pin_mmap_threshold();
-    (cli.common, ByteArray)
-});
+wlcore::workload_main!(ByteArray);

@@ -8,13 +8,11 @@
 
 #![no_main]
 
-use clap::Parser;
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
 use nix::unistd::write;
 use std::os::fd::OwnedFd;
-use wlcore::cli::Common;
 use wlcore::exit::Error;
 use wlcore::run::Workload;
 
@@ -22,26 +20,22 @@ const PROC_FILE: &str = "/proc/kmalloc_lkm";
 /// KMALLOC_MAX_SIZE on x86-64: the most one kmalloc can give, and the module's limit.
 const KMALLOC_MAX_SIZE: u64 = 4 << 20;
 
-/// Asks the kmalloc_lkm kernel module for a kmalloc of SIZE bytes: opens
-/// /proc/kmalloc_lkm, writes SIZE, closes it (which frees it). Load the module
-/// first: sudo insmod kmalloc-lkm/kmalloc_lkm.ko
-///
-/// Exit codes: 0 done, 2 usage error, 3 the module refused the size (EINVAL: not
-/// 1..=4194304 bytes; ENOMEM: over its cap on live bytes, or kmalloc failed),
-/// 4 the module is not loaded or the file cannot be opened.
-#[derive(Parser, Debug)]
-#[command(version)]
-struct Cli {
-    #[command(flatten)]
-    common: Common,
-}
-
 struct Kmalloc;
 
 impl Workload for Kmalloc {
     const NAME: &'static str = "kmalloc-test";
     const PATH: &'static str = "kmalloc via /proc/kmalloc_lkm";
+    const ABOUT: &'static str = "\
+Asks the kmalloc_lkm kernel module for a kmalloc of SIZE bytes: opens
+/proc/kmalloc_lkm, writes SIZE, closes it (which frees it). Load the module
+first: sudo insmod kmalloc-lkm/kmalloc_lkm.ko. Exit code 3 when the module
+refuses the size (EINVAL: not 1..=4194304 bytes; ENOMEM: over its cap on live
+bytes, or kmalloc failed), 4 when it is not loaded or the file cannot be opened.";
     type Held = OwnedFd;
+
+    fn new() -> Self {
+        Kmalloc
+    }
 
     fn allocator_bytes(&self, size: u64) -> u64 {
         size
@@ -97,4 +91,4 @@ fn cap_state() -> String {
     }
 }
 
-wlcore::workload_main!(|cli: Cli| (cli.common, Kmalloc));
+wlcore::workload_main!(Kmalloc);

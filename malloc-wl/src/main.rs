@@ -9,30 +9,13 @@
 
 #![no_main]
 
-use clap::Parser;
-use wlcore::cli::Common;
 use wlcore::cmem::{self, CBuffer};
 use wlcore::exit::Error;
 use wlcore::run::Workload;
 use wlcore::stat::page_size;
 
-/// One C malloc(SIZE), checked and freed. glibc's mmap threshold is pinned at its
-/// default (128 KiB) with mallopt, so every --repeat takes the same path: without
-/// that glibc would raise it after the first free and serve the next from the heap.
-///
-/// Exit codes: 0 done, 2 usage error, 3 malloc returned NULL, 4 system error.
-#[derive(Parser, Debug)]
-#[command(version)]
-struct Cli {
-    /// Write one byte per page, so every page becomes resident
-    #[arg(long)]
-    touch: bool,
-
-    #[command(flatten)]
-    common: Common,
-}
-
 struct Malloc {
+    /// Write one byte per page (`--touch`).
     touch: bool,
     page: usize,
 }
@@ -40,8 +23,32 @@ struct Malloc {
 impl Workload for Malloc {
     const NAME: &'static str = "malloc-wl";
     const PATH: &'static str = "malloc";
+    const ABOUT: &'static str = "\
+One C malloc(SIZE), checked and freed. glibc's mmap threshold is pinned at its
+default (128 KiB) with mallopt, so every --repeat takes the same path: without
+that glibc would raise it after the first free and serve the next from the heap.";
+    const OPTIONS: &'static str =
+        "      --touch         Write one byte per page, so every page becomes resident\n";
     type Held = CBuffer;
 
+    fn new() -> Self {
+        Malloc {
+            touch: false,
+            page: 4096,
+        }
+    }
+    fn option(&mut self, long: &str, _: &mut lexopt::Parser) -> Result<bool, Error> {
+        let touch = long == "touch";
+        self.touch |= touch;
+        Ok(touch)
+    }
+    fn ready(&mut self) -> Result<(), Error> {
+        cmem::pin_mmap_threshold();
+        if self.touch {
+            self.page = page_size();
+        }
+        Ok(())
+    }
     fn allocator_bytes(&self, size: u64) -> u64 {
         size
     }
@@ -64,13 +71,4 @@ impl Workload for Malloc {
     }
 }
 
-wlcore::workload_main!(|cli: Cli| {
-    cmem::pin_mmap_threshold();
-    (
-        cli.common,
-        Malloc {
-            touch: cli.touch,
-            page: page_size(),
-        },
-    )
-});
+wlcore::workload_main!(Malloc);

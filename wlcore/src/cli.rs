@@ -1,51 +1,304 @@
-//! The options every workload takes, and clap errors as one line.
+//! The options every workload takes, parsed with `lexopt`, and usage errors as one line.
+//!
+//! lexopt rather than clap: a workload's start-up is part of what a tracker
+//! measures, and clap made about a hundred heap allocations and 55k instructions
+//! before the first byte of work. The help text is written out by hand, in
+//! [`COMMON_HELP`] and each workload's own lines.
 
-use clap::error::ErrorKind;
-use clap::{Args, Parser};
+use std::ffi::{OsStr, OsString};
+
+use lexopt::{Arg, Parser};
 
 use crate::exit::Error;
 use crate::size::{parse_hold, parse_size, Hold};
 
-/// Options shared by all workloads; each tool flattens this into its own parser.
-#[derive(Args, Debug, Clone)]
+/// Options shared by all workloads.
+#[derive(Debug, Clone)]
 pub struct Common {
-    /// Bytes to allocate: 4096, 4KiB, 1MiB, 1GiB (powers of 1024) or 4K, 1M, 1G (powers of 1000)
-    #[arg(value_name = "SIZE", allow_negative_numbers = true, value_parser = parse_size)]
+    /// Bytes to allocate.
     pub size: u64,
-
-    /// Keep each allocation alive this long before freeing it: 500ms, 5s, 2m, or inf (until SIGINT/SIGTERM)
-    #[arg(long, value_name = "DURATION", value_parser = parse_hold)]
+    /// Keep each allocation alive this long before freeing it.
     pub hold: Option<Hold>,
-
-    /// Allocate and free this many times, one after the other
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Allocate and free this many times, one after the other.
     pub repeat: u64,
-
-    /// Before allocating, print the pid on stderr and block until SIGUSR1 or a line on stdin
-    #[arg(long)]
+    /// Before allocating, print the pid and block until SIGUSR1 or a line on stdin.
     pub wait: bool,
-
-    /// Print one JSON object with what was done on stdout
-    #[arg(long)]
+    /// One JSON object with what was done on stdout.
     pub json: bool,
-
-    /// Print one line saying what was done on stderr
-    #[arg(short, long)]
+    /// One line saying what was done on stderr.
     pub verbose: bool,
 }
 
-/// Parses the command line. `--help` and `--version` print and exit 0; any other
-/// clap error becomes a one-line usage [`Error`] (exit code 2).
-pub fn parse<C: Parser>() -> Result<C, Error> {
-    C::try_parse().map_err(|e| match e.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => e.exit(),
-        _ => {
-            // clap's first paragraph names the problem; the rest is tips and usage.
-            let rendered = e.render().to_string();
-            let first = rendered.split("\n\n").next().unwrap_or_default();
-            let msg = first.split_whitespace().collect::<Vec<_>>().join(" ");
-            let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
-            Error::usage(format!("{msg} (see --help)"))
+/// The `--help` text of the argument, after `Usage:`.
+pub const SIZE_HELP: &str = "Arguments:
+  <SIZE>  Bytes to allocate: 4096, 4KiB, 1MiB, 1GiB (powers of 1024) or 4K, 1M, 1G
+          (powers of 1000); whole bytes only: 1.5KiB is refused rather than rounded
+";
+
+/// The `--help` lines of the options every workload shares.
+pub const COMMON_HELP: &str = "      --hold <DURATION>
+                      Keep each allocation alive this long before freeing it: 500ms,
+                      5s, 2m (at most 584 years), or inf (until SIGINT/SIGTERM/SIGHUP)
+      --repeat <N>    Allocate and free N times, one after the other [default: 1]
+      --wait          Before allocating, print the pid on stderr and block until
+                      SIGUSR1 or a line on stdin
+      --json          Print one JSON object with what was done on stdout
+  -v, --verbose       Print one line saying what was done on stderr
+  -h, --help          Print help
+  -V, --version       Print version
+";
+
+/// The most arguments a workload takes, and the longest one: checked before any
+/// is copied, so that hostile input cannot make the parser allocate without bound.
+pub const MAX_ARGS: usize = 64;
+pub const MAX_ARG_BYTES: usize = 4096;
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Parsed {
+    /// Run with these options.
+    Run(Common),
+    /// Print this (help or version) on stdout and exit 0.
+    Print(String),
+}
+
+/// Checks the raw arguments' number and lengths (without argv\[0\]) before parsing.
+pub fn check_bounds<'a>(args: impl ExactSizeIterator<Item = &'a [u8]>) -> Result<(), Error> {
+    if args.len() > MAX_ARGS {
+        return Err(Error::usage(format!(
+            "too many arguments: {} (at most {MAX_ARGS}; see --help)",
+            args.len()
+        )));
+    }
+    for (i, a) in args.enumerate() {
+        if a.len() > MAX_ARG_BYTES {
+            return Err(Error::usage(format!(
+                "argument {} is {} bytes long (at most {MAX_ARG_BYTES}; see --help)",
+                i + 1,
+                a.len()
+            )));
         }
+    }
+    Ok(())
+}
+
+/// An argument as it may appear in a one-line message: control characters
+/// escaped, long ones cut.
+pub fn shown(a: &OsStr) -> String {
+    const MAX: usize = 64;
+    let text = a.to_string_lossy();
+    let mut s: String = text
+        .chars()
+        .take(MAX)
+        .flat_map(char::escape_debug)
+        .collect();
+    if text.chars().nth(MAX).is_some() {
+        s.push_str("...");
+    }
+    s
+}
+
+fn invalid(value: &OsStr, what: &str, why: impl std::fmt::Display) -> Error {
+    Error::usage(format!(
+        "invalid value '{}' for '{what}': {why} (see --help)",
+        shown(value)
+    ))
+}
+
+fn text<'a>(value: &'a OsStr, what: &str) -> Result<&'a str, Error> {
+    value
+        .to_str()
+        .ok_or_else(|| invalid(value, what, "not valid UTF-8"))
+}
+
+/// One command-line item, owned, so that the parser can be asked for its value.
+enum Item {
+    Long(String),
+    Short(char),
+    Value(OsString),
+}
+
+/// Parses `args` (without argv\[0\]). `extra` sees every long option first (its
+/// name, and the parser for its value) and says whether it took it: the
+/// workload's own options. `help` makes the workload's whole help text, when it
+/// is asked for.
+pub fn parse(
+    args: impl IntoIterator<Item = OsString>,
+    name: &str,
+    help: fn() -> String,
+    mut extra: impl FnMut(&str, &mut Parser) -> Result<bool, Error>,
+) -> Result<Parsed, Error> {
+    let mut p = Parser::from_args(args);
+    let mut size = None;
+    let mut c = Common {
+        size: 0,
+        hold: None,
+        repeat: 1,
+        wait: false,
+        json: false,
+        verbose: false,
+    };
+    loop {
+        let item = match p.next().map_err(lexopt_error)? {
+            None => break,
+            Some(Arg::Long(l)) => Item::Long(l.to_owned()),
+            Some(Arg::Short(c)) => Item::Short(c),
+            Some(Arg::Value(v)) => Item::Value(v),
+        };
+        if let Item::Long(l) = &item {
+            if extra(l, &mut p)? {
+                continue;
+            }
+        }
+        match item {
+            Item::Long(l) => match l.as_str() {
+                "hold" => {
+                    let v = p.value().map_err(lexopt_error)?;
+                    let what = "--hold <DURATION>";
+                    let hold = parse_hold(text(&v, what)?).map_err(|e| invalid(&v, what, e))?;
+                    c.hold = Some(hold);
+                }
+                "repeat" => {
+                    let v = p.value().map_err(lexopt_error)?;
+                    let what = "--repeat <N>";
+                    c.repeat = match text(&v, what)?.parse::<u64>() {
+                        Ok(0) => return Err(invalid(&v, what, "at least 1")),
+                        Ok(n) => n,
+                        Err(e) => return Err(invalid(&v, what, e)),
+                    };
+                }
+                "wait" => c.wait = true,
+                "json" => c.json = true,
+                "verbose" => c.verbose = true,
+                "help" => return Ok(Parsed::Print(help())),
+                "version" => return Ok(Parsed::Print(version(name))),
+                _ => return Err(unexpected(format!("--{l}").as_ref())),
+            },
+            Item::Short('v') => c.verbose = true,
+            Item::Short('h') => return Ok(Parsed::Print(help())),
+            Item::Short('V') => return Ok(Parsed::Print(version(name))),
+            // A negative number is a bad size, not an option.
+            Item::Short(d) if d.is_ascii_digit() && size.is_none() => {
+                let mut v = OsString::from(format!("-{d}"));
+                v.push(p.optional_value().unwrap_or_default());
+                return Err(invalid(&v, "<SIZE>", "sizes are positive"));
+            }
+            Item::Short(o) => return Err(unexpected(format!("-{o}").as_ref())),
+            Item::Value(v) if size.is_none() => {
+                let what = "<SIZE>";
+                size = Some(parse_size(text(&v, what)?).map_err(|e| invalid(&v, what, e))?);
+            }
+            Item::Value(v) => return Err(unexpected(&v)),
+        }
+    }
+    c.size = size.ok_or_else(|| {
+        Error::usage("the following required arguments were not provided: <SIZE> (see --help)")
+    })?;
+    Ok(Parsed::Run(c))
+}
+
+fn version(name: &str) -> String {
+    format!("{name} {}\n", env!("CARGO_PKG_VERSION"))
+}
+
+fn unexpected(a: &OsStr) -> Error {
+    Error::usage(format!(
+        "unexpected argument '{}' found (see --help)",
+        shown(a)
+    ))
+}
+
+fn lexopt_error(e: lexopt::Error) -> Error {
+    use lexopt::Error as E;
+    Error::usage(match e {
+        E::MissingValue { option: Some(o) } => {
+            format!("a value is required for '{o}' but none was supplied (see --help)")
+        }
+        E::UnexpectedOption(o) => return unexpected(o.as_ref()),
+        E::UnexpectedArgument(a) => return unexpected(&a),
+        E::UnexpectedValue { option, value } => format!(
+            "unexpected value '{}' for '{option}' found: it takes none (see --help)",
+            shown(&value)
+        ),
+        e => format!("{} (see --help)", shown(e.to_string().as_ref())),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_words(words: &[&str]) -> Result<Parsed, Error> {
+        parse(
+            words.iter().map(OsString::from),
+            "wl",
+            || "help\n".into(),
+            |_, _| Ok(false),
+        )
+    }
+
+    fn common(words: &[&str]) -> Common {
+        match parse_words(words) {
+            Ok(Parsed::Run(c)) => c,
+            other => panic!("{words:?}: {other:?}"),
+        }
+    }
+
+    fn usage(words: &[&str]) -> String {
+        match parse_words(words) {
+            Err(e) => {
+                assert_eq!(e.code, crate::exit::Code::Usage);
+                assert!(!e.msg.contains('\n'), "{:?}", e.msg);
+                e.msg
+            }
+            other => panic!("{words:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn options_in_any_order() {
+        let c = common(&[
+            "--repeat",
+            "3",
+            "4KiB",
+            "--hold=5s",
+            "-v",
+            "--json",
+            "--wait",
+        ]);
+        assert_eq!(c.size, 4096);
+        assert_eq!(c.repeat, 3);
+        assert!(c.wait && c.json && c.verbose);
+        assert_eq!(c.hold, Some(Hold::For(std::time::Duration::from_secs(5))));
+    }
+
+    #[test]
+    fn help_and_version_print() {
+        assert!(matches!(parse_words(&["-h"]), Ok(Parsed::Print(h)) if h == "help\n"));
+        assert!(
+            matches!(parse_words(&["1", "--version"]), Ok(Parsed::Print(v)) if v.starts_with("wl "))
+        );
+    }
+
+    #[test]
+    fn errors_name_the_argument_on_one_line() {
+        assert!(usage(&[]).contains("<SIZE>"));
+        assert!(usage(&["1", "--hold"]).contains("'--hold'"));
+        assert!(usage(&["1", "--json=yes"]).contains("'--json'"));
+        assert!(usage(&["1", "--repeat", "-3"]).contains("'-3' for '--repeat <N>'"));
+        assert!(usage(&["-5"]).contains("sizes are positive"));
+        let m = usage(&["1\n2"]);
+        assert!(m.contains(r"'1\n2'"), "{m}");
+        let long = "9".repeat(1000);
+        assert!(usage(&[&long]).len() < 200);
+    }
+
+    #[test]
+    fn bounds() {
+        let many = vec![&b"1"[..]; MAX_ARGS + 1];
+        assert!(check_bounds(many.into_iter()).is_err());
+        let long = vec![b'1'; MAX_ARG_BYTES + 1];
+        assert!(check_bounds([&long[..]].into_iter()).is_err());
+        assert!(check_bounds([&b"4KiB"[..]].into_iter()).is_ok());
+    }
 }

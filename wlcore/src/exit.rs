@@ -6,6 +6,10 @@
 //! | 2 | usage: bad option, bad size, bad duration |
 //! | 3 | the allocation failed (malloc returned NULL, the kernel module refused) |
 //! | 4 | the environment is not ready (e.g. `/proc/kmalloc_lkm` missing) or a system call failed |
+//! | 5 | the work was done, but the `--json` report could not be written whole (stdout full or closed) |
+//!
+//! Nothing that happens to stderr changes the code: a message that cannot be
+//! written is dropped.
 
 use std::fmt;
 
@@ -15,6 +19,7 @@ pub enum Code {
     Usage = 2,
     Alloc = 3,
     Env = 4,
+    Report = 5,
 }
 
 /// An error with its exit code; its message is one line, without the tool's name.
@@ -24,7 +29,19 @@ pub struct Error {
     pub msg: String,
 }
 
+/// The exit codes as `--help` lists them.
+pub const CODES: &str =
+    "Exit codes: 0 done (also when a signal ended --wait, --hold or --repeat early),
+2 usage error, 3 the allocation failed, 4 the environment is not ready or a system
+call failed, 5 the report could not be written whole to stdout.";
+
 impl Error {
+    pub fn new(code: Code, msg: impl Into<String>) -> Self {
+        Error {
+            code,
+            msg: msg.into(),
+        }
+    }
     pub fn usage(msg: impl Into<String>) -> Self {
         Error {
             code: Code::Usage,
@@ -44,9 +61,9 @@ impl Error {
         }
     }
 
-    /// Prints `tool: message` on stderr and gives the exit code.
+    /// Prints `tool: message` on stderr (if it can) and gives the exit code.
     pub fn report(&self, tool: &str) -> i32 {
-        eprintln!("{tool}: {}", self.msg);
+        crate::out::say(tool, &self.msg);
         self.code as i32
     }
 }

@@ -4,39 +4,58 @@
 //! that names one allocation path and nothing else; this crate holds the rest, the
 //! way uutils keeps its tools thin around one core:
 //!
-//! - [`cli`]: the options every workload takes, and clap errors cut to one line;
+//! - [`cli`]: the options every workload takes (lexopt), usage errors as one line;
 //! - [`size`]: sizes with units (`4096`, `4KiB`, `1G`) and hold durations;
-//! - [`cmem`]: the C allocator: with [`workload_main!`], the only `unsafe` of user space;
-//! - [`signals`]: `--wait` and `--hold`, done with a signalfd instead of handlers;
+//! - [`cmem`]: the C allocator, the arena for Rust's own allocations, `argv`:
+//!   with [`workload_main!`], the only `unsafe` of user space;
+//! - [`signals`]: `--wait`, `--hold` and stopping a loop, with a signalfd instead of handlers;
 //! - [`run`]: the loop of allocate / hold / free, timed, and its `--json` report;
+//! - [`out`]: stdout and stderr written whole, never a panic, SIGPIPE as EPIPE;
 //! - [`exit`]: the documented exit codes and the one-line error type;
-//! - [`stat`]: CLOCK_MONOTONIC and the process's own RSS and VSZ;
+//! - [`stat`]: CLOCK_MONOTONIC and the process's own RSS, VSZ and brk heap;
 //! - `testing` (feature `testing`): running the binaries in their tests, under strace.
 //!
 //! A workload implements [`run::Workload`] (allocate, say how much it asked the
 //! allocator for, free by drop) and names its `main` with [`workload_main!`].
+//!
+//! The process is quiet: glibc's malloc family is called only by the workload's
+//! own allocation (Rust's allocations come from a static arena, see [`cmem`]),
+//! so a heap tracker sees exactly the calls the workload names, and the memory
+//! system calls after the loader are those of the same allocation in C.
 
-/// Defines a workload binary's C `main`, which runs [`run::main`] with the given
-/// closure (from the binary's parsed options to its options and workload).
+/// Defines a workload binary's C `main` and its global allocator; the argument
+/// is the type that implements [`run::Workload`].
 ///
 /// The binary says `#![no_main]` (and `test = false`: no test harness `main`
-/// either). glibc calls this `main` directly, without Rust's runtime start-up, which on every start reads `/proc/self/maps` (to place a
-/// stack guard) and mmaps a signal stack; a tracker would count both as the
-/// workload's. Arguments still reach `std::env::args` (glibc hands them to std
-/// through `.init_array`). What goes missing: std's stack-overflow message (a
-/// workload does not recurse) and its SIGPIPE-ignoring (a closed stdout ends the
-/// workload by SIGPIPE, as it would a C program).
+/// either). glibc calls this `main` directly, without Rust's runtime start-up, which on
+/// every start reads `/proc/self/maps` (to place a stack guard) and mmaps a signal
+/// stack; a tracker would count both as the workload's. The arguments are read
+/// from `argv` as they are needed. What goes missing: std's stack-overflow message
+/// (a workload does not recurse) and its SIGPIPE-ignoring (see [`out`]).
+///
+/// Rust's allocations go to [`cmem::Arena`], a static region of the binary, so
+/// that glibc's malloc sees only the workload's own calls.
 #[macro_export]
 macro_rules! workload_main {
-    ($make:expr) => {
+    ($workload:ty) => {
+        #[global_allocator]
+        static ALLOCATOR: $crate::cmem::Arena = {
+            static mut ARENA: [u8; $crate::cmem::ARENA_BYTES] = [0; $crate::cmem::ARENA_BYTES];
+            // SAFETY: ARENA is named nowhere else, so the allocator, which claims
+            // it once on its first allocation, is its only user.
+            $crate::cmem::Arena::new(unsafe { $crate::cmem::Claim::array(&raw mut ARENA) })
+        };
+
         // SAFETY: this is the program's one C `main`, defined once per binary
         // (the binary is `no_main`), with the signature glibc calls.
         #[unsafe(no_mangle)]
         extern "C" fn main(
-            _argc: ::std::ffi::c_int,
-            _argv: *const *const ::std::ffi::c_char,
+            argc: ::std::ffi::c_int,
+            argv: *const *const ::std::ffi::c_char,
         ) -> ::std::ffi::c_int {
-            $crate::run::main($make)
+            // SAFETY: argc and argv are C main's own, untouched.
+            let args = unsafe { $crate::cmem::CArgs::new(argc, argv) };
+            $crate::run::main::<$workload>(args)
         }
     };
 }
@@ -44,6 +63,7 @@ macro_rules! workload_main {
 pub mod cli;
 pub mod cmem;
 pub mod exit;
+pub mod out;
 pub mod run;
 pub mod signals;
 pub mod size;

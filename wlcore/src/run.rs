@@ -1,38 +1,56 @@
 //! The run loop every workload shares, and its report.
 //!
 //! ```text
-//! [block signals] -> [read /proc/self/statm] -> [--wait] -> repeat N times:
-//!     stamp -> allocate (and touch/fill) -> stamp -> [statm] -> [--hold] -> stamp -> free -> stamp
-//! -> report (--json on stdout, -v on stderr) -> exit 0
+//! parse -> [take signals over] -> [--wait, then brk(0)] -> repeat N times:
+//!     [measure] stamp -> allocate (and touch/fill) -> stamp [measure] -> [--hold]
+//!     -> stamp -> free -> stamp -> [report entry] -> [stop signal?]
+//! -> report (--json on stdout, -v on stderr) -> exit code
 //! ```
 //! Nothing else happens between the stamps, so a tracker that sees more than the
-//! workload's own allocation in that window sees noise of its own making.
+//! workload's own allocation in that window sees noise of its own making. The
+//! first allocation is measured from the inside (`/proc/self/statm` and the
+//! `[heap]` line of `/proc/self/maps`, read before and after it); the report is
+//! streamed, so a run's memory does not grow with `--repeat`.
 
-use std::io::Write;
+use lexopt::Parser;
 
-use clap::Parser;
-use serde_json::{json, Value};
-
-use crate::cli::{self, Common};
-use crate::exit::Error;
+use crate::cli::{self, Common, Parsed, COMMON_HELP, SIZE_HELP};
+use crate::cmem::{self, CArgs};
+use crate::exit::{Code, Error};
+use crate::out::{self, Json};
 use crate::signals::{Signals, Stop};
 use crate::size::Hold;
 use crate::stat::{mem, monotonic_ns, Mem};
 
 /// One allocation path.
-pub trait Workload {
+pub trait Workload: Sized {
     /// The binary's name, used in messages and reports.
     const NAME: &'static str;
     /// How it allocates, in a few words (`"malloc"`, `"kmalloc via /proc/kmalloc_lkm"`).
     const PATH: &'static str;
+    /// What `--help` says first: what the workload does, in a few lines.
+    const ABOUT: &'static str;
+    /// The `--help` lines of the workload's own options, if it has any.
+    const OPTIONS: &'static str = "";
     /// What stays alive while an allocation is held; dropping it frees.
     type Held;
 
+    /// The workload with its own options at their defaults.
+    fn new() -> Self;
+    /// Takes one of the workload's own long options (`--NAME`, the value from the
+    /// parser); `false` when it is not one.
+    fn option(&mut self, _long: &str, _p: &mut Parser) -> Result<bool, Error> {
+        Ok(false)
+    }
+    /// Set-up once the command line is good, before anything is allocated.
+    fn ready(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
     /// Bytes asked of the allocator for a request of `size` bytes.
     fn allocator_bytes(&self, size: u64) -> u64;
     /// Whether `allocate` writes the memory, so it becomes resident.
     fn touched(&self) -> bool;
-    /// glibc's mmap threshold as pinned by the workload, if it uses glibc.
+    /// glibc's mmap threshold as pinned by the workload, if it uses glibc's malloc.
     fn mmap_threshold(&self) -> Option<u64> {
         None
     }
@@ -42,191 +60,258 @@ pub trait Workload {
     fn address(held: &Self::Held) -> Option<usize>;
 }
 
-/// One allocation's timeline, CLOCK_MONOTONIC nanoseconds.
-#[derive(Debug, Clone, Copy)]
-pub struct Record {
-    pub address: Option<usize>,
-    pub alloc_start_ns: u64,
-    pub alloc_end_ns: u64,
-    pub free_ns: u64,
-    pub free_end_ns: u64,
-}
-
-/// Everything a run did.
-#[derive(Debug)]
+/// What a run did, beyond the per-allocation entries already streamed.
+#[derive(Debug, Default)]
 pub struct Outcome {
-    pub records: Vec<Record>,
+    /// Allocations made and freed.
+    pub completed: u64,
+    /// The address of the first.
+    pub address: Option<usize>,
+    /// The process measured just before and just after the first allocation.
     pub before: Option<Mem>,
     pub after: Option<Mem>,
+    /// The signal that ended the run early.
     pub stopped_by: Stop,
+    /// The repeat (from 1) that failed, and why.
+    pub failed: Option<(u64, Error)>,
 }
 
-/// The whole of a workload's `main`: parses its command line `C`, builds the
-/// workload from it with `make`, runs it, and gives the exit code (usage errors 2).
-pub fn main<C: Parser, W: Workload>(make: impl FnOnce(C) -> (Common, W)) -> i32 {
-    match cli::parse::<C>() {
-        Ok(c) => {
-            let (opts, workload) = make(c);
-            execute(&opts, workload)
-        }
+impl Outcome {
+    /// Growth of the mapped size outside the brk heap over the first allocation.
+    pub fn mmap_bytes(&self) -> Option<u64> {
+        let (b, a) = (self.before?, self.after?);
+        Some((a.vsz - a.heap).saturating_sub(b.vsz - b.heap))
+    }
+
+    /// Growth of the brk heap (the program break, in whole pages) over the first allocation.
+    pub fn brk_growth_bytes(&self) -> Option<u64> {
+        Some(self.after?.heap.saturating_sub(self.before?.heap))
+    }
+
+    /// Where glibc's malloc took the first block from: `"heap"` when it lies in
+    /// the brk heap, `"mmap"` otherwise.
+    pub fn served_by(&self) -> Option<&'static str> {
+        let at = self.address? as u64;
+        let heap = self.after?.heap_range;
+        Some(match heap {
+            Some((start, end)) if (start..end).contains(&at) => "heap",
+            _ => "mmap",
+        })
+    }
+}
+
+/// The whole of a workload's `main`: parses the command line, sets the workload
+/// up, runs it, and gives the exit code.
+pub fn main<W: Workload>(args: CArgs) -> i32 {
+    let mut w = W::new();
+    let parsed = cli::check_bounds(args.iter().map(|a| a.as_encoded_bytes()))
+        .and_then(|()| cli::parse(args.owned(), W::NAME, help::<W>, |a, p| w.option(a, p)));
+    match parsed.and_then(|p| w.ready().map(|()| p)) {
+        Ok(Parsed::Run(opts)) => execute(&opts, w),
+        Ok(Parsed::Print(text)) => match out::print(&text) {
+            Ok(()) => 0,
+            Err(e) => Error::new(
+                Code::Report,
+                format!("cannot write to stdout: {}", e.desc()),
+            )
+            .report(W::NAME),
+        },
         Err(e) => e.report(W::NAME),
     }
+}
+
+/// The workload's `--help`.
+pub fn help<W: Workload>() -> String {
+    format!(
+        "{}\n\nUsage: {} [OPTIONS] <SIZE>\n\n{SIZE_HELP}\nOptions:\n{}{COMMON_HELP}\n{}\n",
+        W::ABOUT,
+        W::NAME,
+        W::OPTIONS,
+        crate::exit::CODES
+    )
 }
 
 /// Runs the workload as the options say, prints what was asked, gives the exit code.
-pub fn execute<W: Workload>(opts: &Common, mut workload: W) -> i32 {
-    match run(opts, &mut workload) {
-        Ok(out) => {
+pub fn execute<W: Workload>(opts: &Common, mut w: W) -> i32 {
+    // The report's buffer is taken now, before any allocation of the workload's.
+    let mut json = opts.json.then(|| header(&w, opts));
+    let out = match run(opts, &mut w, json.as_mut()) {
+        Ok(out) => out,
+        Err(e) => return e.report(W::NAME),
+    };
+    let written = json.map(|mut j| {
+        trailer(&mut j, &w, &out);
+        j.finish()
+    });
+    match (&out.failed, written) {
+        (Some((i, e)), _) => {
+            let msg = if opts.repeat > 1 {
+                format!("repeat {i} of {}: {}", opts.repeat, e.msg)
+            } else {
+                e.msg.clone()
+            };
+            Error::new(e.code, msg).report(W::NAME)
+        }
+        (None, Some(Err(e))) => Error::new(
+            Code::Report,
+            format!(
+                "the work was done, but the report could not be written to stdout: {}",
+                e.desc()
+            ),
+        )
+        .report(W::NAME),
+        (None, _) => {
             if opts.verbose {
-                eprintln!("{}", summary(&workload, opts, &out));
-            }
-            if opts.json {
-                let mut stdout = std::io::stdout().lock();
-                // A reader that went away is its own business; the work was done.
-                let _ = writeln!(stdout, "{}", report(&workload, opts, &out))
-                    .and_then(|()| stdout.flush());
+                out::say(W::NAME, summary(&w, opts, &out));
             }
             0
         }
-        Err(e) => e.report(W::NAME),
     }
 }
 
-fn run<W: Workload>(opts: &Common, w: &mut W) -> Result<Outcome, Error> {
-    // Signals are taken over only where the workload waits for them; otherwise
-    // SIGINT ends it as it would a C program, and the loop makes no extra calls.
-    let signals = if opts.wait || opts.hold.is_some() {
+fn run<W: Workload>(
+    opts: &Common,
+    w: &mut W,
+    mut json: Option<&mut Json>,
+) -> Result<Outcome, Error> {
+    // Signals are taken over only where the run waits, holds or loops; a single
+    // plain allocation is ended by them as a C program would be, and makes no
+    // calls beyond its allocation.
+    let signals = if opts.wait || opts.hold.is_some() || opts.repeat > 1 {
         Some(Signals::block()?)
     } else {
         None
     };
-    let size = opts.size;
-    // /proc/self/statm is read, and the records kept, only when someone will see
-    // them; the records' room is taken before the first allocation, so that the
-    // loop itself allocates nothing but the workload's own memory.
-    let measure = opts.json || opts.verbose;
-    let mut records = Vec::new();
-    if measure {
-        records
-            .try_reserve_exact(opts.repeat as usize)
-            .map_err(|_| {
-                Error::alloc(format!(
-                    "no memory to record {} repeats for the report",
-                    opts.repeat
-                ))
-            })?;
-    }
-    let mut out = Outcome {
-        records,
-        before: if measure { mem() } else { None },
-        after: None,
-        stopped_by: None,
-    };
+    let mut out = Outcome::default();
     if let (true, Some(sig)) = (opts.wait, &signals) {
-        eprintln!(
+        out::line(&format!(
             "pid={} waiting for SIGUSR1 or a line on stdin",
             std::process::id()
-        );
+        ));
         out.stopped_by = sig.wait_release()?;
+        if out.stopped_by.is_none() {
+            // A tracker attached while we waited learns where the break stands
+            // from this brk(0), before any allocation moves it.
+            cmem::brk_probe();
+        }
     }
-    let mut left = if out.stopped_by.is_some() {
-        0
-    } else {
-        opts.repeat
-    };
-    while left > 0 {
-        left -= 1;
-        let alloc_start_ns = monotonic_ns();
-        let held = w.allocate(size)?;
-        let alloc_end_ns = monotonic_ns();
-        if measure && (left == 0 || opts.hold.is_some()) {
+    // /proc/self is read and the clock stamped only when someone will see them.
+    let measure = opts.json || opts.verbose;
+    let stamp = || if measure { monotonic_ns() } else { 0 };
+    let mut i = 0;
+    while i < opts.repeat && out.stopped_by.is_none() {
+        i += 1;
+        let first = i == 1;
+        if measure && first {
+            out.before = mem();
+        }
+        let alloc_start_ns = stamp();
+        let held = match w.allocate(opts.size) {
+            Ok(h) => h,
+            Err(e) => {
+                out.failed = Some((i, e));
+                break;
+            }
+        };
+        let alloc_end_ns = stamp();
+        if measure && first {
             out.after = mem();
         }
-        out.stopped_by = match (&signals, opts.hold) {
-            (Some(sig), Some(h)) => sig.hold(h)?,
-            (Some(sig), None) => sig.stop()?,
-            (None, _) => None,
+        let held_for = match (&signals, opts.hold) {
+            (Some(sig), Some(h)) => sig.hold(h),
+            _ => Ok(None),
         };
         let address = W::address(&held);
-        let free_ns = monotonic_ns();
+        let free_ns = stamp();
         drop(held);
-        let free_end_ns = monotonic_ns();
-        if measure {
-            out.records.push(Record {
-                address,
-                alloc_start_ns,
-                alloc_end_ns,
-                free_ns,
-                free_end_ns,
-            });
+        let free_end_ns = stamp();
+        out.completed += 1;
+        if first {
+            out.address = address;
         }
-        if out.stopped_by.is_some() {
+        if let Some(j) = json.as_deref_mut() {
+            j.open("", '{')
+                .addr("address", address)
+                .num("alloc_start_ns", alloc_start_ns)
+                .num("alloc_end_ns", alloc_end_ns)
+                .num("free_ns", free_ns)
+                .num("free_end_ns", free_end_ns)
+                .close('}')
+                .drain();
+        }
+        // A signal during a hold was seen there; otherwise look once per repeat.
+        let stop = match (held_for, &signals) {
+            (Ok(None), Some(sig)) if opts.hold.is_none() => sig.stop(),
+            (r, _) => r,
+        };
+        match stop {
+            Ok(s) => out.stopped_by = s,
+            Err(e) => out.failed = Some((i, e)),
+        }
+        if out.failed.is_some() {
             break;
         }
     }
     Ok(out)
 }
 
-fn hex(a: Option<usize>) -> Value {
-    a.map_or(Value::Null, |a| Value::String(format!("{a:#x}")))
+/// The report's members known before the run, and the opening of its list.
+fn header<W: Workload>(w: &W, opts: &Common) -> Json {
+    let mut j = Json::new();
+    j.str("workload", W::NAME)
+        .str("path", W::PATH)
+        .num("pid", std::process::id().into())
+        .num("requested_bytes", opts.size)
+        .num("allocator_bytes", w.allocator_bytes(opts.size))
+        .opt_num("mmap_threshold", w.mmap_threshold())
+        .bool("touched", w.touched())
+        .num("repeat", opts.repeat);
+    match opts.hold {
+        None => j.num("hold_ns", 0),
+        // parse_hold keeps a hold within u64 nanoseconds.
+        Some(Hold::For(d)) => j.num("hold_ns", u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        Some(Hold::UntilSignal) => j.str("hold_ns", "inf"),
+    };
+    j.open("allocations", '[');
+    j
 }
 
-/// The `--json` object: the ground truth a tracker's reading is judged against.
-pub fn report<W: Workload>(w: &W, opts: &Common, out: &Outcome) -> Value {
-    let allocations: Vec<Value> = out
-        .records
-        .iter()
-        .map(|r| {
-            json!({
-                "address": hex(r.address),
-                "alloc_start_ns": r.alloc_start_ns,
-                "alloc_end_ns": r.alloc_end_ns,
-                "free_ns": r.free_ns,
-                "free_end_ns": r.free_end_ns,
-            })
-        })
-        .collect();
-    let hold_ns = match opts.hold {
-        None => json!(0),
-        Some(Hold::For(d)) => json!(d.as_nanos() as u64),
-        Some(Hold::UntilSignal) => json!("inf"),
-    };
-    json!({
-        "workload": W::NAME,
-        "path": W::PATH,
-        "pid": std::process::id(),
-        "requested_bytes": opts.size,
-        "allocator_bytes": w.allocator_bytes(opts.size),
-        "mmap_threshold": w.mmap_threshold(),
-        "touched": w.touched(),
-        "repeat": opts.repeat,
-        "completed": out.records.len(),
-        "hold_ns": hold_ns,
-        "stopped_by": out.stopped_by.map(|s| s.as_str()),
-        "address": hex(out.records.first().and_then(|r| r.address)),
-        "allocations": allocations,
-        "rss_before_bytes": out.before.map(|m| m.rss),
-        "rss_after_bytes": out.after.map(|m| m.rss),
-        "vsz_before_bytes": out.before.map(|m| m.vsz),
-        "vsz_after_bytes": out.after.map(|m| m.vsz),
-    })
+/// The members that only the end of the run knows.
+fn trailer<W: Workload>(j: &mut Json, w: &W, out: &Outcome) {
+    let glibc = w.mmap_threshold().is_some();
+    j.close(']')
+        .num("completed", out.completed)
+        .opt_str("stopped_by", out.stopped_by.map(|s| s.as_str()))
+        .addr("address", out.address)
+        .opt_str("served_by", out.served_by().filter(|_| glibc))
+        .opt_num("mmap_bytes", out.mmap_bytes())
+        .opt_num("brk_growth_bytes", out.brk_growth_bytes())
+        .opt_num("rss_before_bytes", out.before.map(|m| m.rss))
+        .opt_num("rss_after_bytes", out.after.map(|m| m.rss))
+        .opt_num("vsz_before_bytes", out.before.map(|m| m.vsz))
+        .opt_num("vsz_after_bytes", out.after.map(|m| m.vsz))
+        .opt_num("failed_repeat", out.failed.as_ref().map(|f| f.0))
+        .opt_str("error", out.failed.as_ref().map(|f| f.1.msg.as_str()));
 }
 
 fn summary<W: Workload>(w: &W, opts: &Common, out: &Outcome) -> String {
     let kib =
         |m: Option<Mem>, f: fn(Mem) -> u64| m.map_or("?".into(), |m| (f(m) / 1024).to_string());
-    let addr = out
-        .records
-        .first()
-        .and_then(|r| r.address)
-        .map_or(String::new(), |a| format!(" at {a:#x}"));
+    let addr = out.address.map_or(String::new(), |a| format!(" at {a:#x}"));
+    let from = match out.served_by().filter(|_| w.mmap_threshold().is_some()) {
+        Some("heap") => format!(
+            ", from the brk heap (+{} bytes)",
+            out.brk_growth_bytes().unwrap_or(0)
+        ),
+        Some(_) => format!(", mmapped ({} bytes)", out.mmap_bytes().unwrap_or(0)),
+        None => String::new(),
+    };
     format!(
-        "{}: {} of {} bytes ({} asked of the allocator){addr}, {} of {} time(s){}, rss {} -> {} KiB, vsz {} -> {} KiB",
-        W::NAME,
+        "{} of {} bytes ({} asked of the allocator){addr}{from}, {} of {} time(s){}, rss {} -> {} KiB, vsz {} -> {} KiB",
         W::PATH,
         opts.size,
         w.allocator_bytes(opts.size),
-        out.records.len(),
+        out.completed,
         opts.repeat,
         out.stopped_by.map_or(String::new(), |s| format!(", stopped by {s}")),
         kib(out.before, |m| m.rss),

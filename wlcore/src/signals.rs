@@ -1,9 +1,11 @@
-//! `--wait` and `--hold`, through a signalfd.
+//! `--wait`, `--hold` and stopping a `--repeat` loop, through a signalfd.
 //!
-//! For a run with --wait or --hold, SIGINT, SIGTERM and SIGUSR1 are blocked from
-//! the start and read from a signalfd, so there are no handlers and nothing
-//! async-signal-unsafe: the run loop asks, at the points where it may stop,
-//! whether a signal has come.
+//! For a run with --wait, --hold or more than one repeat, SIGINT, SIGTERM, SIGHUP
+//! and SIGUSR1 are blocked from the start and read from a signalfd, so there are
+//! no handlers and nothing async-signal-unsafe: the run loop asks, at the points
+//! where it may stop (after each free, and while it waits or holds), whether a
+//! signal has come. A single plain allocation takes no signals over: like a C
+//! program, it is ended by them.
 
 use std::io::stdin;
 use std::os::fd::AsFd;
@@ -23,14 +25,19 @@ pub struct Signals {
     fd: SignalFd,
 }
 
-/// A signal that ends the run early: SIGINT or SIGTERM.
+/// A signal that ends the run early: SIGINT, SIGTERM or SIGHUP.
 pub type Stop = Option<Signal>;
 
 impl Signals {
-    /// Blocks SIGINT, SIGTERM and SIGUSR1 and opens a signalfd for them.
+    /// Blocks SIGINT, SIGTERM, SIGHUP and SIGUSR1 and opens a signalfd for them.
     pub fn block() -> Result<Signals, Error> {
         let mut set = SigSet::empty();
-        for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGUSR1] {
+        for s in [
+            Signal::SIGINT,
+            Signal::SIGTERM,
+            Signal::SIGHUP,
+            Signal::SIGUSR1,
+        ] {
             set.add(s);
         }
         set.thread_block()
@@ -75,10 +82,13 @@ impl Signals {
         }
     }
 
-    /// Sleeps for the hold, or until SIGINT/SIGTERM (SIGUSR1 is ignored here).
+    /// Sleeps for the hold, or until a stop signal (SIGUSR1 is ignored here). A
+    /// signal that came before is seen even when the hold is 0.
     pub fn hold(&self, hold: Hold) -> Result<Stop, Error> {
+        // A deadline past what the clock can hold is no deadline (parse_hold
+        // refuses such holds; this keeps the arithmetic from ever panicking).
         let deadline = match hold {
-            Hold::For(d) => Some(Instant::now() + d),
+            Hold::For(d) => Instant::now().checked_add(d),
             Hold::UntilSignal => None,
         };
         loop {
@@ -87,7 +97,7 @@ impl Signals {
                 Some(t) => {
                     let left = t.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        return Ok(None);
+                        return self.stop();
                     }
                     // Round up so the hold is never cut short; cap what poll takes.
                     let ms = left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128);
@@ -104,7 +114,7 @@ impl Signals {
         }
     }
 
-    /// Whether SIGINT or SIGTERM is pending, without blocking.
+    /// Whether a stop signal is pending, without blocking.
     pub fn stop(&self) -> Result<Stop, Error> {
         while let Some(s) = self.next()? {
             if s != Signal::SIGUSR1 {

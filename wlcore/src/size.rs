@@ -52,14 +52,22 @@ pub enum Hold {
     UntilSignal,
 }
 
-/// Parses `500ms`, `5s`, `2m` (humantime) or `inf`.
+/// The longest hold: what the report's `hold_ns` can say, 2^64 - 1 ns (584 years).
+pub const MAX_HOLD: Duration = Duration::from_nanos(u64::MAX);
+
+/// Parses `500ms`, `5s`, `2m` (humantime) or `inf`; a duration past [`MAX_HOLD`]
+/// is refused rather than wrapped or overflowed.
 pub fn parse_hold(text: &str) -> Result<Hold, String> {
     if text == "inf" {
         return Ok(Hold::UntilSignal);
     }
-    humantime::parse_duration(text)
-        .map(Hold::For)
-        .map_err(|e| format!("{e} (try 500ms, 5s or inf)"))
+    match humantime::parse_duration(text) {
+        Ok(d) if d > MAX_HOLD => {
+            Err("longer than 584 years; use inf to hold until a signal".into())
+        }
+        Ok(d) => Ok(Hold::For(d)),
+        Err(e) => Err(format!("{e} (try 500ms, 5s or inf)")),
+    }
 }
 
 #[cfg(test)]
@@ -108,5 +116,12 @@ mod tests {
         assert_eq!(parse_hold("5s").unwrap(), Hold::For(Duration::from_secs(5)));
         assert!(parse_hold("soon").is_err());
         assert!(parse_hold("-1s").is_err());
+        assert_eq!(parse_hold("584y").map(|_| ()), Ok(()));
+        for huge in ["585y", "600y", "9223372036854775807s", "292277024626y"] {
+            assert!(
+                parse_hold(huge).unwrap_err().contains("584 years"),
+                "{huge}"
+            );
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! Clocks and the process's own memory, read without allocating.
+//! Clocks and the process's own memory, read without allocating: what a run
+//! measures of itself around its first allocation.
 
 use std::fs::File;
 use std::io::Read;
@@ -22,11 +23,16 @@ pub fn page_size() -> usize {
     }
 }
 
-/// Resident and virtual size of this process, in bytes.
+/// Resident and virtual size of this process and the size of its brk heap, in bytes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Mem {
     pub rss: u64,
     pub vsz: u64,
+    /// The `[heap]` mapping of `/proc/self/maps`: from the start of the program
+    /// break to the break rounded up to a page, 0 before the heap exists.
+    pub heap: u64,
+    /// Where that mapping lies, if it exists.
+    pub heap_range: Option<(u64, u64)>,
 }
 
 /// Reads `/proc/self/statm` into a stack buffer, so that measuring does not add
@@ -39,5 +45,75 @@ pub fn mem() -> Option<Mem> {
     let page = page_size() as u64;
     let vsz = pages.next()?? * page;
     let rss = pages.next()?? * page;
-    Some(Mem { rss, vsz })
+    let heap_range = heap_range()?;
+    Some(Mem {
+        rss,
+        vsz,
+        heap: heap_range.map_or(0, |(start, end)| end - start),
+        heap_range,
+    })
+}
+
+/// The `[heap]` line of `/proc/self/maps`, read in pieces through a stack buffer;
+/// `None` when the file cannot be read, `Some(None)` when there is no heap yet.
+fn heap_range() -> Option<Option<(u64, u64)>> {
+    let mut file = File::open("/proc/self/maps").ok()?;
+    let mut buf = [0u8; 4096];
+    let mut kept = 0;
+    loop {
+        let n = file.read(&mut buf[kept..]).ok()?;
+        let end = kept + n;
+        let mut start = 0;
+        while let Some(nl) = buf[start..end].iter().position(|&b| b == b'\n') {
+            let line = &buf[start..start + nl];
+            if line.ends_with(b"[heap]") {
+                return Some(parse_range(line));
+            }
+            start += nl + 1;
+        }
+        if n == 0 {
+            return Some(None);
+        }
+        // Keep the unfinished line; a line longer than the buffer is not [heap].
+        buf.copy_within(start..end, 0);
+        kept = if end - start == buf.len() {
+            0
+        } else {
+            end - start
+        };
+    }
+}
+
+/// `5581f000-55840000 rw-p ...`: the start and end addresses.
+fn parse_range(line: &[u8]) -> Option<(u64, u64)> {
+    let range = line.split(|&b| b == b' ').next()?;
+    let range = std::str::from_utf8(range).ok()?;
+    let (a, b) = range.split_once('-')?;
+    Some((
+        u64::from_str_radix(a, 16).ok()?,
+        u64::from_str_radix(b, 16).ok()?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_memory() {
+        let m = mem().expect("/proc/self is readable");
+        assert!(m.rss > 0 && m.vsz >= m.rss);
+        if let Some((a, b)) = m.heap_range {
+            assert!(a < b && m.heap == b - a);
+        }
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(
+            parse_range(b"5581f000-55840000 rw-p 00000000 00:00 0   [heap]"),
+            Some((0x5581f000, 0x55840000))
+        );
+        assert_eq!(parse_range(b"garbage"), None);
+    }
 }

@@ -242,10 +242,19 @@ pub fn assert_bad_usage(bin: &str, name: &str) {
     }
 }
 
-/// The mmap path of a glibc workload, checked against strace: for each size, the
-/// anonymous mmaps are those of a 1-byte run plus, from the threshold up, exactly
-/// one of `glibc_mmap_len(allocator bytes)` per repeat, each unmapped again, at the
-/// address the report gives less glibc's 16-byte chunk header.
+/// The largest request glibc 2.36 (x86-64) serves from the brk heap in a fresh
+/// process, whatever the mmap threshold: the first malloc makes a heap of
+/// 135168 bytes (its tcache takes 656 of them), and a request that fits in the
+/// 134512 bytes left on top (chunk plus 32) is cut from there; only a request
+/// that does not fit goes to sysmalloc, which mmaps from the threshold up.
+pub const FIRST_HEAP_MAX: u64 = 134_472;
+
+/// The path of a glibc workload, checked against strace: for each size, the
+/// report says `served_by` "heap" up to [`FIRST_HEAP_MAX`] allocator bytes, with
+/// no mmap beyond those of a 1-byte run, and "mmap" above it, with exactly one
+/// mmap of `glibc_mmap_len(allocator bytes)` per repeat (the report's
+/// `mmap_bytes`), each unmapped again, at the address the report gives less
+/// glibc's 16-byte chunk header.
 pub fn assert_mmap_path(bin: &str, extra: &[&str]) {
     let with = |size: &str, more: &[&str]| {
         let mut a: Vec<&str> = extra.to_vec();
@@ -260,6 +269,9 @@ pub fn assert_mmap_path(bin: &str, extra: &[&str]) {
     for (size, repeat) in [
         ("100KiB", 1),
         ("128KiB", 1),
+        ("134471", 1),
+        ("134472", 2),
+        ("134473", 2),
         ("256KiB", 1),
         ("1MiB", 1),
         ("64MiB", 1),
@@ -272,11 +284,20 @@ pub fn assert_mmap_path(bin: &str, extra: &[&str]) {
         let asked = field(&report, "allocator_bytes");
         assert_eq!(field(&report, "completed"), repeat);
         let mut lens = mmap_lens(&calls);
-        if asked + 8 < 128 * 1024 {
-            assert_eq!(lens, base_lens, "{size}: no mmap below the threshold");
+        if asked <= FIRST_HEAP_MAX {
+            assert_eq!(report["served_by"], "heap", "{size}");
+            assert_eq!(field(&report, "mmap_bytes"), 0, "{size}");
+            assert_eq!(lens, base_lens, "{size}: no mmap for a heap block");
+            assert_eq!(
+                brk_growth(&calls),
+                brk_growth(&base),
+                "{size}: the first heap only"
+            );
             continue;
         }
         let want = glibc_mmap_len(asked);
+        assert_eq!(report["served_by"], "mmap", "{size}");
+        assert_eq!(field(&report, "mmap_bytes"), want, "{size}: measured mmap");
         let maps: Vec<u64> = calls
             .iter()
             .filter_map(|c| match c {
