@@ -304,7 +304,7 @@ stage=$(mktemp -d "$out/.partial.XXXXXX" 2>&1) || { err=$stage; stage=""; die "c
 # --- the bpftrace tracker process ----------------------------------------------------------
 bpf_fd=""
 start_bpftrace() {
-	local fifo="$tmp/bpftrace.fifo" line
+	local fifo="$tmp/bpftrace.fifo" line i
 	mkfifo "$fifo"
 	# room for the distinct kmalloc pointers of a long sweep (bpftrace's
 	# default is 4096 keys per map)
@@ -313,12 +313,20 @@ start_bpftrace() {
 	bpf_pid=$!
 	exec {bpf_fd}<"$fifo"
 	while :; do
-		if ! IFS= read -r -t 60 -u "$bpf_fd" line; then
-			local rc=0 why="printed no 'ready' line within 60 s"
+		local rc=0
+		IFS= read -r -t 60 -u "$bpf_fd" line || rc=$?
+		if [ "$rc" -ne 0 ]; then
+			local why="printed no 'ready' line within 60 s"
+			# at the end of its output (not a timeout) it is exiting: give it 5 s
+			for ((i = 0; rc <= 128 && i < 500; i++)); do
+				kill -0 "$bpf_pid" 2>/dev/null || break
+				sleep 0.01
+			done
 			if kill -0 "$bpf_pid" 2>/dev/null; then
 				kill -KILL "$bpf_pid" 2>/dev/null || true
 				wait "$bpf_pid" 2>/dev/null || true
 			else
+				rc=0
 				wait "$bpf_pid" 2>/dev/null || rc=$?
 				why="exited with status $rc before it was ready"
 			fi
