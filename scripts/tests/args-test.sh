@@ -160,6 +160,15 @@ refuse "-c 'sleep 30' --ready-timeout 1 (a tracker that never gets ready)" 1 "$o
 check "sweep.sh: the line says the ready timeout ran out" grep -q 'within 1 s' <<<"$line"
 check "sweep.sh: gave up after about 1 s ($took s)" awk -v t="$took" 'BEGIN { exit !(t < 10) }'
 
+# bpftrace that will not start (a bad environment variable): one line, exit 1
+if command -v bpftrace >/dev/null 2>&1; then
+	BPFTRACE_MAP_KEYS_MAX=x refuse "with bpftrace failing at start" 1 "$work/bpf" \
+		sweep.sh -w malloc-wl -s 1 -r 1 -q -o "$work/bpf"
+	check "sweep.sh: the line names bpftrace's exit status and error" grep -q 'bpftrace exited with status [1-9].*ERROR' <<<"$line"
+else
+	echo "# skip: bpftrace is not installed"
+fi
+
 # A run that fails: a line for the run, then the sweep's one line; exit 1.
 rc=0
 "$scripts/sweep.sh" -t none -a --nosuch -w malloc-wl -s 1 -r 1 -q -o "$out" 2>"$work/stderr" || rc=$?
