@@ -13,26 +13,53 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 
-use clap::Parser;
-
 const PROC_FILE: &str = "/proc/kmalloc_lkm";
 
+const USAGE: &str = "\
+Usage: kmalloc-stress [--threads N] [--shared N] [--ops N] [--max BYTES]
+  --threads N   threads that each open, write, read and close the file [8]
+  --shared N    threads that write to one shared open file [4]
+  --ops N       iterations per thread [500]
+  --max BYTES   largest size written, at least 1 [1048576]";
+
 /// Threads writing, reading and closing /proc/kmalloc_lkm at once.
-#[derive(Parser, Debug)]
-#[command(version)]
+#[derive(Debug)]
 struct Cli {
-    /// Threads that each open, write, read and close the file
-    #[arg(long, default_value_t = 8)]
     threads: u32,
-    /// Threads that write to one shared open file
-    #[arg(long, default_value_t = 4)]
     shared: u32,
-    /// Iterations per thread
-    #[arg(long, default_value_t = 500)]
     ops: u64,
-    /// Largest size written, in bytes
-    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..))]
     max: u64,
+}
+
+impl Cli {
+    fn parse() -> Result<Cli, String> {
+        use lexopt::prelude::*;
+        let mut cli = Cli {
+            threads: 8,
+            shared: 4,
+            ops: 500,
+            max: 1 << 20,
+        };
+        let mut p = lexopt::Parser::from_env();
+        while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+            let bad = |e: lexopt::Error| e.to_string();
+            match arg {
+                Long("threads") => cli.threads = p.value().and_then(|v| v.parse()).map_err(bad)?,
+                Long("shared") => cli.shared = p.value().and_then(|v| v.parse()).map_err(bad)?,
+                Long("ops") => cli.ops = p.value().and_then(|v| v.parse()).map_err(bad)?,
+                Long("max") => cli.max = p.value().and_then(|v| v.parse()).map_err(bad)?,
+                Short('h') | Long("help") => {
+                    println!("{USAGE}");
+                    std::process::exit(0);
+                }
+                a => return Err(a.unexpected().to_string()),
+            }
+        }
+        if cli.max == 0 {
+            return Err("--max must be at least 1".into());
+        }
+        Ok(cli)
+    }
 }
 
 #[derive(Default)]
@@ -106,7 +133,13 @@ fn own_files(seed: u64, cli: &Cli, c: &Counts) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("kmalloc-stress: {e} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
     let shared = match open() {
         Ok(f) => f,
         Err(e) => {
