@@ -127,14 +127,13 @@ struct Allocation {
     pid: i32,
     tid: i32,
     comm: [u8; 16],
+    /// The size written.
+    requested: usize,
+    /// What kmalloc handed out for it (`kmalloc_size_roundup(requested)`).
     allocated: usize,
-    buf: KVec<u8>,
-}
-
-impl Allocation {
-    fn requested(&self) -> usize {
-        self.buf.capacity()
-    }
+    /// The allocation itself (`requested` bytes of capacity), only kept to be
+    /// freed when the entry goes.
+    _buf: KVec<u8>,
 }
 
 /// The listing as one open file read it at offset 0.
@@ -206,18 +205,18 @@ impl Inner {
         let Some(a) = self.live.pop() else {
             return;
         };
-        self.requested -= a.requested();
+        self.requested -= a.requested;
         self.allocated -= a.allocated;
         if self.log_allowed() {
             pr_info!(
                 "free pid={} comm={} requested={} allocated={}\n",
                 a.pid,
                 Comm(&a.comm),
-                a.requested(),
+                a.requested,
                 a.allocated
             );
         }
-        // `a.buf` is freed (kfree) here.
+        // `a._buf` is freed (kfree) here.
     }
 }
 
@@ -311,7 +310,7 @@ impl Allocations {
                     a.pid,
                     a.tid,
                     Comm(&a.comm),
-                    a.requested(),
+                    a.requested,
                     a.allocated
                 )?;
             }
@@ -365,27 +364,31 @@ impl ProcFile for Allocations {
         }
         let buf = KVec::<u8>::with_capacity(size, GFP_KERNEL)?;
         let task = current!();
+        let (pid, comm) = (task.group_leader().pid(), proc::current_comm());
         let a = Allocation {
             file,
-            pid: task.group_leader().pid(),
+            pid,
             tid: task.pid(),
-            comm: proc::current_comm(),
+            comm,
+            requested: size,
             allocated,
-            buf,
+            _buf: buf,
         };
+        // Cannot fail: `live` has room (checked above, under the same lock). If it
+        // did, the allocation would be freed here and the totals left alone: they
+        // count an allocation only once it is in the list.
+        inner.live.push_within_capacity(a).map_err(|_| ENOMEM)?;
+        inner.requested += size;
+        inner.allocated += allocated;
         if inner.log_allowed() {
             pr_info!(
                 "alloc pid={} comm={} requested={} allocated={}\n",
-                a.pid,
-                Comm(&a.comm),
+                pid,
+                Comm(&comm),
                 size,
                 allocated
             );
         }
-        inner.requested += size;
-        inner.allocated += allocated;
-        // Cannot fail: `live` has room (checked above, under the same lock).
-        inner.live.push_within_capacity(a).map_err(|_| ENOMEM)?;
         Ok(count)
     }
 
