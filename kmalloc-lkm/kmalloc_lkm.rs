@@ -56,6 +56,10 @@
 //! gets one consistent text while other files change (as `seq_file` would give).
 //! The snapshot is the reader's own kmalloc, freed at close; writers never have
 //! one. A read at a later offset without an earlier read at 0 returns nothing.
+//! The snapshot is built under the module's mutex, but copied to user space
+//! after the mutex is dropped: a reader whose buffer faults slowly (the file is
+//! world-writable and readable by default) delays only itself, never the
+//! writers or other readers.
 //!
 //! # Log
 //!
@@ -77,7 +81,7 @@ use core::fmt::Write as _;
 use kernel::{
     new_mutex,
     prelude::*,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Instant, Monotonic},
     uaccess::{UserSliceReader, UserSliceWriter},
 };
@@ -136,10 +140,12 @@ struct Allocation {
     _buf: KVec<u8>,
 }
 
-/// The listing as one open file read it at offset 0.
+/// The listing as one open file read it at offset 0. Shared, so that a read
+/// copies it to user space without the mutex while a concurrent read of the
+/// same file at offset 0 (`pread`) may already put a newer one in its place.
 struct Snapshot {
     file: FileKey,
-    text: KVec<u8>,
+    text: Arc<KVec<u8>>,
 }
 
 /// State protected by the mutex.
@@ -159,7 +165,7 @@ struct Inner {
 
 impl Inner {
     /// Keeps `text` as the listing `file` reads, in place of an older one.
-    fn keep_snapshot(&mut self, file: FileKey, text: KVec<u8>) -> Result {
+    fn keep_snapshot(&mut self, file: FileKey, text: Arc<KVec<u8>>) -> Result {
         match self.snapshots.iter_mut().find(|s| s.file == file) {
             Some(s) => s.text = text,
             None => self.snapshots.push(Snapshot { file, text }, GFP_KERNEL)?,
@@ -330,17 +336,22 @@ impl Allocations {
 
 impl ProcFile for Allocations {
     fn read(&self, file: FileKey, out: &mut UserSliceWriter, offset: &mut i64) -> Result<usize> {
-        let mut inner = self.inner.lock();
-        if *offset == 0 {
-            let text = self.listing(&inner)?;
-            inner.keep_snapshot(file, text)?;
-        }
-        // The copy to user space runs under the lock: nothing here is ever taken
-        // while the mm's lock is held, so a page fault cannot invert the order.
-        match inner.snapshots.iter().find(|s| s.file == file) {
-            Some(s) => out.write_slice_file(&s.text, offset),
-            None => Ok(0),
-        }
+        let text = {
+            let mut inner = self.inner.lock();
+            if *offset == 0 {
+                let text = Arc::new(self.listing(&inner)?, GFP_KERNEL)?;
+                inner.keep_snapshot(file, text)?;
+            }
+            match inner.snapshots.iter().find(|s| s.file == file) {
+                Some(s) => s.text.clone(),
+                None => return Ok(0),
+            }
+        };
+        // The mutex is dropped before the copy to user space: a reader whose
+        // buffer faults slowly (a slow file mapping, a userfaultfd page waiting
+        // on user space) stalls only itself. `text` keeps the snapshot alive
+        // even if a concurrent read at offset 0 of this file replaces it.
+        out.write_slice_file(&text, offset)
     }
 
     fn write(&self, file: FileKey, mut input: UserSliceReader) -> Result<usize> {
