@@ -4,11 +4,13 @@
 # Guest side of scripts/kernel/vm-test.sh (busybox sh, run by the initramfs'
 # /init). Tests kmalloc_lkm.ko: the proc file and its mode, exact kmem:kmalloc /
 # kmem:kfree events for kmalloc-test, held allocations in the listing, errno of
-# bad writes, a concurrent stress, rmmod with open files, and a kernel log free
-# of KASAN, kmemleak, lockdep, WARNING, BUG and Oops reports.
+# bad writes, writers not held up by a reader stalled in a page fault, a
+# concurrent stress, rmmod with open files, and a kernel log free of KASAN,
+# kmemleak, lockdep, WARNING, BUG and Oops reports.
 # Prints `ok - ...` / `not ok - ...` per check and `GUEST-RESULT: N passed,
 # M failed`; exits 1 when a check failed.
-# Expects kmalloc_lkm.ko in /bin; uses /bin/kmalloc-test when present.
+# Expects kmalloc_lkm.ko in /bin; uses /bin/kmalloc-test, kmalloc-stress and
+# stall-reader (scripts/kernel/stall-reader.c) when present.
 
 # `load` also gets arguments through `check`, which shellcheck does not follow.
 # shellcheck disable=SC2119,SC2120
@@ -191,7 +193,24 @@ check "kmalloc-test without the module exits 4 with one line" \
 	sh -c "[ $rc = 4 ] && [ \"\$(wc -l </tmp/kt.out)\" = 1 ] && grep -q kmalloc_lkm /tmp/kt.out"
 note "$(cat /tmp/kt.out)"
 
-# --- 5. stress: many processes at once ------------------------------------------
+# --- 5. a reader stalled in its copy to user space ------------------------------
+# stall-reader reads the listing into a userfaultfd page, so the module's copy
+# to user space waits on a page fault; a writer must finish meanwhile, as the
+# copy runs without the module's mutex (under it, the writer waits: exit 1).
+load
+if [ -x /bin/stall-reader ]; then
+	stall-reader "$PROC" 64 >/tmp/stall.out 2>&1
+	rc=$?
+	while read -r line; do note "$line"; done </tmp/stall.out
+	check "a writer finishes while a reader is stalled in the copy to user space (exit $rc)" [ "$rc" = 0 ]
+	check "the stalled read then returns the listing" grep -q "bytes after the fault was resolved, starting '# pid'" /tmp/stall.out
+	check "nothing is left after it" live_zero
+else
+	not_ok "stall-reader is in the guest"
+fi
+unload
+
+# --- 6. stress: many processes at once ------------------------------------------
 load
 stress_loop() {
 	n=0
@@ -235,7 +254,7 @@ check "stress: every write and kmalloc-test run succeeded ($bad failed writes, $
 	[ "$bad.$failed_jobs" = 0.0 ]
 check "stress: zero live bytes afterwards" live_zero
 
-# --- 6. rmmod while files are open ----------------------------------------------
+# --- 7. rmmod while files are open ----------------------------------------------
 tracing=0
 if [ -d "$T/events/kmem/kmalloc" ]; then
 	echo >"$T/trace"
@@ -284,7 +303,7 @@ check "insmod again after that" load
 check "listing is empty" live_zero
 unload
 
-# --- 7. kernel log: KASAN, kmemleak, lockdep, warnings --------------------------
+# --- 8. kernel log: KASAN, kmemleak, lockdep, warnings --------------------------
 if [ -w "$KMEMLEAK" ]; then
 	sleep 6 # kmemleak reports objects older than 5 s
 	echo scan >"$KMEMLEAK"

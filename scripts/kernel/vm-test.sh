@@ -3,8 +3,8 @@
 #
 # Tests the kmalloc_lkm kernel module in a QEMU guest:
 #   1. installs the toolchain and builds the kernel (cached, see build.sh),
-#   2. builds kmalloc-lkm/ against it and the static kmalloc-test and malloc-wl
-#      binaries of the workspace,
+#   2. builds kmalloc-lkm/ against it, the static kmalloc-test and malloc-wl
+#      binaries of the workspace and the static stall-reader.c helper,
 #   3. boots the guest with scripts/kernel/guest-test.sh (or another guest
 #      script) and exits with its status.
 #
@@ -52,7 +52,11 @@ ko="$repo/kmalloc-lkm/kmalloc_lkm.ko"
 # Static, so that the guest needs no libc of its own.
 (cd "$repo" && cargo build-static -q -p kmalloc-test -p malloc-wl) >&2
 static_dir="$repo/target/x86_64-unknown-linux-gnu/release"
-files=("$ko" "$static_dir/kmalloc-test" "$static_dir/kmalloc-stress" "$static_dir/malloc-wl" "$here/guest-lib.sh")
+# The userfaultfd helper of the test of a stalled reader, also static.
+helpers=$(mktemp -d)
+trap 'rm -rf "$helpers"' EXIT
+"${CC:-cc}" -static -O2 -pthread -Wall -Wextra -Werror -o "$helpers/stall-reader" "$here/stall-reader.c" >&2
+files=("$ko" "$static_dir/kmalloc-test" "$static_dir/kmalloc-stress" "$static_dir/malloc-wl" "$helpers/stall-reader" "$here/guest-lib.sh")
 log "prepared in $(($(date +%s) - t0)) s; booting the guest with $(basename "$guest")"
 
 # 3. boot and run
