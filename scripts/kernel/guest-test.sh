@@ -4,9 +4,10 @@
 # Guest side of scripts/kernel/vm-test.sh (busybox sh, run by the initramfs'
 # /init). Tests kmalloc_lkm.ko: the proc file and its mode, exact kmem:kmalloc /
 # kmem:kfree events for kmalloc-test, held allocations in the listing, errno of
-# bad writes, writers not held up by a reader stalled in a page fault, a
-# concurrent stress, rmmod with open files, and a kernel log free of KASAN,
-# kmemleak, lockdep, WARNING, BUG and Oops reports.
+# bad writes, injected kmalloc failures (failslab, fail_page_alloc), writers
+# not held up by a reader stalled in a page fault, a concurrent stress, rmmod
+# with open files, and a kernel log free of KASAN, kmemleak, lockdep, WARNING,
+# BUG and Oops reports.
 # Prints `ok - ...` / `not ok - ...` per check and `GUEST-RESULT: N passed,
 # M failed`; exits 1 when a check failed.
 # Expects kmalloc_lkm.ko in /bin; uses /bin/kmalloc-test, kmalloc-stress and
@@ -193,7 +194,99 @@ check "kmalloc-test without the module exits 4 with one line" \
 	sh -c "[ $rc = 4 ] && [ \"\$(wc -l </tmp/kt.out)\" = 1 ] && grep -q kmalloc_lkm /tmp/kt.out"
 note "$(cat /tmp/kt.out)"
 
-# --- 5. a reader stalled in its copy to user space ------------------------------
+# --- 5. injected kmalloc failures (failslab, fail_page_alloc) -------------------
+# Only a task with /proc/PID/make-it-fail = 1 (task-filter), and only for calls
+# from the module's code (require-start/-end: its memory in /proc/modules), so
+# the writer's exec and open(2) still work; `times` = 1 fails exactly one call.
+FI=/sys/kernel/debug
+load
+# "kmalloc_lkm SIZE REFS DEPS STATE ADDRESS": the module's memory.
+mod_start=$(awk '$1 == "kmalloc_lkm" { print $6 }' /proc/modules)
+mod_size=$(awk '$1 == "kmalloc_lkm" { print $2 }' /proc/modules)
+mod_end=$(printf '0x%x' $((mod_start + mod_size)))
+# fi_arm DIR TIMES: fail the next TIMES allocations of make-it-fail tasks made
+# from the module (GFP_KERNEL included: ignore-gfp-wait N); one log line each.
+fi_arm() {
+	echo Y >"$FI/$1/task-filter"
+	echo N >"$FI/$1/ignore-gfp-wait"
+	echo 1 >"$FI/$1/interval"
+	echo 0 >"$FI/$1/space"
+	echo 1 >"$FI/$1/verbose"
+	echo 32 >"$FI/$1/stacktrace-depth"
+	echo "$mod_start" >"$FI/$1/require-start"
+	echo "$mod_end" >"$FI/$1/require-end"
+	echo "$2" >"$FI/$1/times"
+	echo 100 >"$FI/$1/probability"
+}
+fi_disarm() { echo 0 >"$FI/$1/probability"; }
+times_left() { cat "$FI/$1/times"; }
+# failing CMD...: runs CMD in a task with make-it-fail set (exec keeps it).
+failing() { sh -c 'echo 1 >/proc/self/make-it-fail && exec "$@"' failing "$@"; }
+# kt_enomem SIZE: kmalloc-test SIZE with make-it-fail exits 3 with one line
+# naming ENOMEM.
+kt_enomem() {
+	failing "$KT" "$1" >/tmp/kt.out 2>&1
+	rc=$?
+	[ "$rc" = 3 ] && [ "$(wc -l </tmp/kt.out)" = 1 ] && grep -q "refused $1 bytes (ENOMEM)" /tmp/kt.out
+}
+# spared DIR CMD...: CMD succeeds and no failure was injected (times still 1).
+spared() {
+	fi_dir=$1
+	shift
+	"$@" >/dev/null 2>&1 && [ "$(times_left "$fi_dir")" = 1 ]
+}
+# fd_enomem: an open fd holding 4096 gets ENOMEM for a write of 64 with
+# make-it-fail; the listing, read while the fd is still open, goes to /tmp/fi.list.
+fd_enomem() {
+	sh -c "exec 3>$PROC && echo 4096 >&3 && echo 1 >/proc/self/make-it-fail || exit 2
+		echo 64 >&3 2>/tmp/fi.err && exit 1
+		echo 0 >/proc/self/make-it-fail
+		cat $PROC >/tmp/fi.list" &&
+		grep -Eq 'Cannot allocate memory|Out of memory' /tmp/fi.err
+}
+if [ -d "$FI/failslab" ] && [ -d "$FI/fail_page_alloc" ] && [ -n "$mod_start" ]; then
+	ok "failslab and fail_page_alloc are in $FI; module memory $mod_start-$mod_end"
+	check "make-it-fail is inherited across exec and by a forked child" \
+		[ "$(failing /bin/busybox sh -c 'cat /proc/self/make-it-fail | cat')" = 1 ]
+
+	fi_arm failslab 1
+	check "failslab: a task without make-it-fail is spared (kmalloc-test 64 works)" \
+		spared failslab "$KT" 64
+	check "failslab: kmalloc-test 64 with make-it-fail exits 3, one line, ENOMEM" kt_enomem 64
+	note "$(cat /tmp/kt.out)"
+	check "failslab: exactly one allocation was failed (times left $(times_left failslab))" \
+		[ "$(times_left failslab)" = 0 ]
+	check "failslab: nothing is held afterwards" live_zero
+	fi_arm failslab 1
+	check "failslab: an fd holding 4096 gets ENOMEM for a write of 64" fd_enomem
+	check "failslab: that fd then holds nothing, its 4096 freed (listing while open)" \
+		grep -q '^total allocations=0 requested=0 allocated=0 ' /tmp/fi.list
+	fi_disarm failslab
+	check "failslab off: kmalloc-test 64 with make-it-fail works again" failing "$KT" 64
+
+	# Above KMALLOC_MAX_CACHE_SIZE (8 KiB) kmalloc takes whole pages from the
+	# page allocator: 65536 bytes is order 4, and min-order 4 leaves the slab
+	# caches' page refills (order 3 at most) alone.
+	fi_arm fail_page_alloc 1
+	echo 4 >"$FI/fail_page_alloc/min-order"
+	check "fail_page_alloc: kmalloc-test 4096 with make-it-fail (slab) is spared" \
+		spared fail_page_alloc failing "$KT" 4096
+	check "fail_page_alloc: kmalloc-test 65536 with make-it-fail exits 3, one line, ENOMEM" \
+		kt_enomem 65536
+	note "$(cat /tmp/kt.out)"
+	check "fail_page_alloc: exactly one allocation was failed (times left $(times_left fail_page_alloc))" \
+		[ "$(times_left fail_page_alloc)" = 0 ]
+	check "fail_page_alloc: nothing is held afterwards" live_zero
+	fi_disarm fail_page_alloc
+	echo 1 >"$FI/fail_page_alloc/min-order"
+	check "fail_page_alloc off: kmalloc-test 65536 with make-it-fail works again" failing "$KT" 65536
+	note "injected failures in the kernel log: $(dmesg | grep -c 'FAULT_INJECTION: forcing a failure')"
+else
+	not_ok "fault injection is available ($FI/failslab, $FI/fail_page_alloc, module address '$mod_start')"
+fi
+unload
+
+# --- 6. a reader stalled in its copy to user space ------------------------------
 # stall-reader reads the listing into a userfaultfd page, so the module's copy
 # to user space waits on a page fault; a writer must finish meanwhile, as the
 # copy runs without the module's mutex (under it, the writer waits: exit 1).
@@ -210,7 +303,7 @@ else
 fi
 unload
 
-# --- 6. stress: many processes at once ------------------------------------------
+# --- 7. stress: many processes at once ------------------------------------------
 load
 stress_loop() {
 	n=0
@@ -254,7 +347,7 @@ check "stress: every write and kmalloc-test run succeeded ($bad failed writes, $
 	[ "$bad.$failed_jobs" = 0.0 ]
 check "stress: zero live bytes afterwards" live_zero
 
-# --- 7. rmmod while files are open ----------------------------------------------
+# --- 8. rmmod while files are open ----------------------------------------------
 tracing=0
 if [ -d "$T/events/kmem/kmalloc" ]; then
 	echo >"$T/trace"
@@ -303,7 +396,7 @@ check "insmod again after that" load
 check "listing is empty" live_zero
 unload
 
-# --- 8. kernel log: KASAN, kmemleak, lockdep, warnings --------------------------
+# --- 9. kernel log: KASAN, kmemleak, lockdep, warnings --------------------------
 if [ -w "$KMEMLEAK" ]; then
 	sleep 6 # kmemleak reports objects older than 5 s
 	echo scan >"$KMEMLEAK"
