@@ -13,7 +13,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 vm=1
 [[ "${1:-}" == "--no-vm" ]] && vm=0
 
-need_pkgs strace shellcheck
+# strace and bpftrace: the workloads' tests run them; gcc builds the C program they are compared with.
+need_pkgs strace shellcheck bpftrace gcc
 
 passed=0 failed=0 failures=()
 step() {

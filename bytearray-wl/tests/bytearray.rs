@@ -42,3 +42,22 @@ fn every_page_is_resident() {
         "rss grew by {grew}"
     );
 }
+
+#[test]
+fn a_heap_tracker_sees_only_malloc_of_size_plus_one() {
+    let Some(tracker) = HeapTracker::start() else {
+        return;
+    };
+    for (args, n, bytes) in [
+        (&["1"][..], 1, 2),
+        (
+            &["--json", "-v", "--wait", "--repeat", "4", "256KiB"][..],
+            4,
+            (256 << 10) + 1,
+        ),
+    ] {
+        let (pid, r) = run_released(BIN, args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        assert_only_mallocs(&tracker.calls_of(pid), n, bytes, &format!("{args:?}"));
+    }
+}

@@ -43,6 +43,22 @@ pub fn run(bin: &str, args: &[&str]) -> Run {
         .into()
 }
 
+/// Runs `bin args` to the end with stdin a pipe that holds one line (which
+/// releases `--wait`), and gives its pid and the run.
+pub fn run_released(bin: &str, args: &[&str]) -> (u32, Run) {
+    use std::io::Write;
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
+    // A workload that exits before reading it closes the pipe: not an error here.
+    let _ = child.stdin.take().unwrap().write_all(b"\n");
+    (child.id(), child.wait_with_output().unwrap().into())
+}
+
 /// One memory system call as strace printed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Syscall {
@@ -65,8 +81,7 @@ pub enum Syscall {
 /// successful anonymous mmaps, munmaps and brks, in order. File mappings (the
 /// loader's) are left out.
 pub fn strace(bin: &str, args: &[&str]) -> (Run, Vec<Syscall>) {
-    let dir = std::env::temp_dir().join(format!("wl-strace-{}-{}", std::process::id(), unique()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("strace");
     let log = dir.join("trace");
     let out = Command::new("strace")
         .args([
@@ -333,5 +348,237 @@ pub fn assert_mmap_path(bin: &str, extra: &[&str]) {
             lens.remove(i);
         }
         assert_eq!(lens, base_lens, "{size}: nothing else mapped");
+    }
+}
+
+/// The program break and mapping calls of `cmd` after the dynamic loader is
+/// done, as strace prints them, with every address masked as `A` (return
+/// values included). The loader's last memory call is the munmap of the
+/// ld.so cache; what follows is the program's.
+pub fn memory_calls_after_loader(cmd: &[&str]) -> Vec<String> {
+    let dir = scratch_dir("memcalls");
+    let log = dir.join("trace");
+    let out = Command::new("strace")
+        .args([
+            "-qq",
+            "-e",
+            "trace=mmap,munmap,brk,mremap,madvise",
+            "-e",
+            "signal=none",
+            "-o",
+        ])
+        .arg(&log)
+        .args(cmd)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run strace (is it installed?): {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with("munmap("))
+        .map_or(0, |i| i + 1);
+    // With uretprobes attached anywhere on the machine, kernels from 6.11 return
+    // through a uretprobe system call that strace 6.1 cannot name (and prints
+    // as `syscall_0x14f`, whatever the filter): not the program's.
+    lines[start..]
+        .iter()
+        .filter(|l| !l.starts_with("syscall_"))
+        .map(|l| mask_addresses(l))
+        .collect()
+}
+
+/// `brk(0x55d0c000)  = 0x55d0c000` becomes `brk(A) = A`: hex numbers masked,
+/// strace's padding folded.
+pub fn mask_addresses(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(i) = rest.find("0x") {
+        out.push_str(&rest[..i]);
+        out.push('A');
+        rest = rest[i + 2..].trim_start_matches(|c: char| c.is_ascii_hexdigit());
+    }
+    out.push_str(rest);
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A fresh folder under the system's temporary folder.
+pub fn scratch_dir(what: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wl-{what}-{}-{}", std::process::id(), unique()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The repository's top folder (the parent of the crate that runs the test).
+pub fn repo_root() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// Builds `scripts/bench/cmalloc.c` (what Malloc.c does) with `gcc -O0`, once per test binary.
+pub fn cmalloc() -> String {
+    static BUILT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = scratch_dir("cmalloc").join("cmalloc");
+            let src = repo_root().join("scripts/bench/cmalloc.c");
+            let st = Command::new("gcc")
+                .arg("-O0")
+                .arg("-o")
+                .arg(&exe)
+                .arg(&src)
+                .status()
+                .expect("gcc runs");
+            assert!(st.success(), "gcc -O0 {}", src.display());
+            exe.to_string_lossy().into_owned()
+        })
+        .clone()
+}
+
+/// One call of the malloc family, as `scripts/trackers/heap.bt` prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeapCall {
+    /// `malloc`, `free`, `calloc`, ...
+    pub call: String,
+    pub pid: u32,
+    pub tid: u32,
+    /// The size asked (0 for free).
+    pub size: u64,
+    /// The pointer returned, or freed.
+    pub ptr: u64,
+}
+
+/// `scripts/trackers/heap.bt` attached to every workload process while it runs.
+pub struct HeapTracker {
+    child: std::process::Child,
+    out: std::sync::mpsc::Receiver<String>,
+}
+
+impl HeapTracker {
+    /// Starts the tracker and waits until its probes are attached. `None`, with a
+    /// note on the test's stderr, where it cannot run: not root. As root a
+    /// missing bpftrace fails the test (`scripts/test.sh` installs it).
+    pub fn start() -> Option<HeapTracker> {
+        use std::io::{BufRead, Write};
+        if !nix::unistd::Uid::effective().is_root() {
+            // Straight to the stream, past the test harness's capture.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: the uprobe heap tracker needs root"
+            );
+            return None;
+        }
+        let script = repo_root().join("scripts/trackers/heap.bt");
+        let mut child = Command::new("bpftrace")
+            .args(["-B", "line"])
+            .arg(&script)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("bpftrace runs (scripts/test.sh installs it)");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // bpftrace says "Attaching N probes..." first.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(l) if l == "ready" => break,
+                Ok(_) => {}
+                Err(e) => panic!("heap.bt did not attach: {e}"),
+            }
+        }
+        Some(HeapTracker { child, out: rx })
+    }
+
+    /// Waits (a minute at most) until the process `pid` has exited and returns
+    /// its calls, in order.
+    pub fn calls_of(&self, pid: u32) -> Vec<HeapCall> {
+        let mut calls = Vec::new();
+        let exit = format!("exit pid={pid} ");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self.out.recv_timeout(left).unwrap_or_else(|e| {
+                panic!("no exit line for pid {pid} from heap.bt ({e}); so far: {calls:?}")
+            });
+            if line.starts_with(&exit) {
+                return calls;
+            }
+            if let Some(c) = parse_heap_call(&line).filter(|c| c.pid == pid) {
+                calls.push(c);
+            }
+        }
+    }
+}
+
+impl Drop for HeapTracker {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        );
+        let _ = self.child.wait();
+    }
+}
+
+/// Parses one `call=... pid=... tid=...` line of heap.bt.
+pub fn parse_heap_call(line: &str) -> Option<HeapCall> {
+    let mut c = HeapCall {
+        call: String::new(),
+        pid: 0,
+        tid: 0,
+        size: 0,
+        ptr: 0,
+    };
+    for kv in line.split(' ') {
+        let (k, v) = kv.split_once('=')?;
+        match k {
+            "call" => c.call = v.to_owned(),
+            "pid" => c.pid = v.parse().ok()?,
+            "tid" => c.tid = v.parse().ok()?,
+            "size" => c.size = v.parse().ok()?,
+            "ret" | "ptr" if v.starts_with("0x") || v == "0" => c.ptr = num(v).unwrap_or(0),
+            _ => {}
+        }
+    }
+    (!c.call.is_empty()).then_some(c)
+}
+
+/// Checks that `calls` are exactly `n` pairs of `malloc(size)` and the `free`
+/// of the pointer it returned, and nothing else.
+pub fn assert_only_mallocs(calls: &[HeapCall], n: usize, size: u64, what: &str) {
+    assert_eq!(calls.len(), 2 * n, "{what}: {calls:#?}");
+    for pair in calls.chunks(2) {
+        assert_eq!(
+            (pair[0].call.as_str(), pair[0].size),
+            ("malloc", size),
+            "{what}: {pair:?}"
+        );
+        assert_ne!(pair[0].ptr, 0, "{what}");
+        assert_eq!(
+            (pair[1].call.as_str(), pair[1].ptr),
+            ("free", pair[0].ptr),
+            "{what}: {pair:?}"
+        );
     }
 }

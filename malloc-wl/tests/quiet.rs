@@ -1,0 +1,83 @@
+//! A quiet process: a tracker sees malloc-wl's own allocation and nothing of ours.
+
+use wlcore::testing::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_malloc-wl");
+
+#[test]
+fn a_heap_tracker_sees_only_the_workloads_malloc_and_free() {
+    let Some(tracker) = HeapTracker::start() else {
+        return;
+    };
+    for size in ["1", "256KiB"] {
+        let bytes = if size == "1" { 1 } else { 256 << 10 };
+        for (mode, n) in [
+            (&[][..], 1),
+            (&["--json"][..], 1),
+            (&["-v"][..], 1),
+            (&["--hold", "10ms"][..], 1),
+            (&["--wait", "--json"][..], 1),
+            (&["--repeat", "5"][..], 5),
+            (&["--touch"][..], 1),
+            (
+                &[
+                    "--json", "-v", "--touch", "--repeat", "3", "--hold", "1ms", "--wait",
+                ][..],
+                3,
+            ),
+        ] {
+            let mut args = mode.to_vec();
+            args.push(size);
+            let (pid, r) = run_released(BIN, &args);
+            assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+            assert_only_mallocs(&tracker.calls_of(pid), n, bytes, &format!("{args:?}"));
+        }
+    }
+    // Errors take no detour through malloc either.
+    for args in [&["0"][..], &["--bogus", "1"][..], &["--help"][..]] {
+        let (pid, r) = run_released(BIN, args);
+        assert!(r.code == 0 || r.code == 2, "{args:?}");
+        assert_eq!(tracker.calls_of(pid), vec![], "{args:?}");
+    }
+}
+
+#[test]
+fn the_same_memory_system_calls_as_the_c_program() {
+    // Every power of two, and across the heap/mmap boundary in fine steps.
+    let mut sizes: Vec<u64> = (0..=30).map(|p| 1u64 << p).collect();
+    sizes.extend((131_000..=135_000).step_by(250));
+    sizes.extend([FIRST_HEAP_MAX, FIRST_HEAP_MAX + 1]);
+    let c = cmalloc();
+    for size in sizes {
+        let s = size.to_string();
+        let ours = memory_calls_after_loader(&[BIN, &s]);
+        let theirs = memory_calls_after_loader(&[&c, &s]);
+        assert_eq!(ours, theirs, "malloc-wl {size} against cmalloc {size}");
+        // And --json, which reads /proc/self, maps nothing more.
+        assert_eq!(
+            memory_calls_after_loader(&[BIN, "--json", &s]),
+            theirs,
+            "--json {size}"
+        );
+    }
+}
+
+#[test]
+fn the_boundary_between_heap_and_mmap() {
+    let served = |size: u64| run(BIN, &["--json", &size.to_string()]).json()["served_by"].clone();
+    assert_eq!(
+        served(131_072),
+        "heap",
+        "131072 comes from the heap, as in C"
+    );
+    assert_eq!(served(FIRST_HEAP_MAX), "heap");
+    assert_eq!(served(FIRST_HEAP_MAX + 1), "mmap");
+    // The measured figures: a heap block grows the break, an mmapped one maps glibc's length.
+    let heap = run(BIN, &["--json", "130000"]).json();
+    assert_eq!(
+        (field(&heap, "mmap_bytes"), field(&heap, "brk_growth_bytes")),
+        (0, 135_168)
+    );
+    let mapped = run(BIN, &["--json", "256KiB"]).json();
+    assert_eq!(field(&mapped, "mmap_bytes"), glibc_mmap_len(256 << 10));
+}
