@@ -31,6 +31,14 @@ fn module_not_loaded_is_exit_4_with_how_to_load_it() {
         "/proc/kmalloc_lkm does not exist: the kmalloc_lkm module is not loaded",
     );
     assert!(r.stderr.contains("insmod"), "{}", r.stderr);
+    // The same code when the message cannot even be written.
+    let full = std::fs::File::options().write(true).open("/dev/full").unwrap();
+    let st = std::process::Command::new(BIN)
+        .arg("4096")
+        .stderr(full)
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(4));
 }
 
 #[test]
