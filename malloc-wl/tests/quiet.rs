@@ -81,3 +81,60 @@ fn the_boundary_between_heap_and_mmap() {
     let mapped = run(BIN, &["--json", "256KiB"]).json();
     assert_eq!(field(&mapped, "mmap_bytes"), glibc_mmap_len(256 << 10));
 }
+
+/// Bytes of user-space memory that memtrack-pid.bt, attached by pid while the
+/// workload waits, books to `malloc-wl --wait --json SIZE`.
+fn attached_by_pid(size: &str) -> u64 {
+    use std::io::{BufRead, BufReader, Write};
+    let mut child = std::process::Command::new(BIN)
+        .args(["--wait", "--json", size])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let pid = child.id().to_string();
+    let tracker = Bpftrace::start("memtrack-pid.bt", &[&pid]).unwrap();
+    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    // The contract's figure: the last non-empty line.
+    let lines = tracker.stop();
+    let last = lines.iter().rev().find(|l| !l.is_empty());
+    last.and_then(|l| l.parse().ok())
+        .unwrap_or_else(|| panic!("{lines:?}"))
+}
+
+#[test]
+fn attached_by_pid_or_from_exec_a_tracker_counts_the_same() {
+    let Some(exec) = Bpftrace::start("memtrack.bt", &[]) else {
+        return;
+    };
+    let sizes = [
+        "1", "4096", "130000", "131072", "134472", "134473", "256KiB", "1MiB",
+    ];
+    let mut from_exec = Vec::new();
+    let mut by_pid = Vec::new();
+    for size in sizes {
+        let (pid, r) = run_released(BIN, &["--wait", "--json", size]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        from_exec.push(exec.exit_of(pid)["user"]);
+        by_pid.push(attached_by_pid(size));
+    }
+    let delta = |v: &[u64]| {
+        v.iter()
+            .map(|&b| b as i64 - v[0] as i64)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(delta(&by_pid), delta(&from_exec), "sizes {sizes:?}");
+    // The heap's first growth is seen by both (it used to be lost by pid).
+    assert_eq!(
+        delta(&by_pid)[2],
+        0,
+        "130000 comes from the heap glibc makes anyway"
+    );
+    assert!(by_pid[0] >= 135_168, "the first heap: {by_pid:?}");
+}

@@ -456,30 +456,30 @@ pub struct HeapCall {
     pub ptr: u64,
 }
 
-/// `scripts/trackers/heap.bt` attached to every workload process while it runs.
-pub struct HeapTracker {
+/// A bpftrace script of `scripts/trackers/` running while a test runs, its
+/// stdout read line by line.
+pub struct Bpftrace {
     child: std::process::Child,
     out: std::sync::mpsc::Receiver<String>,
 }
 
-impl HeapTracker {
-    /// Starts the tracker and waits until its probes are attached. `None`, with a
-    /// note on the test's stderr, where it cannot run: not root. As root a
-    /// missing bpftrace fails the test (`scripts/test.sh` installs it).
-    pub fn start() -> Option<HeapTracker> {
+impl Bpftrace {
+    /// Starts `bpftrace -B line scripts/trackers/SCRIPT ARGS` and waits until it
+    /// prints `ready` (its probes are attached). `None`, with a note on the
+    /// test's stderr, where it cannot run: not root. As root a missing bpftrace
+    /// fails the test (`scripts/test.sh` installs it).
+    pub fn start(script: &str, args: &[&str]) -> Option<Bpftrace> {
         use std::io::{BufRead, Write};
         if !nix::unistd::Uid::effective().is_root() {
             // Straight to the stream, past the test harness's capture.
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: the uprobe heap tracker needs root"
-            );
+            let _ = writeln!(std::io::stderr(), "SKIPPED: bpftrace ({script}) needs root");
             return None;
         }
-        let script = repo_root().join("scripts/trackers/heap.bt");
+        let path = repo_root().join("scripts/trackers").join(script);
         let mut child = Command::new("bpftrace")
             .args(["-B", "line"])
-            .arg(&script)
+            .arg(&path)
+            .args(args)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
@@ -497,47 +497,84 @@ impl HeapTracker {
                 }
             }
         });
+        let t = Bpftrace { child, out: rx };
         // bpftrace says "Attaching N probes..." first.
+        t.next_line_where(|l| l == "ready")
+            .unwrap_or_else(|e| panic!("{script} did not attach: {e}"));
+        Some(t)
+    }
+
+    /// Reads lines (a minute at most) until one satisfies `want`, and gives it;
+    /// the lines passed over go to `seen`.
+    fn next_line_where(&self, mut want: impl FnMut(&str) -> bool) -> Result<String, String> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(l) if l == "ready" => break,
+            match self.out.recv_timeout(left) {
+                Ok(l) if want(&l) => return Ok(l),
                 Ok(_) => {}
-                Err(e) => panic!("heap.bt did not attach: {e}"),
+                Err(e) => return Err(e.to_string()),
             }
         }
-        Some(HeapTracker { child, out: rx })
     }
 
-    /// Waits (a minute at most) until the process `pid` has exited and returns
-    /// its calls, in order.
+    /// heap.bt: waits until the process `pid` has exited and returns its calls,
+    /// in order.
     pub fn calls_of(&self, pid: u32) -> Vec<HeapCall> {
         let mut calls = Vec::new();
         let exit = format!("exit pid={pid} ");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let line = self.out.recv_timeout(left).unwrap_or_else(|e| {
-                panic!("no exit line for pid {pid} from heap.bt ({e}); so far: {calls:?}")
-            });
-            if line.starts_with(&exit) {
-                return calls;
-            }
-            if let Some(c) = parse_heap_call(&line).filter(|c| c.pid == pid) {
+        let end = self.next_line_where(|l| {
+            if let Some(c) = parse_heap_call(l).filter(|c| c.pid == pid) {
                 calls.push(c);
             }
+            l.starts_with(&exit)
+        });
+        if let Err(e) = end {
+            panic!("no exit line for pid {pid} from heap.bt ({e}); so far: {calls:?}");
         }
+        calls
     }
-}
 
-impl Drop for HeapTracker {
-    fn drop(&mut self) {
+    /// memtrack.bt: the `key=value` figures of the exit line of process `pid`.
+    pub fn exit_of(&self, pid: u32) -> std::collections::HashMap<String, u64> {
+        let exit = format!("exit pid={pid} ");
+        let line = self
+            .next_line_where(|l| l.starts_with(&exit))
+            .unwrap_or_else(|e| panic!("no exit line for pid {pid} from memtrack.bt: {e}"));
+        line.split(' ')
+            .filter_map(|kv| kv.split_once('='))
+            .filter_map(|(k, v)| Some((k.to_owned(), v.parse().ok()?)))
+            .collect()
+    }
+
+    /// Stops it with SIGINT and gives the lines it printed from then on.
+    pub fn stop(mut self) -> Vec<String> {
+        self.interrupt();
+        self.out.iter().collect()
+    }
+
+    fn interrupt(&mut self) {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(self.child.id() as i32),
             nix::sys::signal::Signal::SIGINT,
         );
         let _ = self.child.wait();
+    }
+}
+
+impl Drop for Bpftrace {
+    fn drop(&mut self) {
+        self.interrupt();
+    }
+}
+
+/// `scripts/trackers/heap.bt`, attached to every workload process.
+pub struct HeapTracker;
+
+impl HeapTracker {
+    /// See [`Bpftrace::start`].
+    pub fn start() -> Option<Bpftrace> {
+        Bpftrace::start("heap.bt", &[])
     }
 }
 
