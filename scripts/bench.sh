@@ -5,8 +5,9 @@
 #   bytearray-wl SIZE   against  python3 -c 'bytearray(SIZE)'
 #                       and      cmalloc SIZE memset (the floor: faulting SIZE in)
 # at 1 B, 1 MiB and 1 GiB, each workload in its default (dynamic) and static build.
-# At 1 B it also counts instructions with callgrind: the start-up cost, exact and
-# repeatable where wall times on a shared machine are not.
+# At 1 B it also counts instructions with callgrind (the start-up cost, exact and
+# repeatable where wall times on a shared machine are not) and the calls to the
+# malloc family that memcheck sees (a quiet workload makes only its own one).
 # Writes results/bench/bench.{md,csv} and prints the table.
 #
 # Usage: scripts/bench.sh [--runs N] [--out DIR]
@@ -42,6 +43,13 @@ instructions() {
 		awk '/Collected :/ { print $NF }'
 }
 
+# heap_calls CMD...: calls to the malloc family (malloc, calloc, realloc, memalign...)
+# from start to exit, as memcheck's "total heap usage" counts them.
+heap_calls() {
+	valgrind --tool=memcheck "$@" 2>&1 >/dev/null |
+		awk '/total heap usage:/ { gsub(",", "", $5); print $5 }'
+}
+
 # peak_rss CMD...: the largest maximum resident size of 5 runs, in KiB.
 peak_rss() {
 	local i kib max=0
@@ -53,7 +61,7 @@ peak_rss() {
 	echo "$max"
 }
 
-printf 'group,size,command,median_s,stddev_s,peak_rss_kib,instructions\n' >"$out/bench.csv"
+printf 'group,size,command,median_s,stddev_s,peak_rss_kib,instructions,heap_calls\n' >"$out/bench.csv"
 for size in "${sizes[@]}"; do
 	# Fewer runs at 1 GiB: each takes a good fraction of a second.
 	n=$runs
@@ -69,13 +77,17 @@ for size in "${sizes[@]}"; do
 		for c in "${cmds[@]}"; do
 			read -r -a argv <<<"${c//\'/}"
 			rss=$(peak_rss "${argv[@]}")
-			ins=
-			((size == 1)) && ins=$(instructions "${argv[@]}")
-			python3 - "$out/hf.json" "$c" "$group" "$size" "$rss" "$ins" >>"$out/bench.csv" <<'PY'
+			ins='' calls=''
+			if ((size == 1)); then
+				ins=$(instructions "${argv[@]}")
+				# memcheck cannot replace the malloc linked into a static binary.
+				[[ $c == "$st/"* ]] || calls=$(heap_calls "${argv[@]}")
+			fi
+			python3 - "$out/hf.json" "$c" "$group" "$size" "$rss" "$ins" "$calls" >>"$out/bench.csv" <<'PY'
 import json, sys
-path, cmd, group, size, rss, ins = sys.argv[1:]
+path, cmd, group, size, rss, ins, calls = sys.argv[1:]
 r = next(r for r in json.load(open(path))["results"] if r["command"] == cmd)
-print(f'{group},{size},"{cmd}",{r["median"]:.6f},{r["stddev"] or 0:.6f},{rss},{ins}')
+print(f'{group},{size},"{cmd}",{r["median"]:.6f},{r["stddev"] or 0:.6f},{rss},{ins},{calls}')
 PY
 		done
 	done
@@ -90,17 +102,19 @@ def human(n):
 def name(cmd):
     static = " (static)" if "x86_64-unknown-linux-gnu/" in cmd else ""
     return cmd.split(" ")[0].split("/")[-1] + " " + " ".join(cmd.split(" ")[1:]) + static
-print("| size | command | median time | peak RSS | instructions | time / workload | RSS / workload |")
-print("| --- | --- | --- | --- | --- | --- | --- |")
+print("| size | command | median time | peak RSS | instructions | malloc calls | time / workload | instructions / workload |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- |")
 base = {}
 for r in rows:
     key = (r["group"], r["size"])
     t, rss = float(r["median_s"]), int(r["peak_rss_kib"])
-    base.setdefault(key, (t, rss))  # the first of a group is the dynamic workload
-    bt, brss = base[key]
-    ins = f'{int(r["instructions"]):,}' if r["instructions"] else ""
+    ins = int(r["instructions"]) if r["instructions"] else None
+    base.setdefault(key, (t, ins))  # the first of a group is the dynamic workload
+    bt, bins = base[key]
+    ins_text = f"{ins:,}" if ins else ""
+    ratio = f"{ins / bins:.2f}x" if ins and bins else ""
     print(f'| {human(r["size"])} | `{name(r["command"]).replace(chr(39), "")}` '
           f'| {t * 1000:.2f} ms ± {float(r["stddev_s"]) * 1000:.2f} '
-          f'| {rss} KiB | {ins} | {t / bt:.2f}x | {rss / brss:.2f}x |')
+          f'| {rss} KiB | {ins_text} | {r["heap_calls"]} | {t / bt:.2f}x | {ratio} |')
 PY
 cat "$out/bench.md"
