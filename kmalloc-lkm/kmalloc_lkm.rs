@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! kmalloc_lkm: exact, user-triggered kmalloc workloads for memory trackers.
+//! kmalloc_lkm: exact, user-triggered kernel allocations for memory trackers.
 //!
 //! The module creates `/proc/kmalloc_lkm` (mode `mode`, default `0666`). Each
 //! *open file* (not each process) may hold one kernel allocation:
@@ -10,46 +10,92 @@
 //!   `size` bytes with kmalloc (a `KVec<u8>` with capacity `size`), in the
 //!   writer's context: `kmem:kmalloc` shows `bytes_req == size` for the writing
 //!   task. The write returns the number of bytes written.
-//! - Closing the file frees its allocation (`kmem:kfree` of the same pointer).
+//! - Writing `PATH SIZE` does the same through another allocation path (one
+//!   space between the words):
+//!
+//!   | PATH | what | limit | traced (writer's context) |
+//!   | --- | --- | --- | --- |
+//!   | `kmalloc` | as a plain size | 4 MiB | `kmem:kmalloc` `bytes_req=SIZE` |
+//!   | `kzalloc` | kmalloc with `__GFP_ZERO` (`KVec`) | 4 MiB | `kmem:kmalloc` `bytes_req=SIZE`, `gfp_flags` with `__GFP_ZERO` |
+//!   | `kmem_cache` | one object of the cache `kmalloc_lkm-SIZE` (`SLAB_NO_MERGE`), made by the first write of that size and kept until rmmod | 1 MiB | `kmem:kmem_cache_alloc` `name=kmalloc_lkm-SIZE bytes_req=SIZE` |
+//!   | `vmalloc` | `VVec` | 1 GiB | `vmalloc:alloc_vmap_area` `size=` SIZE in whole pages plus a guard page; order-0 `kmem:mm_page_alloc` per page |
+//!   | `kvmalloc` | `KVVec`: kmalloc, or vmalloc when kmalloc cannot serve it (above 4 MiB) | 1 GiB | as kmalloc (`call_site=kvrealloc_node_align_noprof`), or failed kmallocs (`ptr=0`) then as vmalloc |
+//!   | `pages` | `alloc_pages(GFP_KERNEL, order)` of the order covering SIZE | 4 MiB | `kmem:mm_page_alloc` `order=` that order |
+//!   | `percpu` | `__alloc_percpu(SIZE, 8)` | 32 KiB | `percpu:percpu_alloc_percpu` `size=SIZE align=8` |
+//!
+//!   and `krealloc FROM TO` kmallocs FROM bytes and kreallocs them to TO
+//!   (both at most 4 MiB): `kmem:kmalloc` `bytes_req=FROM`, then, only when
+//!   TO does not fit in the object (its kmalloc bucket), `kmem:kmalloc`
+//!   `bytes_req=TO` and `kmem:kfree` of the first object; shrinking, or
+//!   growing within the bucket, keeps the object and is not traced at all.
+//! - Closing the file frees its allocation in the closer's context (`kmem:kfree`,
+//!   `kmem:kmem_cache_free`, `vmalloc:free_vmap_area_noflush`,
+//!   `kmem:mm_page_free`, `percpu:percpu_free_percpu` of the same object).
 //!   Removing the module while files are open frees them all: procfs releases
 //!   every open file while the entry is removed.
-//! - Opening, closing and reading the file allocate nothing with kmalloc on the
-//!   writer's behalf; a workload's kmalloc calls are exactly its writes.
+//! - Writing `free-by kworker` or `free-by rcu` frees what the file holds in
+//!   another context: a work item on `system_unbound_wq` (a `kworker/u*`
+//!   thread) or an RCU callback after a grace period (softirq context, so the
+//!   trace shows whatever task was interrupted, with `s` in its flags). The
+//!   write returns at once; until the free has run, the listing counts it as
+//!   `deferred` and it still counts against `max_bytes`. (A vmalloc freed from
+//!   the RCU callback is handed on by `vfree` to a kworker, as vfree does in
+//!   interrupt context.) rmmod waits for every deferred free.
+//! - With `allow_leaks=1`, writing `leak` forgets what the file holds: the module
+//!   drops every reference to it, logs `leaked object at 0x...` (the address
+//!   kmemleak reports) and never frees it. Paths kmemleak can report: kmalloc,
+//!   kzalloc, krealloc, vmalloc, kvmalloc.
+//! - Opening, closing and reading the file allocate nothing on the writer's
+//!   behalf; a workload's allocations are exactly its writes (and, for
+//!   `kmem_cache`, the first write of a size also creates the cache).
 //!
 //! # Errors of a write
 //!
-//! - `EINVAL`: the input is empty, `0`, not decimal digits, longer than
-//!   [`MAX_INPUT`] bytes, or larger than `KMALLOC_MAX_SIZE` (4 MiB on x86-64).
-//!   The input is validated before anything else: the open file keeps what it
-//!   held before.
-//! - `ENOMEM`: the new allocation would take the total of live bytes over all
-//!   open files above `max_bytes` (default 64 MiB), or more than `max_files`
-//!   open files would hold an allocation, or kmalloc failed. A valid size always
-//!   replaces the previous allocation: the old one is freed first, so after an
-//!   `ENOMEM` the open file holds nothing.
+//! - `EINVAL`: the input is empty, `0`, not one of the forms above, longer than
+//!   [`MAX_INPUT`] bytes, or a size above the path's limit; `free-by` or `leak`
+//!   on a file that holds nothing; `leak` of a pages, percpu or kmem_cache
+//!   allocation. The input is validated before anything else: the open file
+//!   keeps what it held before.
+//! - `EPERM`: `leak` without `allow_leaks=1` (the file keeps its allocation).
+//! - `ENOMEM`: the new allocation would take the total of live bytes (requested
+//!   sizes over all open files, plus deferred frees not yet done) above
+//!   `max_bytes` (default 64 MiB), or more than `max_files` open files would
+//!   hold an allocation, or more than 64 `kmem_cache` sizes are in use, or the
+//!   allocator failed. A valid request always replaces the previous
+//!   allocation: the old one is freed first, so after an `ENOMEM` the open
+//!   file holds nothing.
 //!
 //! # Reading
 //!
 //! Reading lists the live allocations, one line each, then one total line:
 //!
 //! ```text
-//! # pid tid comm requested allocated
-//! 123 125 kmalloc-test 4096 4096
-//! 130 130 sh 5000 8192
-//! total allocations=2 requested=9096 allocated=12288 max_bytes=67108864
+//! # pid tid comm requested allocated path
+//! 123 125 kmalloc-test 4096 4096 kmalloc
+//! 130 130 sh 5000 8192 kmalloc
+//! 131 131 sh 10000000 10002432 kvmalloc:vmalloc
+//! total allocations=3 requested=10009096 allocated=10014720 max_bytes=67108864 deferred=0 deferred_bytes=0
 //! ```
 //!
 //! `pid` is the process (thread group) id and `tid` the thread id of the task
 //! that made the allocation, `comm` its command name (bytes other than
 //! printable ASCII, such as spaces, shown as `_`),
-//! `requested` the size written and `allocated` what kmalloc really handed out
-//! (`kmalloc_size_roundup(requested)`: the slab bucket, or whole pages above
-//! 8 KiB), the same as `ksize()` of the allocation. On kernels with KASAN or
+//! `requested` the size written (TO for krealloc) and `allocated` what the
+//! allocator really handed out: for kmalloc, kzalloc and krealloc
+//! `kmalloc_size_roundup()` of the object's size (the slab bucket, or whole
+//! pages above 8 KiB), the same as `ksize()`; for kmem_cache the cache's object
+//! size; for vmalloc SIZE in whole pages (without the guard page); for pages
+//! `PAGE_SIZE << order`; for percpu SIZE rounded up to 4 bytes times the
+//! number of possible CPUs (the `bytes_alloc` of its event). `path` is the path
+//! written, with `kvmalloc:kmalloc` or `kvmalloc:vmalloc` saying which
+//! allocator served a kvmalloc. On kernels with KASAN or
 //! slab debugging the `bytes_alloc` of the `kmem:kmalloc` event is the slab's
 //! object footprint including that metadata (e.g. 8192 for 4096 with generic
 //! KASAN), so it can be larger than `allocated`.
 //! `requested` and `allocated` in the total line are the sums over the
-//! listed allocations. Fields are separated by one space.
+//! listed allocations; `deferred` counts the frees handed to a kworker or RCU
+//! that have not run yet, and `deferred_bytes` their requested sizes. Fields
+//! are separated by one space.
 //!
 //! A read at offset 0 takes a snapshot of the listing for that open file; reads
 //! further on continue in the same snapshot, so a reader with a small buffer still
@@ -63,23 +109,27 @@
 //!
 //! # Log
 //!
-//! Every allocation and free is logged with `pr_info`, limited to
-//! [`LOG_BURST`] lines per [`LOG_INTERVAL_MS`] ms; the number of lines left out
-//! is reported when the next interval starts. (The kernel crate has
-//! `pr_*_once!` but no rate-limited printing, so the module counts itself,
+//! Every allocation, free, deferred free and leak is logged with `pr_info`,
+//! limited to [`LOG_BURST`] lines per [`LOG_INTERVAL_MS`] ms; the number of
+//! lines left out is reported when the next interval starts. (The kernel crate
+//! has `pr_*_once!` but no rate-limited printing, so the module counts itself,
 //! under its mutex, like `printk_ratelimit()` with its default burst and
-//! interval.)
+//! interval.) The address of a leaked object is always logged.
 //!
 //! # Parameters
 //!
 //! - `mode`: permissions of `/proc/kmalloc_lkm` (default `0666`; `mode=0600`).
 //! - `max_bytes`: cap on the live bytes over all open files (default 64 MiB).
 //! - `max_files`: how many open files may hold an allocation at once (default
-//!   1024; the list is allocated once when the module is loaded).
+//!   1024; the list, and as many slots for deferred frees, are allocated once
+//!   when the module is loaded).
+//! - `allow_leaks`: `1` lets `leak` forget an allocation (default `0`).
 
 use core::fmt::Write as _;
 use kernel::{
+    alloc::flags::__GFP_ZERO,
     new_mutex,
+    page::PAGE_SIZE,
     prelude::*,
     sync::{Arc, Mutex},
     time::{Instant, Monotonic},
@@ -88,13 +138,16 @@ use kernel::{
 
 mod proc;
 
-use proc::{FileKey, ProcFile, Registration};
+use proc::{
+    Cache, CacheObject, Context, Deferred, FileKey, Krealloced, Pages, Percpu, ProcFile,
+    Registration,
+};
 
 module! {
     type: KmallocLkm,
     name: "kmalloc_lkm",
     authors: ["memory-workloads contributors"],
-    description: "Exact kmalloc workloads through /proc/kmalloc_lkm",
+    description: "Exact kernel allocation workloads through /proc/kmalloc_lkm",
     license: "GPL",
     params: {
         mode: u16 {
@@ -109,14 +162,27 @@ module! {
             default: 1024,
             description: "Open files that may hold an allocation at once (default 1024)",
         },
+        allow_leaks: u8 {
+            default: 0,
+            description: "1: a write of 'leak' forgets the file's allocation (default 0, off)",
+        },
     },
 }
 
-/// Largest size accepted: `KMALLOC_MAX_SIZE` on x86-64
+/// Largest kmalloc: `KMALLOC_MAX_SIZE` on x86-64
 /// (`1 << (PAGE_SHIFT + MAX_PAGE_ORDER)` = 4 MiB).
 const KMALLOC_MAX_SIZE: usize = 1 << 22;
 
-/// Longest write accepted, in bytes (digits plus an optional newline).
+/// Largest object of a cache the module makes (`kmem_cache` path).
+const CACHE_MAX_SIZE: usize = 1 << 20;
+
+/// Largest vmalloc or kvmalloc the module takes (the cap on live bytes applies too).
+const VMALLOC_MAX_SIZE: usize = 1 << 30;
+
+/// At most this many caches (distinct `kmem_cache` sizes) at once.
+const MAX_CACHES: usize = 64;
+
+/// Longest write accepted, in bytes.
 const MAX_INPUT: usize = 32;
 
 /// At most this many log lines per [`LOG_INTERVAL_MS`].
@@ -125,19 +191,132 @@ const LOG_BURST: u32 = 10;
 /// Length of a log rate-limit interval in milliseconds.
 const LOG_INTERVAL_MS: i64 = 5000;
 
+/// An allocation path, as written (`PATH SIZE`) and listed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Path {
+    Kmalloc,
+    Kzalloc,
+    Krealloc,
+    KmemCache,
+    Vmalloc,
+    Kvmalloc,
+    Pages,
+    Percpu,
+}
+
+impl Path {
+    const ALL: [Path; 8] = [
+        Path::Kmalloc,
+        Path::Kzalloc,
+        Path::Krealloc,
+        Path::KmemCache,
+        Path::Vmalloc,
+        Path::Kvmalloc,
+        Path::Pages,
+        Path::Percpu,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Path::Kmalloc => "kmalloc",
+            Path::Kzalloc => "kzalloc",
+            Path::Krealloc => "krealloc",
+            Path::KmemCache => "kmem_cache",
+            Path::Vmalloc => "vmalloc",
+            Path::Kvmalloc => "kvmalloc",
+            Path::Pages => "pages",
+            Path::Percpu => "percpu",
+        }
+    }
+
+    /// The largest size the path takes; larger ones get `EINVAL`.
+    fn max_size(self) -> usize {
+        match self {
+            Path::Kmalloc | Path::Kzalloc | Path::Krealloc | Path::Pages => KMALLOC_MAX_SIZE,
+            Path::KmemCache => CACHE_MAX_SIZE,
+            Path::Vmalloc | Path::Kvmalloc => VMALLOC_MAX_SIZE,
+            Path::Percpu => Percpu::MAX_SIZE,
+        }
+    }
+
+    /// Whether `leak` may forget an allocation of this path: kmemleak tracks
+    /// slab and vmalloc objects, but not pages; a leaked cache object would keep
+    /// its cache from being destroyed at rmmod, and a per-CPU leak would be
+    /// reported at an address no trace event names.
+    fn leakable(self) -> bool {
+        matches!(
+            self,
+            Path::Kmalloc | Path::Kzalloc | Path::Krealloc | Path::Vmalloc | Path::Kvmalloc
+        )
+    }
+}
+
+/// The memory of one allocation; dropping it frees it (in the dropping context).
+enum Buffer {
+    /// kmalloc and kzalloc (`__GFP_ZERO`).
+    Kmalloc(KVec<u8>),
+    Krealloc(Krealloced),
+    Cache(CacheObject),
+    Vmalloc(VVec<u8>),
+    Kvmalloc(KVVec<u8>),
+    Pages(Pages),
+    Percpu(Percpu),
+}
+
+impl Buffer {
+    /// The address the allocator returned: the object (kmalloc, caches,
+    /// vmalloc), the `struct page` (pages) or the per-CPU pointer (percpu).
+    fn addr(&self) -> usize {
+        match self {
+            Buffer::Kmalloc(v) => v.as_ptr() as usize,
+            Buffer::Vmalloc(v) => v.as_ptr() as usize,
+            Buffer::Kvmalloc(v) => v.as_ptr() as usize,
+            Buffer::Krealloc(k) => k.addr(),
+            Buffer::Cache(o) => o.addr(),
+            Buffer::Pages(p) => p.addr(),
+            Buffer::Percpu(p) => p.addr(),
+        }
+    }
+}
+
 /// One live allocation, owned by one open file.
 struct Allocation {
     file: FileKey,
     pid: i32,
     tid: i32,
     comm: [u8; 16],
-    /// The size written.
+    path: Path,
+    /// Whether a kvmalloc was served by vmalloc.
+    vmalloced: bool,
+    /// The size written (the second size of a krealloc).
     requested: usize,
-    /// What kmalloc handed out for it (`kmalloc_size_roundup(requested)`).
+    /// What the allocator handed out for it (see the listing).
     allocated: usize,
-    /// The allocation itself (`requested` bytes of capacity), only kept to be
-    /// freed when the entry goes.
-    _buf: KVec<u8>,
+    /// The allocation itself, only kept to be freed when the entry goes.
+    buf: Buffer,
+}
+
+impl Allocation {
+    /// The path as listed: kvmalloc says which allocator served it.
+    fn path_name(&self) -> &'static str {
+        match (self.path, self.vmalloced) {
+            (Path::Kvmalloc, true) => "kvmalloc:vmalloc",
+            (Path::Kvmalloc, false) => "kvmalloc:kmalloc",
+            (p, _) => p.name(),
+        }
+    }
+}
+
+/// What a write asks for.
+enum Command {
+    /// `SIZE` (kmalloc) or `PATH SIZE`.
+    Alloc(Path, usize),
+    /// `krealloc FROM TO`.
+    Krealloc(usize, usize),
+    /// `free-by kworker` / `free-by rcu`.
+    FreeBy(Context),
+    /// `leak`.
+    Leak,
 }
 
 /// The listing as one open file read it at offset 0. Shared, so that a read
@@ -154,6 +333,9 @@ struct Inner {
     live: KVec<Allocation>,
     /// Listings being read, one per reading open file.
     snapshots: KVec<Snapshot>,
+    /// The caches of the `kmem_cache` path, one per size, kept until rmmod;
+    /// capacity [`MAX_CACHES`], never grown after load.
+    caches: KVec<Arc<Cache>>,
     /// Sum of the requested sizes in `live`.
     requested: usize,
     /// Sum of the allocated sizes in `live`.
@@ -201,28 +383,59 @@ impl Inner {
         }
     }
 
-    /// Frees the allocation held by `file`, if any.
-    fn free(&mut self, file: FileKey) {
-        let Some(i) = self.live.iter().position(|a| a.file == file) else {
-            return;
-        };
+    /// Takes the allocation held by `file` out of the list and the totals.
+    fn take(&mut self, file: FileKey) -> Option<Allocation> {
+        let i = self.live.iter().position(|a| a.file == file)?;
         let last = self.live.len() - 1;
         self.live.as_mut_slice().swap(i, last);
-        let Some(a) = self.live.pop() else {
-            return;
-        };
+        let a = self.live.pop()?;
+        // The vacated slot still holds the moved-out bytes, pointer included;
+        // clear them so that kmemleak finds no stale reference to a leaked
+        // object in the list.
+        if let Some(slot) = self.live.spare_capacity_mut().first_mut() {
+            *slot = core::mem::MaybeUninit::zeroed();
+        }
         self.requested -= a.requested;
         self.allocated -= a.allocated;
+        Some(a)
+    }
+
+    /// Logs what happens to `a` (`what`: free, leak, free-by ...).
+    fn log(&mut self, what: &str, a: &Allocation) {
         if self.log_allowed() {
             pr_info!(
-                "free pid={} comm={} requested={} allocated={}\n",
+                "{} pid={} comm={} path={} requested={} allocated={}\n",
+                what,
                 a.pid,
                 Comm(&a.comm),
+                a.path_name(),
                 a.requested,
                 a.allocated
             );
         }
-        // `a._buf` is freed (kfree) here.
+    }
+
+    /// Frees the allocation held by `file`, if any, here.
+    fn free(&mut self, file: FileKey) {
+        if let Some(a) = self.take(file) {
+            self.log("free", &a);
+            // `a.buf` is freed here.
+        }
+    }
+
+    /// The cache for objects of `size` bytes, made on first use.
+    fn cache(&mut self, size: usize) -> Result<Arc<Cache>> {
+        if let Some(c) = self.caches.iter().find(|c| c.size() == size) {
+            return Ok(c.clone());
+        }
+        if self.caches.len() == self.caches.capacity() {
+            return Err(ENOMEM);
+        }
+        let c = Arc::new(Cache::new(size)?, GFP_KERNEL)?;
+        self.caches
+            .push_within_capacity(c.clone())
+            .map_err(|_| ENOMEM)?;
+        Ok(c)
     }
 }
 
@@ -257,9 +470,8 @@ impl core::fmt::Write for Text {
     }
 }
 
-/// Parses a written size: decimal digits and at most one trailing newline.
-fn parse_size(input: &[u8]) -> Result<usize> {
-    let digits = input.strip_suffix(b"\n").unwrap_or(input);
+/// Parses a decimal size: digits only, 1 to `max`.
+fn parse_size(digits: &[u8], max: usize) -> Result<usize> {
     if digits.is_empty() {
         return Err(EINVAL);
     }
@@ -273,27 +485,82 @@ fn parse_size(input: &[u8]) -> Result<usize> {
             .and_then(|s| s.checked_add(usize::from(b - b'0')))
             .ok_or(EINVAL)?;
     }
-    if size == 0 || size > KMALLOC_MAX_SIZE {
+    if size == 0 || size > max {
         return Err(EINVAL);
     }
     Ok(size)
 }
 
+/// Parses a write: words separated by single spaces, at most one trailing newline.
+fn parse_command(input: &[u8]) -> Result<Command> {
+    let text = input.strip_suffix(b"\n").unwrap_or(input);
+    let mut words = text.split(|&b| b == b' ');
+    let first = words.next().ok_or(EINVAL)?;
+    let (second, third) = (words.next(), words.next());
+    if words.next().is_some() {
+        return Err(EINVAL);
+    }
+    let cmd = match (first, second, third) {
+        (b"leak", None, None) => Command::Leak,
+        (b"free-by", Some(b"kworker"), None) => Command::FreeBy(Context::Kworker),
+        (b"free-by", Some(b"rcu"), None) => Command::FreeBy(Context::Rcu),
+        (b"krealloc", Some(from), Some(to)) => Command::Krealloc(
+            parse_size(from, KMALLOC_MAX_SIZE)?,
+            parse_size(to, KMALLOC_MAX_SIZE)?,
+        ),
+        (size, None, None) => Command::Alloc(Path::Kmalloc, parse_size(size, KMALLOC_MAX_SIZE)?),
+        (name, Some(size), None) => {
+            let path = Path::ALL
+                .into_iter()
+                .find(|p| p.name().as_bytes() == name && *p != Path::Krealloc)
+                .ok_or(EINVAL)?;
+            Command::Alloc(path, parse_size(size, path.max_size())?)
+        }
+        _ => return Err(EINVAL),
+    };
+    Ok(cmd)
+}
+
+/// `size` rounded up to whole pages.
+fn page_align(size: usize) -> usize {
+    size.div_ceil(PAGE_SIZE) * PAGE_SIZE
+}
+
+/// The page order that covers `size` bytes (`get_order()`).
+fn order_of(size: usize) -> u32 {
+    size.div_ceil(PAGE_SIZE)
+        .next_power_of_two()
+        .trailing_zeros()
+}
+
 /// The state behind `/proc/kmalloc_lkm`.
 #[pin_data]
 struct Allocations {
+    /// Frees in a kworker or an RCU callback. Declared first, so that it is
+    /// dropped first: its drop waits for every deferred free, and only then do
+    /// the caches in `inner` go.
+    deferred: Deferred<Buffer>,
     #[pin]
     inner: Mutex<Inner>,
     max_bytes: usize,
+    allow_leaks: bool,
 }
 
 impl Allocations {
-    fn new(max_bytes: usize, max_files: usize) -> Result<impl PinInit<Self, Error>> {
+    fn new(
+        max_bytes: usize,
+        max_files: usize,
+        allow_leaks: bool,
+    ) -> Result<impl PinInit<Self, Error>> {
         let live = KVec::with_capacity(max_files, GFP_KERNEL)?;
+        let caches = KVec::with_capacity(MAX_CACHES, GFP_KERNEL)?;
+        let deferred = Deferred::new(max_files)?;
         Ok(try_pin_init!(Self {
+            deferred,
             inner <- new_mutex!(Inner {
                 live,
                 snapshots: KVec::new(),
+                caches,
                 requested: 0,
                 allocated: 0,
                 log_window: Instant::now(),
@@ -301,36 +568,197 @@ impl Allocations {
                 log_suppressed: 0,
             }),
             max_bytes,
+            allow_leaks,
         }))
     }
 
     /// The listing: a header, one line per live allocation, the totals.
     fn listing(&self, inner: &Inner) -> Result<KVec<u8>> {
+        let (deferred, deferred_bytes) = self.deferred.pending();
         let mut t = Text(KVec::new());
         let mut fill = || -> core::fmt::Result {
-            t.write_str("# pid tid comm requested allocated\n")?;
+            t.write_str("# pid tid comm requested allocated path\n")?;
             for a in inner.live.iter() {
                 writeln!(
                     t,
-                    "{} {} {} {} {}",
+                    "{} {} {} {} {} {}",
                     a.pid,
                     a.tid,
                     Comm(&a.comm),
                     a.requested,
-                    a.allocated
+                    a.allocated,
+                    a.path_name()
                 )?;
             }
             writeln!(
                 t,
-                "total allocations={} requested={} allocated={} max_bytes={}",
+                "total allocations={} requested={} allocated={} max_bytes={} deferred={} deferred_bytes={}",
                 inner.live.len(),
                 inner.requested,
                 inner.allocated,
-                self.max_bytes
+                self.max_bytes,
+                deferred,
+                deferred_bytes
             )
         };
         fill().map_err(|_| ENOMEM)?;
         Ok(t.0)
+    }
+
+    /// Makes the allocation of `path` (`from` is krealloc's first size).
+    fn allocate(
+        &self,
+        inner: &mut Inner,
+        path: Path,
+        from: usize,
+        size: usize,
+    ) -> Result<(Buffer, usize, bool)> {
+        let roundup = proc::kmalloc_usable_size;
+        Ok(match path {
+            Path::Kmalloc => (
+                Buffer::Kmalloc(KVec::with_capacity(size, GFP_KERNEL)?),
+                roundup(size),
+                false,
+            ),
+            Path::Kzalloc => (
+                Buffer::Kmalloc(KVec::with_capacity(size, GFP_KERNEL | __GFP_ZERO)?),
+                roundup(size),
+                false,
+            ),
+            Path::Krealloc => {
+                // krealloc keeps the object when the new size fits in it
+                // (shrinking, or growing within the bucket), else moves it.
+                let kept = roundup(from);
+                let allocated = if size > kept { roundup(size) } else { kept };
+                (
+                    Buffer::Krealloc(Krealloced::new(from, size)?),
+                    allocated,
+                    false,
+                )
+            }
+            Path::KmemCache => {
+                let cache = inner.cache(size)?;
+                let allocated = cache.object_size();
+                (Buffer::Cache(CacheObject::new(cache)?), allocated, false)
+            }
+            Path::Vmalloc => (
+                Buffer::Vmalloc(VVec::with_capacity(size, GFP_KERNEL)?),
+                page_align(size),
+                false,
+            ),
+            Path::Kvmalloc => {
+                let v = KVVec::<u8>::with_capacity(size, GFP_KERNEL)?;
+                let vmalloced = proc::is_vmalloc(v.as_ptr());
+                let allocated = if vmalloced {
+                    page_align(size)
+                } else {
+                    roundup(size)
+                };
+                (Buffer::Kvmalloc(v), allocated, vmalloced)
+            }
+            Path::Pages => {
+                let order = order_of(size);
+                (Buffer::Pages(Pages::new(order)?), PAGE_SIZE << order, false)
+            }
+            Path::Percpu => {
+                let cpus = kernel::cpu::nr_cpu_ids() as usize;
+                (
+                    Buffer::Percpu(Percpu::new(size)?),
+                    size.next_multiple_of(4) * cpus,
+                    false,
+                )
+            }
+        })
+    }
+
+    /// Frees what `file` holds and makes a new allocation for it.
+    fn replace(&self, file: FileKey, path: Path, from: usize, size: usize) -> Result {
+        let mut inner = self.inner.lock();
+        inner.free(file);
+        let (_, deferred_bytes) = self.deferred.pending();
+        let over_cap = inner
+            .requested
+            .checked_add(size)
+            .and_then(|t| t.checked_add(deferred_bytes))
+            .is_none_or(|total| total > self.max_bytes);
+        if over_cap || inner.live.len() == inner.live.capacity() {
+            return Err(ENOMEM);
+        }
+        let (buf, allocated, vmalloced) = self.allocate(&mut inner, path, from, size)?;
+        let task = current!();
+        let a = Allocation {
+            file,
+            pid: task.group_leader().pid(),
+            tid: task.pid(),
+            comm: proc::current_comm(),
+            path,
+            vmalloced,
+            requested: size,
+            allocated,
+            buf,
+        };
+        // Cannot fail: `live` has room (checked above, under the same lock). If it
+        // did, the allocation would be freed here and the totals left alone: they
+        // count an allocation only once it is in the list.
+        inner.live.push_within_capacity(a).map_err(|_| ENOMEM)?;
+        inner.requested += size;
+        inner.allocated += allocated;
+        if let Some(a) = inner.live.last() {
+            // Copied out, as `log` takes the whole of `inner`.
+            let (pid, comm, name, allocated) = (a.pid, a.comm, a.path_name(), a.allocated);
+            if inner.log_allowed() {
+                pr_info!(
+                    "alloc pid={} comm={} path={} requested={} allocated={}\n",
+                    pid,
+                    Comm(&comm),
+                    name,
+                    size,
+                    allocated
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands what `file` holds to a kworker or an RCU callback to be freed.
+    fn free_by(&self, file: FileKey, ctx: Context) -> Result {
+        let mut inner = self.inner.lock();
+        let a = inner.take(file).ok_or(EINVAL)?;
+        let what = match ctx {
+            Context::Kworker => "free-by kworker",
+            Context::Rcu => "free-by rcu",
+        };
+        inner.log(what, &a);
+        let Allocation { requested, buf, .. } = a;
+        if let Err(buf) = self.deferred.defer(buf, requested, ctx) {
+            // Every slot is in flight: wait for them (the callbacks never take
+            // the mutex) and try once more; failing that, free it here.
+            self.deferred.wait();
+            if let Err(buf) = self.deferred.defer(buf, requested, ctx) {
+                drop(buf);
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets what `file` holds, on purpose, for kmemleak to find.
+    fn leak(&self, file: FileKey) -> Result {
+        if !self.allow_leaks {
+            return Err(EPERM);
+        }
+        let mut inner = self.inner.lock();
+        match inner.live.iter().find(|a| a.file == file) {
+            Some(a) if a.path.leakable() => {}
+            _ => return Err(EINVAL),
+        }
+        let a = inner.take(file).ok_or(EINVAL)?;
+        inner.log("leak", &a);
+        let Allocation { buf, .. } = a;
+        let addr = buf.addr();
+        // Printed only with allow_leaks=1: the address kmemleak will report.
+        pr_info!("leaked object at {:#x}\n", addr);
+        core::mem::forget(buf);
+        Ok(())
     }
 }
 
@@ -361,44 +789,11 @@ impl ProcFile for Allocations {
         }
         let mut raw = [0u8; MAX_INPUT];
         input.read_slice(&mut raw[..count])?;
-        let size = parse_size(&raw[..count])?;
-
-        let mut inner = self.inner.lock();
-        inner.free(file);
-        let allocated = proc::kmalloc_usable_size(size);
-        let over_cap = inner
-            .requested
-            .checked_add(size)
-            .is_none_or(|total| total > self.max_bytes);
-        if over_cap || inner.live.len() == inner.live.capacity() {
-            return Err(ENOMEM);
-        }
-        let buf = KVec::<u8>::with_capacity(size, GFP_KERNEL)?;
-        let task = current!();
-        let (pid, comm) = (task.group_leader().pid(), proc::current_comm());
-        let a = Allocation {
-            file,
-            pid,
-            tid: task.pid(),
-            comm,
-            requested: size,
-            allocated,
-            _buf: buf,
-        };
-        // Cannot fail: `live` has room (checked above, under the same lock). If it
-        // did, the allocation would be freed here and the totals left alone: they
-        // count an allocation only once it is in the list.
-        inner.live.push_within_capacity(a).map_err(|_| ENOMEM)?;
-        inner.requested += size;
-        inner.allocated += allocated;
-        if inner.log_allowed() {
-            pr_info!(
-                "alloc pid={} comm={} requested={} allocated={}\n",
-                pid,
-                Comm(&comm),
-                size,
-                allocated
-            );
+        match parse_command(&raw[..count])? {
+            Command::Alloc(path, size) => self.replace(file, path, 0, size)?,
+            Command::Krealloc(from, to) => self.replace(file, Path::Krealloc, from, to)?,
+            Command::FreeBy(ctx) => self.free_by(file, ctx)?,
+            Command::Leak => self.leak(file)?,
         }
         Ok(count)
     }
@@ -419,16 +814,18 @@ impl kernel::Module for KmallocLkm {
         let mode = *module_parameters::mode.value();
         let max_bytes = *module_parameters::max_bytes.value();
         let max_files = *module_parameters::max_files.value();
+        let allow_leaks = *module_parameters::allow_leaks.value() != 0;
         let proc_file = Registration::new(
             c"kmalloc_lkm",
             mode & 0o777,
-            Allocations::new(max_bytes, max_files)?,
+            Allocations::new(max_bytes, max_files, allow_leaks)?,
         )?;
         pr_info!(
-            "loaded: /proc/kmalloc_lkm mode={:o} max_bytes={} max_files={}\n",
+            "loaded: /proc/kmalloc_lkm mode={:o} max_bytes={} max_files={} allow_leaks={}\n",
             mode & 0o777,
             max_bytes,
-            max_files
+            max_files,
+            allow_leaks
         );
         Ok(Self { proc_file })
     }
@@ -436,7 +833,8 @@ impl kernel::Module for KmallocLkm {
 
 impl Drop for KmallocLkm {
     fn drop(&mut self) {
-        // Removing the entry first releases every open file; nothing is left.
+        // Removing the entry first releases every open file; then the deferred
+        // frees are waited for, and the caches destroyed: nothing is left.
         let live = self.proc_file.data().inner.lock().live.len();
         pr_info!(
             "unloading ({} allocations still held by open files)\n",

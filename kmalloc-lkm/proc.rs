@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Minimal procfs support: all of the module's `unsafe` code lives here.
+//! Minimal procfs support and the raw allocation paths: all of the module's
+//! `unsafe` code lives here.
 //!
 //! C headers: [`include/linux/proc_fs.h`](srctree/include/linux/proc_fs.h).
 //!
@@ -18,12 +19,24 @@
 //! instead of per-file private data, so that opening and closing the proc file
 //! does not allocate anything with kmalloc: the only kmalloc calls of a
 //! workload are the ones the module makes on purpose.
+//!
+//! The second half wraps the allocation paths the kernel crate has no type for
+//! (krealloc to an exact size, slab caches, pages of any order, per-CPU
+//! memory), each as an owner that frees on drop, and [`Deferred`]: frees run
+//! by a kworker or an RCU callback.
 
-use core::{ffi::c_void, marker::PhantomData, ptr::NonNull};
+use core::{
+    cell::UnsafeCell,
+    ffi::c_void,
+    marker::PhantomData,
+    ptr::NonNull,
+    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
+};
 use kernel::{
     bindings,
     ffi::{c_char, c_int},
     prelude::*,
+    sync::Arc,
     uaccess::{UserPtr, UserSlice, UserSliceReader, UserSliceWriter},
 };
 
@@ -303,5 +316,445 @@ impl<T: ProcFile> Drop for Registration<T> {
         // returns, so no callback can see `data` after this; `data` is dropped
         // after this function.
         unsafe { proc_remove(self.entry.as_ptr()) };
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Allocation paths without a kernel crate type, and frees in another context.
+//
+// The kernel crate of 7.2 covers kmalloc, vmalloc and kvmalloc (`KVec`, `VVec`,
+// `KVVec`) and single pages (`Page`, order 0 only). What follows wraps the rest
+// the same way: one owner type per path that frees on drop.
+
+/// `gfp_t` of `GFP_KERNEL` (the crate's `Flags` does not give its raw value to
+/// modules).
+const GFP: bindings::gfp_t = bindings::GFP_KERNEL;
+
+/// Whether `ptr` lies in the vmalloc area (`is_vmalloc_addr()`).
+pub(crate) fn is_vmalloc(ptr: *const u8) -> bool {
+    // SAFETY: `is_vmalloc_addr` only compares the address with the bounds of the
+    // vmalloc area; it never dereferences it.
+    unsafe { bindings::is_vmalloc_addr(ptr.cast()) }
+}
+
+/// A kmalloc object made by `krealloc(NULL, from)` and then resized by
+/// `krealloc(ptr, to)`, both with this function as the call site; freed with
+/// `kfree`.
+///
+/// # Invariants
+///
+/// `ptr` was returned by `krealloc_node_align_noprof` and is owned by `self`.
+pub(crate) struct Krealloced {
+    ptr: NonNull<c_void>,
+}
+
+// SAFETY: The object is owned; kfree may run on any thread.
+unsafe impl Send for Krealloced {}
+
+impl Krealloced {
+    /// kmallocs `from` bytes, then kreallocs them to `to` bytes.
+    pub(crate) fn new(from: usize, to: usize) -> Result<Self> {
+        let raw = |p: *const c_void, size: usize| {
+            // SAFETY: `p` is NULL or a live kmalloc object owned by this
+            // function; alignment 1 is a power of two.
+            unsafe { bindings::krealloc_node_align_noprof(p, size, 1, GFP, bindings::NUMA_NO_NODE) }
+        };
+        let first = NonNull::new(raw(core::ptr::null(), from)).ok_or(ENOMEM)?;
+        match NonNull::new(raw(first.as_ptr(), to)) {
+            // INVARIANT: `ptr` came from krealloc and `first` is no longer ours
+            // (krealloc freed it or returned it as `ptr`).
+            Some(ptr) => Ok(Self { ptr }),
+            None => {
+                // SAFETY: krealloc failed and left `first` alone; it is ours.
+                unsafe { bindings::kfree(first.as_ptr()) };
+                Err(ENOMEM)
+            }
+        }
+    }
+}
+
+impl Krealloced {
+    /// The object's address.
+    pub(crate) fn addr(&self) -> usize {
+        self.ptr.as_ptr() as usize
+    }
+}
+
+impl Drop for Krealloced {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` is a live kmalloc object owned by `self` (invariant).
+        unsafe { bindings::kfree(self.ptr.as_ptr()) };
+    }
+}
+
+/// A slab cache of objects of one size, made by the module
+/// (`kmem_cache_create("kmalloc_lkm-SIZE", SIZE, ..., SLAB_NO_MERGE)`: not merged
+/// with the kmalloc caches, so its objects are traced under its own name).
+///
+/// # Invariants
+///
+/// `ptr` was returned by `kmem_cache_create` and is destroyed only in `drop`.
+pub(crate) struct Cache {
+    ptr: NonNull<bindings::kmem_cache>,
+    size: usize,
+}
+
+// SAFETY: A kmem_cache may be used from any thread.
+unsafe impl Send for Cache {}
+// SAFETY: Allocating from and freeing to a kmem_cache are thread safe.
+unsafe impl Sync for Cache {}
+
+impl Cache {
+    /// Creates the cache for objects of `size` bytes (may sleep).
+    pub(crate) fn new(size: usize) -> Result<Self> {
+        let object_size = u32::try_from(size).map_err(|_| EINVAL)?;
+        // "kmalloc_lkm-" and up to 10 digits, NUL terminated; kmem_cache_create
+        // copies the name.
+        let mut name = [0u8; 32];
+        let prefix = b"kmalloc_lkm-";
+        name[..prefix.len()].copy_from_slice(prefix);
+        let mut digits = [0u8; 10];
+        let (mut n, mut len) = (size, 0);
+        loop {
+            digits[len] = b'0' + (n % 10) as u8;
+            len += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for i in 0..len {
+            name[prefix.len() + i] = digits[len - 1 - i];
+        }
+        let mut args = bindings::kmem_cache_args::default();
+        let flags = 1 << bindings::_slab_flag_bits__SLAB_NO_MERGE;
+        // SAFETY: `name` is NUL terminated (zero filled past the digits) and
+        // lives across the call, which copies it; `args` is a valid, zeroed
+        // argument block.
+        let ptr = unsafe {
+            bindings::__kmem_cache_create_args(name.as_ptr().cast(), object_size, &mut args, flags)
+        };
+        // INVARIANT: `ptr` was just created.
+        Ok(Self {
+            ptr: NonNull::new(ptr).ok_or(ENOMEM)?,
+            size,
+        })
+    }
+
+    /// The object size the cache was made for.
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The object size as the cache reports it (`kmem_cache_size()`).
+    pub(crate) fn object_size(&self) -> usize {
+        // SAFETY: `ptr` is a live cache (invariant).
+        unsafe { bindings::kmem_cache_size(self.ptr.as_ptr()) as usize }
+    }
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` is live (invariant) and every object of it holds an `Arc`
+        // of this cache, so none is left when the last one is dropped.
+        unsafe { bindings::kmem_cache_destroy(self.ptr.as_ptr()) };
+    }
+}
+
+/// One object of a [`Cache`], freed with `kmem_cache_free`.
+///
+/// # Invariants
+///
+/// `obj` was allocated from `cache` and is owned by `self`.
+pub(crate) struct CacheObject {
+    cache: Arc<Cache>,
+    obj: NonNull<c_void>,
+}
+
+// SAFETY: The object is owned; kmem_cache_free may run on any thread.
+unsafe impl Send for CacheObject {}
+
+impl CacheObject {
+    /// `kmem_cache_alloc(cache, GFP_KERNEL)`.
+    pub(crate) fn new(cache: Arc<Cache>) -> Result<Self> {
+        // SAFETY: `cache.ptr` is a live cache (invariant of `Cache`).
+        let obj = unsafe { bindings::kmem_cache_alloc_noprof(cache.ptr.as_ptr(), GFP) };
+        // INVARIANT: `obj` was just allocated from `cache`.
+        Ok(Self {
+            obj: NonNull::new(obj).ok_or(ENOMEM)?,
+            cache,
+        })
+    }
+}
+
+impl CacheObject {
+    /// The address the allocator returned.
+    pub(crate) fn addr(&self) -> usize {
+        self.obj.as_ptr() as usize
+    }
+}
+
+impl Drop for CacheObject {
+    fn drop(&mut self) {
+        // SAFETY: `obj` is a live object of `cache` (invariant), and `cache` is
+        // alive while `self` holds its `Arc`.
+        unsafe { bindings::kmem_cache_free(self.cache.ptr.as_ptr(), self.obj.as_ptr()) };
+    }
+}
+
+/// `alloc_pages(GFP_KERNEL, order)`, freed with `__free_pages(page, order)`.
+///
+/// # Invariants
+///
+/// `page` heads a block of `1 << order` pages owned by `self`.
+pub(crate) struct Pages {
+    page: NonNull<bindings::page>,
+    order: u32,
+}
+
+// SAFETY: Pages are not tied to a thread.
+unsafe impl Send for Pages {}
+
+impl Pages {
+    /// Allocates `1 << order` pages (`order <= MAX_PAGE_ORDER`).
+    pub(crate) fn new(order: u32) -> Result<Self> {
+        if order > bindings::MAX_PAGE_ORDER {
+            return Err(EINVAL);
+        }
+        // SAFETY: GFP_KERNEL may sleep, which the caller (a write handler) may;
+        // the order is within MAX_PAGE_ORDER.
+        let page = unsafe { bindings::alloc_pages(GFP, order) };
+        // INVARIANT: a successful alloc_pages gives us the block.
+        Ok(Self {
+            page: NonNull::new(page).ok_or(ENOMEM)?,
+            order,
+        })
+    }
+}
+
+impl Pages {
+    /// The address the allocator returned.
+    pub(crate) fn addr(&self) -> usize {
+        self.page.as_ptr() as usize
+    }
+}
+
+impl Drop for Pages {
+    fn drop(&mut self) {
+        // SAFETY: `page` heads a block of this order owned by `self` (invariant).
+        unsafe { bindings::__free_pages(self.page.as_ptr(), self.order) };
+    }
+}
+
+/// Per-CPU memory, `__alloc_percpu(size, 8)`, freed with `free_percpu`.
+///
+/// # Invariants
+///
+/// `ptr` was returned by `pcpu_alloc_noprof` and is owned by `self`.
+pub(crate) struct Percpu {
+    ptr: NonNull<c_void>,
+}
+
+// SAFETY: Per-CPU memory may be freed from any thread (and atomic context).
+unsafe impl Send for Percpu {}
+
+impl Percpu {
+    /// The alignment asked for.
+    pub(crate) const ALIGN: usize = 8;
+    /// The largest size the percpu allocator takes (`PCPU_MIN_UNIT_SIZE`); larger
+    /// requests are refused with a kernel warning, so the module refuses them first.
+    pub(crate) const MAX_SIZE: usize = 32 << 10;
+
+    /// Allocates `size` bytes on every possible CPU.
+    pub(crate) fn new(size: usize) -> Result<Self> {
+        if size == 0 || size > Self::MAX_SIZE {
+            return Err(EINVAL);
+        }
+        // SAFETY: `size` is within the allocator's limits and the alignment is a
+        // power of two; GFP_KERNEL may sleep here.
+        let ptr = unsafe { bindings::pcpu_alloc_noprof(size, Self::ALIGN, false, GFP) };
+        // INVARIANT: a successful allocation is ours.
+        Ok(Self {
+            ptr: NonNull::new(ptr).ok_or(ENOMEM)?,
+        })
+    }
+}
+
+impl Percpu {
+    /// The address the allocator returned.
+    pub(crate) fn addr(&self) -> usize {
+        self.ptr.as_ptr() as usize
+    }
+}
+
+impl Drop for Percpu {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` is a live per-CPU allocation owned by `self` (invariant).
+        unsafe { bindings::free_percpu(self.ptr.as_ptr()) };
+    }
+}
+
+/// Where a deferred free runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Context {
+    /// A work item on `system_unbound_wq`: a `kworker/u*` thread.
+    Kworker,
+    /// An RCU callback (`call_rcu`), after a grace period: softirq context.
+    Rcu,
+}
+
+/// One deferred free: an item dropped by a work item or an RCU callback.
+#[repr(C)]
+struct Slot<T> {
+    rcu: UnsafeCell<bindings::callback_head>,
+    work: UnsafeCell<bindings::work_struct>,
+    /// Set while the slot holds an item on its way to being dropped.
+    busy: AtomicBool,
+    /// The item's size in bytes, for the totals.
+    bytes: AtomicUsize,
+    item: UnsafeCell<Option<T>>,
+}
+
+/// A fixed set of slots for frees in another context (a kworker or an RCU
+/// callback), taken in the writer's context without allocating anything.
+///
+/// # Invariants
+///
+/// `slots` is never resized after `new`, so every slot keeps its address; each
+/// slot's `work` was initialised with [`Deferred::work_fn`]. A slot's `item` is
+/// only touched by whoever set `busy` from `false` to `true`, until the callback
+/// that drops the item clears `busy` again.
+pub(crate) struct Deferred<T: Send> {
+    slots: KVec<Slot<T>>,
+}
+
+// SAFETY: Items are `Send` and each is touched by one thread at a time (invariant).
+unsafe impl<T: Send> Send for Deferred<T> {}
+// SAFETY: As above; the shared state is atomics and the C work/RCU machinery.
+unsafe impl<T: Send> Sync for Deferred<T> {}
+
+impl<T: Send> Deferred<T> {
+    /// Makes `n` slots (allocated once, now).
+    pub(crate) fn new(n: usize) -> Result<Self> {
+        let mut slots = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            slots.push(
+                Slot {
+                    rcu: UnsafeCell::new(bindings::callback_head::default()),
+                    // SAFETY: An all-zero work_struct is what INIT_WORK starts from.
+                    work: UnsafeCell::new(unsafe { core::mem::zeroed() }),
+                    busy: AtomicBool::new(false),
+                    bytes: AtomicUsize::new(0),
+                    item: UnsafeCell::new(None),
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        let key = kernel::static_lock_class!();
+        for slot in slots.iter() {
+            // SAFETY: `work` is in its final place (the vector is never resized)
+            // and not queued; the name and lock class key are static.
+            unsafe {
+                bindings::init_work_with_key(
+                    slot.work.get(),
+                    Some(Self::work_fn),
+                    false,
+                    c"kmalloc_lkm_free".as_char_ptr(),
+                    key.as_ptr(),
+                )
+            };
+        }
+        // INVARIANT: all slots are in place and their works initialised.
+        Ok(Self { slots })
+    }
+
+    /// Hands `item` (`bytes` long) to `ctx` to be dropped there. Gives it back
+    /// when every slot is busy.
+    pub(crate) fn defer(&self, item: T, bytes: usize, ctx: Context) -> Result<(), T> {
+        let Some(slot) = self.slots.iter().find(|s| {
+            s.busy
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        }) else {
+            return Err(item);
+        };
+        slot.bytes.store(bytes, Ordering::Relaxed);
+        // SAFETY: We set `busy`, so the item is ours until the callback (invariant).
+        unsafe { *slot.item.get() = Some(item) };
+        match ctx {
+            Context::Kworker => {
+                // SAFETY: The work is initialised and not queued (its slot was
+                // free); the queue is a system workqueue that lives forever.
+                unsafe {
+                    bindings::queue_work_on(
+                        bindings::wq_misc_consts_WORK_CPU_UNBOUND as c_int,
+                        bindings::system_unbound_wq,
+                        slot.work.get(),
+                    )
+                };
+            }
+            // SAFETY: The head is not queued (its slot was free) and stays valid
+            // until the callback ran: `wait` (called before the slots go) waits
+            // for it with rcu_barrier().
+            Context::Rcu => unsafe { bindings::call_rcu(slot.rcu.get(), Some(Self::rcu_fn)) },
+        }
+        Ok(())
+    }
+
+    /// The number of items waiting to be dropped, and their bytes.
+    pub(crate) fn pending(&self) -> (usize, usize) {
+        self.slots
+            .iter()
+            .filter(|s| s.busy.load(Ordering::Acquire))
+            .fold((0, 0), |(n, b), s| {
+                (n + 1, b + s.bytes.load(Ordering::Relaxed))
+            })
+    }
+
+    /// Waits until every deferred item has been dropped (may sleep).
+    pub(crate) fn wait(&self) {
+        // SAFETY: rcu_barrier() only waits for queued RCU callbacks.
+        unsafe { bindings::rcu_barrier() };
+        for slot in self.slots.iter() {
+            // SAFETY: The work is initialised (invariant); flush_work waits for it
+            // if queued or running.
+            unsafe { bindings::flush_work(slot.work.get()) };
+        }
+    }
+
+    /// Drops the item of `slot` and frees the slot.
+    ///
+    /// # Safety
+    ///
+    /// `slot` is a busy slot of a live `Deferred<T>` whose callback is running.
+    unsafe fn finish(slot: *const Slot<T>) {
+        // SAFETY: By the caller's guarantee the slot is live and busy, so its
+        // item is ours (invariant); it is dropped here, in this context.
+        drop(unsafe { (*(*slot).item.get()).take() });
+        // SAFETY: As above.
+        unsafe { (*slot).busy.store(false, Ordering::Release) };
+    }
+
+    /// The work function: drops the slot's item in a kworker.
+    unsafe extern "C" fn work_fn(work: *mut bindings::work_struct) {
+        let offset = core::mem::offset_of!(Slot<T>, work);
+        // SAFETY: `work` is the `work` field of a slot queued by `defer`, which
+        // stays alive until `wait` flushed it.
+        unsafe { Self::finish(work.cast::<u8>().sub(offset).cast()) };
+    }
+
+    /// The RCU callback: drops the slot's item after a grace period.
+    unsafe extern "C" fn rcu_fn(head: *mut bindings::callback_head) {
+        let offset = core::mem::offset_of!(Slot<T>, rcu);
+        // SAFETY: `head` is the `rcu` field of a slot passed to call_rcu by
+        // `defer`, which stays alive until `wait` ran rcu_barrier().
+        unsafe { Self::finish(head.cast::<u8>().sub(offset).cast()) };
+    }
+}
+
+impl<T: Send> Drop for Deferred<T> {
+    fn drop(&mut self) {
+        // No callback may run on the slots once they are freed.
+        self.wait();
     }
 }
