@@ -1,0 +1,62 @@
+//! The tables of the tracker sweeps, from what the shell scripts record.
+//!
+//! The scripts under `scripts/` start trackers and workloads and record what
+//! happened; `wlreport` makes every table from that record, so that the
+//! arithmetic (medians, baselines, glibc's mmap length) is written once, typed
+//! and tested:
+//!
+//! - `wlreport sweep` (called by `scripts/sweep.sh`): from `raw-runs.tsv`
+//!   and the kernel CSV, `runs.csv`, `DATA.csv`, `errors.csv`, `errors.md`;
+//! - `wlreport kernel-check` (called by `sweep.sh` before it runs anything):
+//!   whether a kernel CSV can be merged;
+//! - `wlreport overhead` (called by `scripts/overhead.sh`): from hyperfine's
+//!   exports, `overhead.csv` and `overhead.md`.
+//!
+//! # `raw-runs.tsv`
+//!
+//! What `sweep.sh` records, one run a line, tab-separated, under the header
+//! [`runs::RAW_HEADER`]: `workload`, `size`, `repetition`, `tracker`,
+//! `figure` (`user` or `kernel`), `exit_status` (the workload's; 255 when the
+//! tracker reported nothing, 253/254 when the external tracker or the workload
+//! did not get through the contract), `wall_ns`, `pid`, `tracker_report` (the
+//! tracker's `key=value` line: bpftrace's `exit pid=...` line, strace.sh's
+//! summary, or `tracked=N` from an external tracker; empty without a tracker)
+//! and `json` (the workload's one-line `--json` report, empty if it printed
+//! none).
+//!
+//! # `runs.csv`
+//!
+//! One row per run, the sweep's runs first, then the kernel CSV's (tracker
+//! `kernel-csv`). An empty cell is a figure this tracker does not measure or
+//! this workload does not report. Every count is a whole number.
+//!
+//! | column | what |
+//! | --- | --- |
+//! | `workload`, `size`, `repetition` | the run (size in bytes) |
+//! | `tracker` | `bpftrace`, `strace`, `none`, `external`, or `kernel-csv` |
+//! | `figure` | what `tracked_bytes` is: `user` (mmap + brk growth + shmget bytes) or `kernel` (kmalloc + kmem_cache_alloc bytes) |
+//! | `tracked_bytes` | the tracker's figure for the whole process |
+//! | `requested_bytes` | SIZE, from `--json` |
+//! | `allocator_bytes` | what the workload asked its allocator for, times its repeats (SIZE + 1 for bytearray-wl; for kernel-csv rows the module's `bytes_req`) |
+//! | `glibc_mmap_bytes` | the mmap length glibc makes for `malloc(allocator_bytes)`, times the repeats; 0 below the 128 KiB threshold; empty for kmalloc-test |
+//! | `wall_ns` | wall time of the workload process |
+//! | `exit_status` | the workload's exit status (255: the tracker reported nothing) |
+//! | `pid` | the workload's pid |
+//! | `mmap_bytes`, `brk_bytes`, `shm_bytes` | the parts of the user figure |
+//! | `kernel_bytes` | the kernel figure |
+//! | `kmalloc_events` | every `kmem:kmalloc` event in the process's context |
+//! | `kmalloc_ptrs` | distinct pointers of those events (bpftrace only) |
+//! | `cache_events` | every `kmem:kmem_cache_alloc` event in the process's context |
+//! | `module_kmalloc_events` | `kmem:kmalloc` events of kmalloc_lkm's own allocations (kernel-csv only: 2 for one large kmalloc on Linux 7.2) |
+//! | `module_kmalloc_ptrs` | kmalloc_lkm's own allocations: distinct pointers from its call site (kernel-csv only) |
+//! | `repeat`, `completed` | from `--json`: allocations asked and made |
+//! | `served_by` | from `--json`: `heap` or `mmap`, where glibc took the (first) block |
+//! | `reported_mmap_bytes`, `reported_brk_growth_bytes` | from `--json`: the workload's own mmap and brk growth over its first allocation |
+//! | `failed_repeat`, `error` | from `--json`: the repeat that failed and why |
+
+pub mod glibc;
+pub mod kernel;
+pub mod num;
+pub mod overhead;
+pub mod runs;
+pub mod sweep;

@@ -1,0 +1,152 @@
+//! The overhead table (`scripts/overhead.sh`): each workload timed by hyperfine
+//! without a tracker and with one; the ratio of the two, by mean and by median.
+
+/// overhead.csv's header.
+pub const CSV_HEADER: &str = "workload,size,tracker,runs,baseline_mean_ms,tracked_mean_ms,ratio_mean,baseline_median_ms,tracked_median_ms,ratio_median,baseline_stddev_ms,tracked_stddev_ms";
+
+const MD_HEADER: &str = "| workload | size | tracker | without (mean ms) | with (mean ms) | ratio (mean) | without (median ms) | with (median ms) | ratio (median) |\n|---|---:|---|---:|---:|---:|---:|---:|---:|\n";
+
+/// What hyperfine measured for one command, in seconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timing {
+    pub mean: f64,
+    pub median: f64,
+    pub stddev: f64,
+}
+
+/// Reads hyperfine's `--export-csv` text: a header with `mean`, `median` and
+/// `stddev` (seconds), then one row (the first is taken). The command in the
+/// first column is quoted when it holds commas.
+pub fn parse_hyperfine(text: &str) -> Result<Timing, String> {
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let h = r.headers().map_err(|e| e.to_string())?.clone();
+    let idx = |name: &str| {
+        h.iter()
+            .position(|c| c == name)
+            .ok_or_else(|| format!("no {name} column"))
+    };
+    let (im, imed, isd) = (idx("mean")?, idx("median")?, idx("stddev")?);
+    let row = r
+        .records()
+        .next()
+        .ok_or("no measurement")?
+        .map_err(|e| e.to_string())?;
+    let get = |i: usize, name: &str| -> Result<f64, String> {
+        let v = row.get(i).unwrap_or("").trim();
+        v.parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite() && *x >= 0.0)
+            .ok_or_else(|| format!("{name} is not a number of seconds: '{v}'"))
+    };
+    Ok(Timing {
+        mean: get(im, "mean")?,
+        median: get(imed, "median")?,
+        // hyperfine leaves the deviation empty for a single run
+        stddev: get(isd, "stddev").unwrap_or(0.0),
+    })
+}
+
+/// One measurement: a workload at a size with a tracker, against no tracker.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cell {
+    pub workload: String,
+    pub size: String,
+    pub tracker: String,
+    pub baseline: Timing,
+    pub tracked: Timing,
+}
+
+/// with / without; 0 when the time without is 0 (which hyperfine never gives).
+pub fn ratio(with: f64, without: f64) -> f64 {
+    if without > 0.0 {
+        with / without
+    } else {
+        0.0
+    }
+}
+
+/// overhead.csv and overhead.md for `runs` hyperfine runs per command.
+pub fn tables(cells: &[Cell], runs: u64) -> (String, String) {
+    let mut csv = format!("{CSV_HEADER}\n");
+    let mut md = MD_HEADER.to_string();
+    for c in cells {
+        let (b, x) = (&c.baseline, &c.tracked);
+        let (rm, rmed) = (ratio(x.mean, b.mean), ratio(x.median, b.median));
+        csv += &format!(
+            "{},{},{},{runs},{:.3},{:.3},{rm:.3},{:.3},{:.3},{rmed:.3},{:.3},{:.3}\n",
+            c.workload,
+            c.size,
+            c.tracker,
+            b.mean * 1e3,
+            x.mean * 1e3,
+            b.median * 1e3,
+            x.median * 1e3,
+            b.stddev * 1e3,
+            x.stddev * 1e3,
+        );
+        md += &format!(
+            "| {} | {} | {} | {:.3} | {:.3} | {rm:.2} | {:.3} | {:.3} | {rmed:.2} |\n",
+            c.workload,
+            c.size,
+            c.tracker,
+            b.mean * 1e3,
+            x.mean * 1e3,
+            b.median * 1e3,
+            x.median * 1e3,
+        );
+    }
+    (csv, md)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HF: &str = "command,mean,stddev,median,user,system,min,max\n\"strace -f -e trace=mmap,brk,shmget target/release/malloc-wl 1\",0.008,0.0005,0.0079,0.001,0.002,0.007,0.01\n";
+
+    #[test]
+    fn reads_hyperfines_csv_with_a_quoted_command() {
+        let t = parse_hyperfine(HF).unwrap();
+        assert_eq!(
+            t,
+            Timing {
+                mean: 0.008,
+                median: 0.0079,
+                stddev: 0.0005
+            }
+        );
+        let one =
+            "command,mean,stddev,median,user,system,min,max\nx,0.001,,0.001,0,0,0.001,0.001\n";
+        assert_eq!(parse_hyperfine(one).unwrap().stddev, 0.0);
+        assert!(parse_hyperfine("command,mean\nx,1\n").is_err());
+        assert!(parse_hyperfine("command,mean,stddev,median\n").is_err());
+        assert!(parse_hyperfine("command,mean,stddev,median\nx,abc,0,1\n").is_err());
+    }
+
+    #[test]
+    fn ratios_and_the_tables() {
+        let cell = Cell {
+            workload: "malloc-wl".into(),
+            size: "1MiB".into(),
+            tracker: "strace".into(),
+            baseline: Timing {
+                mean: 0.001,
+                median: 0.00098,
+                stddev: 0.0001,
+            },
+            tracked: parse_hyperfine(HF).unwrap(),
+        };
+        let (csv, md) = tables(&[cell], 50);
+        assert_eq!(
+            csv.lines().nth(1),
+            Some("malloc-wl,1MiB,strace,50,1.000,8.000,8.000,0.980,7.900,8.061,0.100,0.500")
+        );
+        assert_eq!(
+            md.lines().nth(2),
+            Some("| malloc-wl | 1MiB | strace | 1.000 | 8.000 | 8.00 | 0.980 | 7.900 | 8.06 |")
+        );
+        assert_eq!(ratio(1.0, 0.0), 0.0);
+    }
+}
