@@ -1,10 +1,13 @@
-//! `kmalloc-test`: asks the `kmalloc_lkm` kernel module for SIZE bytes of kmalloc.
+//! `kmalloc-test`: asks the `kmalloc_lkm` kernel module for SIZE bytes through
+//! one kernel allocation path (kmalloc unless `--path` says otherwise).
 //!
-//! The rewrite of the suite's Test.c. It opens `/proc/kmalloc_lkm`, writes SIZE as
-//! ASCII decimal (the module kmallocs that many bytes for this open file, in this
-//! process's context) and closes the file, which frees them. A kernel-side tracker
-//! should see one `kmem:kmalloc` with `bytes_req` equal to SIZE for this pid, and
-//! one `kmem:kfree` of the same pointer.
+//! The rewrite of the suite's Test.c. It opens `/proc/kmalloc_lkm`, writes SIZE
+//! as ASCII decimal, or `PATH SIZE` (`krealloc FROM SIZE` for krealloc); the
+//! module allocates that many bytes for this open file, in this process's
+//! context; closing the file frees them. For plain kmalloc a kernel-side
+//! tracker should see one `kmem:kmalloc` with `bytes_req` equal to SIZE for this
+//! pid, and one `kmem:kfree` of the same pointer; `--expect` prints what it
+//! should see for the path chosen.
 
 #![no_main]
 
@@ -16,25 +19,83 @@ use std::os::fd::OwnedFd;
 use wlcore::exit::Error;
 use wlcore::run::Workload;
 
-const PROC_FILE: &str = "/proc/kmalloc_lkm";
-/// KMALLOC_MAX_SIZE on x86-64: the most one kmalloc can give, and the module's limit.
-const KMALLOC_MAX_SIZE: u64 = 4 << 20;
+mod expect;
 
-struct Kmalloc;
+use expect::Path;
+
+const PROC_FILE: &str = "/proc/kmalloc_lkm";
+
+#[derive(Default)]
+struct Kmalloc {
+    /// `--path`; `None` writes a plain size (kmalloc, the original protocol).
+    path: Option<Path>,
+    /// `--from`: krealloc's first size.
+    from: Option<u64>,
+    /// `--expect`: print the expected tracepoints instead of allocating.
+    expect: bool,
+}
 
 impl Workload for Kmalloc {
     const NAME: &'static str = "kmalloc-test";
-    const PATH: &'static str = "kmalloc via /proc/kmalloc_lkm";
+    const PATH: &'static str = "kernel allocation via /proc/kmalloc_lkm";
     const ABOUT: &'static str = "\
-Asks the kmalloc_lkm kernel module for a kmalloc of SIZE bytes: opens
-/proc/kmalloc_lkm, writes SIZE, closes it (which frees it). Load the module
-first: sudo insmod kmalloc-lkm/kmalloc_lkm.ko. Exit code 3 when the module
-refuses the size (EINVAL: not 1..=4194304 bytes; ENOMEM: over its cap on live
-bytes, or kmalloc failed), 4 when it is not loaded or the file cannot be opened.";
+Asks the kmalloc_lkm kernel module for SIZE bytes of kernel memory: opens
+/proc/kmalloc_lkm, writes SIZE (or 'PATH SIZE'), closes it (which frees it).
+Load the module first: sudo insmod kmalloc-lkm/kmalloc_lkm.ko. Exit code 3
+when the module refuses the size (EINVAL: above the path's limit; ENOMEM: over
+its cap on live bytes, or the allocator failed), 4 when it is not loaded or
+the file cannot be opened.";
+    const OPTIONS: &'static str = "  \
+  --path PATH        the kernel allocation path: kmalloc (default), kzalloc,
+                     krealloc (with --from), kmem_cache, vmalloc, kvmalloc,
+                     pages, percpu
+  --from SIZE0       krealloc only: kmalloc SIZE0 bytes, then krealloc to SIZE
+  --expect           print, as one JSON object, the write and the tracepoints
+                     (with their fields) a kernel tracker should see for this
+                     path and size, and exit without allocating
+";
     type Held = OwnedFd;
 
     fn new() -> Self {
-        Kmalloc
+        Kmalloc::default()
+    }
+
+    fn option(&mut self, long: &str, p: &mut lexopt::Parser) -> Result<bool, Error> {
+        match long {
+            "path" => {
+                let v = p.value().map_err(|e| Error::usage(e.to_string()))?;
+                let text = v.to_string_lossy();
+                self.path = Some(Path::parse(&text).ok_or_else(|| {
+                    Error::usage(format!(
+                        "invalid value '{text}' for '--path <PATH>': one of {} (see --help)",
+                        Path::NAMES
+                    ))
+                })?);
+            }
+            "from" => {
+                let v = p.value().map_err(|e| Error::usage(e.to_string()))?;
+                let text = v.to_string_lossy();
+                let size = wlcore::size::parse_size(&text).map_err(|e| {
+                    Error::usage(format!("invalid value '{text}' for '--from <SIZE0>': {e}"))
+                })?;
+                self.from = Some(size);
+            }
+            "expect" => self.expect = true,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn ready(&mut self) -> Result<(), Error> {
+        match (self.path, self.from) {
+            (Some(Path::Krealloc), None) => Err(Error::usage(
+                "--path krealloc needs --from SIZE0, the size to kmalloc first",
+            )),
+            (p, Some(_)) if p != Some(Path::Krealloc) => {
+                Err(Error::usage("--from is for --path krealloc only"))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn allocator_bytes(&self, size: u64) -> u64 {
@@ -44,6 +105,14 @@ bytes, or kmalloc failed), 4 when it is not loaded or the file cannot be opened.
         false
     }
     fn allocate(&mut self, size: u64) -> Result<OwnedFd, Error> {
+        if self.expect {
+            // Printed in place of the allocation: the expectations need SIZE,
+            // which only the run loop hands over.
+            let text = expect::expectations(self.path, self.from.unwrap_or(0), size);
+            wlcore::out::print(&(text + "\n"))
+                .map_err(|e| Error::env(format!("cannot write to stdout: {}", e.desc())))?;
+            std::process::exit(0);
+        }
         let fd = open(PROC_FILE, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| match e {
             Errno::ENOENT => Error::env(format!(
                 "{PROC_FILE} does not exist: the kmalloc_lkm module is not loaded \
@@ -54,18 +123,32 @@ bytes, or kmalloc failed), 4 when it is not loaded or the file cannot be opened.
             )),
             e => Error::env(format!("cannot open {PROC_FILE}: {}", e.desc())),
         })?;
-        let text = size.to_string();
+        let text = match (self.path, self.from) {
+            (None, _) => size.to_string(),
+            (Some(Path::Krealloc), Some(from)) => format!("krealloc {from} {size}"),
+            (Some(p), _) => format!("{} {size}", p.name()),
+        };
+        let path = self.path.unwrap_or(Path::Kmalloc);
         match write(&fd, text.as_bytes()) {
             Ok(n) if n == text.len() => Ok(fd),
-            Ok(n) => Err(Error::env(format!("{PROC_FILE} took {n} of {} bytes of '{text}'", text.len()))),
+            Ok(n) => Err(Error::env(format!(
+                "{PROC_FILE} took {n} of {} bytes of '{text}'",
+                text.len()
+            ))),
             Err(Errno::EINVAL) => Err(Error::alloc(format!(
-                "the module refused {size} bytes (EINVAL): one allocation is 1 to {KMALLOC_MAX_SIZE} bytes (KMALLOC_MAX_SIZE)"
+                "the module refused {size} bytes (EINVAL): one {} allocation is 1 to {} bytes ({})",
+                path.name(),
+                path.max_size(),
+                path.limit_name()
             ))),
             Err(Errno::ENOMEM) => Err(Error::alloc(format!(
                 "the module refused {size} bytes (ENOMEM): {}",
                 cap_state()
             ))),
-            Err(e) => Err(Error::alloc(format!("writing {size} to {PROC_FILE} failed: {}", e.desc()))),
+            Err(e) => Err(Error::alloc(format!(
+                "writing '{text}' to {PROC_FILE} failed: {}",
+                e.desc()
+            ))),
         }
     }
     fn address(_: &OwnedFd) -> Option<usize> {
@@ -85,9 +168,10 @@ fn cap_state() -> String {
     match (field("requested"), field("max_bytes")) {
         (Some(live), Some(cap)) => format!(
             "{live} bytes live of its cap of {cap} (module parameter max_bytes), \
-             or too many open files hold one (max_files), or kmalloc failed"
+             or too many open files hold one (max_files), or the allocator failed"
         ),
-        _ => "over its cap on live bytes or files (module parameters), or kmalloc failed".into(),
+        _ => "over its cap on live bytes or files (module parameters), or the allocator failed"
+            .into(),
     }
 }
 

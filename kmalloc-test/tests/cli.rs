@@ -55,3 +55,125 @@ fn no_malloc_family_call_at_all() {
         assert_eq!(tracker.calls_of(pid), vec![], "{args:?}");
     }
 }
+
+/// `--path`/`--from` misuse is a usage error, found before the module's file is
+/// opened (here it does not even exist): one line, exit 2.
+#[test]
+fn bad_path_options_are_one_line_and_exit_2() {
+    for (args, words) in [
+        (
+            &["--path", "slab", "4096"][..],
+            "invalid value 'slab' for '--path <PATH>': one of kmalloc,",
+        ),
+        (
+            &["--path", "", "4096"][..],
+            "invalid value '' for '--path <PATH>'",
+        ),
+        (
+            &["--path", "KMALLOC", "4096"][..],
+            "invalid value 'KMALLOC'",
+        ),
+        (&["--path"][..], "--path"),
+        (
+            &["--path", "krealloc", "4096"][..],
+            "--path krealloc needs --from SIZE0",
+        ),
+        (
+            &["--from", "64", "4096"][..],
+            "--from is for --path krealloc only",
+        ),
+        (
+            &["--path", "vmalloc", "--from", "64", "4096"][..],
+            "--from is for --path krealloc only",
+        ),
+        (
+            &["--path", "krealloc", "--from", "0", "4096"][..],
+            "invalid value '0' for '--from <SIZE0>'",
+        ),
+        (
+            &["--path", "krealloc", "--from", "1.5KiB", "4096"][..],
+            "invalid value '1.5KiB' for '--from <SIZE0>'",
+        ),
+        (
+            &["--path", "krealloc", "--from", "-1", "4096"][..],
+            "'--from <SIZE0>'",
+        ),
+        (&["--path", "krealloc", "--from", "64"][..], "SIZE"),
+        (&["--path", "pages", "0"][..], "'<SIZE>'"),
+    ] {
+        assert_fails(&run(BIN, args), "kmalloc-test", 2, words);
+    }
+}
+
+/// `--expect` needs no module: it prints what a tracker should see and exits 0.
+#[test]
+fn expect_prints_the_tracepoints_of_each_path() {
+    let expect = |args: &[&str]| -> serde_json::Value {
+        let r = run(BIN, args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr, "", "{args:?}");
+        assert_eq!(r.stdout.lines().count(), 1, "{args:?}: one line");
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", r.stdout))
+    };
+    let first = |j: &serde_json::Value| j["alloc_events"][0].clone();
+
+    let j = expect(&["--expect", "4096"]);
+    assert_eq!(j["write"], "4096");
+    assert_eq!(first(&j)["event"], "kmem:kmalloc");
+    assert_eq!(first(&j)["fields"]["bytes_req"], 4096);
+    assert_eq!(first(&j)["count"], 1);
+    assert_eq!(j["free_events"][0]["event"], "kmem:kfree");
+    // Above 8 KiB this kernel traces a kmalloc twice.
+    assert_eq!(first(&expect(&["--expect", "65536"]))["count"], 2);
+
+    let j = expect(&["--path", "kzalloc", "--expect", "100"]);
+    assert_eq!(j["write"], "kzalloc 100");
+    assert_eq!(j["allocated_bytes"], 128);
+    assert_eq!(first(&j)["fields"]["gfp_flags"], "GFP_KERNEL|__GFP_ZERO");
+
+    let j = expect(&["--path", "krealloc", "--from", "100", "--expect", "300"]);
+    assert_eq!(j["write"], "krealloc 100 300");
+    let sizes: Vec<_> = j["alloc_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "kmem:kmalloc")
+        .map(|e| e["fields"]["bytes_req"].clone())
+        .collect();
+    assert_eq!(sizes, [100, 300]);
+    // Shrinking keeps the object: no second kmalloc.
+    let j = expect(&["--path", "krealloc", "--from", "300", "--expect", "100"]);
+    assert_eq!(j["alloc_events"][1]["count"], 0);
+    assert_eq!(j["allocated_bytes"], 512);
+
+    let j = expect(&["--path", "kmem_cache", "--expect", "100"]);
+    assert_eq!(first(&j)["event"], "kmem:kmem_cache_alloc");
+    assert_eq!(first(&j)["fields"]["name"], "kmalloc_lkm-100");
+
+    let j = expect(&["--path", "vmalloc", "--expect", "10000"]);
+    assert_eq!(first(&j)["event"], "vmalloc:alloc_vmap_area");
+    assert_eq!(first(&j)["fields"]["size"], 16384);
+    assert_eq!(j["allocated_bytes"], 12288);
+
+    assert_eq!(
+        expect(&["--path", "kvmalloc", "--expect", "4MiB"])["listed_path"],
+        "kvmalloc:kmalloc"
+    );
+    let j = expect(&["--path", "kvmalloc", "--expect", "8MiB"]);
+    assert_eq!(j["listed_path"], "kvmalloc:vmalloc");
+    assert!(j["alloc_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["event"] == "vmalloc:alloc_vmap_area"));
+
+    let j = expect(&["--path", "pages", "--expect", "10000"]);
+    assert_eq!(first(&j)["event"], "kmem:mm_page_alloc");
+    assert_eq!(first(&j)["fields"]["order"], 2);
+    assert_eq!(j["allocated_bytes"], 16384);
+
+    let j = expect(&["--path", "percpu", "--expect", "100"]);
+    assert_eq!(first(&j)["event"], "percpu:percpu_alloc_percpu");
+    assert_eq!(first(&j)["fields"]["size"], 100);
+    assert_eq!(first(&j)["fields"]["align"], 8);
+}
