@@ -7,8 +7,55 @@ export PATH="$HOME/.cargo/bin:$PATH"
 # Where scripts keep what outlives a run (kernel builds, tools), outside the tree.
 export CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/memory-workloads"
 
+# Errors and exit statuses, the same in every script: each error is one line on
+# stderr that starts with the script's name, and the exit status says what
+# happened:
+#   0  done
+#   1  it ran and failed (fail): a run, a measurement or a step failed
+#   2  usage or setup error, found before anything ran (die): a bad option or
+#      value, a missing tool or binary, an unwritable folder
+#   130, 143  interrupted by SIGINT, SIGTERM
 say() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
-die() { say "$*"; exit 1; }
+die() { say "error: $*"; exit 2; }
+# A script whose EXIT trap reports the failure (sweep.sh: with where its partial
+# files went, in the same line) sets fail_later=1; fail then leaves the line in
+# fail_msg for the trap.
+fail_later=0 fail_msg=""
+fail() {
+	# shellcheck disable=SC2034 # fail_msg is for the caller's EXIT trap
+	fail_msg="$*"
+	((fail_later)) || say "$*"
+	exit 1
+}
+
+# usage: the script's header comment (from line 2 to `set -euo`), as --help.
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[-1]}" | sed '$d; s/^# \{0,1\}//'; }
+
+# last_line FILE... -> the last non-empty line of the files, at most 200
+# characters (what a failed tool said last, for a one-line error).
+last_line() {
+	local l
+	l=$(cat -- "$@" 2>/dev/null | tr -d '\r' | grep -v '^[[:space:]]*$' | tail -n 1) || true
+	printf '%s' "${l:0:200}"
+}
+
+# need_wlreport: sets WLREPORT to the report tool (wlreport/, target/release),
+# building it first when it is missing or older than its sources; dies (exit 2)
+# when it cannot be built.
+WLREPORT=""
+need_wlreport() {
+	local top bin log
+	top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+	bin="$top/target/release/wlreport"
+	if [ ! -x "$bin" ] || [ -n "$(find "$top/wlreport" "$top/Cargo.lock" -newer "$bin" -type f 2>/dev/null | head -n 1)" ]; then
+		command -v cargo >/dev/null 2>&1 || die "$bin is missing and cargo is not on PATH"
+		log=$(cd "$top" && cargo build --release --quiet -p wlreport 2>&1) ||
+			die "cargo build -p wlreport failed: $(grep -v '^[[:space:]]*$' <<<"$log" | tail -n 1)"
+	fi
+	[ -x "$bin" ] || die "wlreport is not built: $bin"
+	# shellcheck disable=SC2034 # the caller runs it
+	WLREPORT="$bin"
+}
 
 # need_pkgs PKG...: installs the Debian packages that are missing (needs root).
 need_pkgs() {
@@ -47,4 +94,40 @@ check_size() {
 	out=${out##*$'\n'}
 	size_error=${out% (see --help)}
 	return $((rc ? rc : 1))
+}
+
+# --- KTAP-style test output, shared by the host tests (scripts/tests/*.sh) ---
+#   ktap_plan [N]     "KTAP version 1", and the plan "1..N" when the number of
+#                     checks is known before they run; without N the plan is
+#                     printed by ktap_done, after the checks
+#   check DESC CMD... "ok N - DESC" when CMD succeeds, else "not ok N - DESC"
+#   ok DESC, not_ok DESC   a result decided by the caller
+#   skip DESC WHY     "ok N - DESC # SKIP WHY"
+#   ktap_done         the plan (unless given first) and "# Totals: pass:P
+#                     fail:F skip:S"; returns 1 when a check failed, or when
+#                     the checks that ran are not the ones planned
+# Other output of a test should be diagnostic lines: "# ...".
+ktap_n=0 ktap_pass=0 ktap_fail=0 ktap_skip=0 ktap_planned=""
+ktap_plan() {
+	echo "KTAP version 1"
+	ktap_planned="${1:-}"
+	[ -z "$ktap_planned" ] || echo "1..$ktap_planned"
+}
+ok() { ktap_n=$((ktap_n + 1)) ktap_pass=$((ktap_pass + 1)); echo "ok $ktap_n - $*"; }
+not_ok() { ktap_n=$((ktap_n + 1)) ktap_fail=$((ktap_fail + 1)); echo "not ok $ktap_n - $*"; }
+skip() { ktap_n=$((ktap_n + 1)) ktap_skip=$((ktap_skip + 1)); echo "ok $ktap_n - $1 # SKIP ${2:-}"; }
+check() {
+	local d="$1"
+	shift
+	if "$@"; then ok "$d"; else not_ok "$d"; fi
+}
+ktap_done() {
+	if [ -z "$ktap_planned" ]; then
+		echo "1..$ktap_n"
+	elif [ "$ktap_n" -ne "$ktap_planned" ]; then
+		echo "# planned $ktap_planned checks, ran $ktap_n"
+		ktap_fail=$((ktap_fail + 1))
+	fi
+	echo "# Totals: pass:$ktap_pass fail:$ktap_fail skip:$ktap_skip"
+	[ "$ktap_fail" -eq 0 ]
 }

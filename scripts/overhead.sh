@@ -45,16 +45,7 @@ warmup=3
 out="$repo/results"
 bin_dir="$repo/target/release"
 
-# die: usage or setup error (exit 2); fail: a measurement failed (exit 1)
-die() { echo "overhead.sh: error: $*" >&2; exit 2; }
-fail() { echo "overhead.sh: $*" >&2; exit 1; }
-# last_line FILE -> its last non-empty line, at most 200 characters
-last_line() {
-	local l
-	l=$(tr -d '\r' <"$1" 2>/dev/null | grep -v '^[[:space:]]*$' | tail -n 1) || true
-	printf '%s' "${l:0:200}"
-}
-usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
+# die (lib.sh): usage or setup error (exit 2); fail: a measurement failed (exit 1)
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -109,6 +100,7 @@ need_tool() {
 	command -v "$1" >/dev/null 2>&1 || die "$1 is not on PATH (package $2 is installed)"
 }
 need_tool hyperfine hyperfine
+need_wlreport
 for t in "${trackers[@]}"; do
 	case "$t" in
 	bpftrace)
@@ -198,38 +190,19 @@ if [ -f "$tmp/bpftrace.log" ]; then
 	echo "overhead.sh: bpftrace saw $lines workload exits" >&2
 fi
 
-# csv_stat FILE COLUMN -> value (seconds) of hyperfine's export; counted
-# from the right, as the quoted command in the first column may hold commas
-csv_stat() {
-	awk -F, -v c="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == c) k = NF - i; next }
-		NR == 2 { print $(NF - k) }' "$1"
-}
-
+# The ratios (wlreport overhead): one line per workload, size and tracker,
+# with hyperfine's exports without and with the tracker.
 csv="$tmp/overhead.csv"
 md="$tmp/overhead.md"
-echo "workload,size,tracker,runs,baseline_mean_ms,tracked_mean_ms,ratio_mean,baseline_median_ms,tracked_median_ms,ratio_median,baseline_stddev_ms,tracked_stddev_ms" >"$csv"
-{
-	echo "| workload | size | tracker | without (mean ms) | with (mean ms) | ratio (mean) | without (median ms) | with (median ms) | ratio (median) |"
-	echo "|---|---:|---|---:|---:|---:|---:|---:|---:|"
-} >"$md"
 for w in "${workloads[@]}"; do
 	for s in "${sizes[@]}"; do
 		for t in "${trackers[@]}"; do
-			b="$tmp/none_${w}_$s.csv"
-			x="$tmp/${t}_${w}_$s.csv"
-			read -r bm bmed bsd xm xmed xsd < <(printf '%s %s %s %s %s %s\n' \
-				"$(csv_stat "$b" mean)" "$(csv_stat "$b" median)" "$(csv_stat "$b" stddev)" \
-				"$(csv_stat "$x" mean)" "$(csv_stat "$x" median)" "$(csv_stat "$x" stddev)")
-			awk -v w="$w" -v s="$s" -v t="$t" -v n="$runs" -v bm="$bm" -v bmed="$bmed" -v bsd="$bsd" \
-				-v xm="$xm" -v xmed="$xmed" -v xsd="$xsd" -v csv="$csv" -v md="$md" 'BEGIN {
-				printf "%s,%s,%s,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f\n", w, s, t, n,
-					bm * 1000, xm * 1000, xm / bm, bmed * 1000, xmed * 1000, xmed / bmed, bsd * 1000, xsd * 1000 >> csv
-				printf "| %s | %s | %s | %.3f | %.3f | %.2f | %.3f | %.3f | %.2f |\n", w, s, t,
-					bm * 1000, xm * 1000, xm / bm, bmed * 1000, xmed * 1000, xmed / bmed >> md
-			}'
+			printf '%s\t%s\t%s\t%s\t%s\n' "$w" "$s" "$t" "$tmp/none_${w}_$s.csv" "$tmp/${t}_${w}_$s.csv"
 		done
 	done
-done
+done >"$tmp/manifest.tsv"
+err=$("$WLREPORT" overhead --runs "$runs" --manifest "$tmp/manifest.tsv" --csv "$csv" --md "$md" 2>&1) ||
+	fail "the overhead table could not be made: ${err#wlreport: }"
 mv -f "$csv" "$out/overhead.csv"
 mv -f "$md" "$out/overhead.md"
 cat "$out/overhead.md"

@@ -19,12 +19,11 @@ repo=$(cd "$here/.." && pwd)
 # shellcheck source=scripts/lib.sh
 . "$here/lib.sh"
 
-die() { echo "plot.sh: error: $*" >&2; exit 2; }
 
 dir=""
 while [ $# -gt 0 ]; do
 	case "$1" in
-	-h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) usage; exit 0 ;;
 	--) shift; [ $# -le 1 ] || die "one RESULTS_DIR at most (see --help)"; dir="${1:-}"; break ;;
 	-*) die "unknown option: $1 (see --help)" ;;
 	*) [ -z "$dir" ] || die "one RESULTS_DIR at most (see --help)"; dir="$1"; shift ;;
@@ -45,7 +44,7 @@ plot() {
 	local name="$1" err
 	shift
 	err=$(gnuplot "$@" 2>&1 >/dev/null) ||
-		{ echo "plot.sh: gnuplot failed for $name: $(grep -v '^[[:space:]]*$' <<<"$err" | tail -n 1)" >&2; exit 1; }
+		fail "gnuplot failed for $name: $(grep -v '^[[:space:]]*$' <<<"$err" | tail -n 1)"
 }
 
 # has COLUMN -> 1 when DATA.csv has a value in that column

@@ -72,9 +72,19 @@
 #   runs.csv    one row per run: workload,size,repetition,tracker,figure,
 #               tracked_bytes,requested_bytes,allocator_bytes,
 #               glibc_mmap_bytes,wall_ns,exit_status,pid,mmap_bytes,
-#               brk_bytes,shm_bytes,kernel_bytes,kmalloc_events,kmalloc_ptrs
-#               (glibc_mmap_bytes: the mmap length glibc makes for
-#               malloc(allocator_bytes), 0 below the 128 KiB threshold)
+#               brk_bytes,shm_bytes,kernel_bytes,kmalloc_events,kmalloc_ptrs,
+#               cache_events,module_kmalloc_events,module_kmalloc_ptrs,
+#               then the workload's own report (repeat,completed,served_by,
+#               reported_mmap_bytes,reported_brk_growth_bytes,failed_repeat,
+#               error); the kernel CSV's runs last (tracker kernel-csv).
+#               glibc_mmap_bytes: the mmap length glibc makes for
+#               malloc(allocator_bytes), 0 below the 128 KiB threshold;
+#               kmalloc_*: every kmem:kmalloc event and distinct pointer of
+#               the process; module_kmalloc_*: the module's own (kernel CSV)
+#               (wlreport's crate docs describe every column)
+#   raw-runs.tsv what the harness recorded per run (the tracker's line, the
+#               workload's --json), from which `wlreport sweep` makes the
+#               tables above
 #   errors.csv  per workload and size: median tracked bytes minus the
 #               workload's size-1 median (delta) minus allocator_bytes
 #               (error_bytes), and delta minus glibc's mmap length
@@ -110,13 +120,10 @@ bin_dir="$repo/target/release"
 quiet=0
 wl_args=()
 
-# die: a usage or setup error, before anything ran or was written (exit 2).
-# fail: the sweep failed once under way (exit 1); the EXIT trap prints the
-# reason with where the partial files went, in one line.
-die() { echo "sweep.sh: error: $*" >&2; exit 2; }
-fail_msg=""
-fail() { fail_msg="$*"; exit 1; }
-usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
+# die (lib.sh): a usage or setup error, before anything ran or was written
+# (exit 2). fail (lib.sh): the sweep failed once under way (exit 1); the EXIT
+# trap prints the reason with where the partial files went, in one line.
+fail_later=1
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -257,6 +264,11 @@ esac
 if [ -n "$kernel_csv" ] && { [ ! -f "$kernel_csv" ] || [ ! -r "$kernel_csv" ]; }; then
 	die "cannot read kernel CSV: $kernel_csv"
 fi
+# The tables are made by wlreport; a kernel CSV it cannot merge is refused now.
+need_wlreport
+if [ -n "$kernel_csv" ]; then
+	err=$("$WLREPORT" kernel-check "$kernel_csv" 2>&1) || die "${err#wlreport: }"
+fi
 
 # --- staging and cleanup ------------------------------------------------------
 # Nothing is written before this point. The runs go to OUT/.partial.* first;
@@ -287,6 +299,10 @@ cleanup() {
 		base="$out/incomplete-$(date +%Y%m%d-%H%M%S)"
 		dest="$base"
 		while [ -e "$dest" ]; do dest="$base-$i"; i=$((i + 1)); done
+		# an interrupted sweep still gets the tables of the runs it recorded
+		if [ ! -e "$stage/runs.csv" ] && [ -f "$stage/raw-runs.tsv" ]; then
+			make_tables >/dev/null 2>&1 || true
+		fi
 		echo "INCOMPLETE: $why; these files are partial." >"$stage/INCOMPLETE"
 		mv "$stage" "$dest"
 		echo "sweep.sh: $why; partial files in $dest" >&2
@@ -368,36 +384,9 @@ kv() {
 	fi
 }
 
-# json_num KEY TEXT -> top-level number KEY in the workload's JSON
-json_num() {
-	if [[ "$2" =~ \"$1\"[[:space:]]*:[[:space:]]*([0-9]+) ]]; then
-		printf '%s' "${BASH_REMATCH[1]}"
-	fi
-}
-
-# glibc_mmap BYTES -> length of glibc's mmap for malloc(BYTES), 0 when it
-# stays on the heap (threshold pinned at 128 KiB; SIZE_SZ 8, alignment 16)
-glibc_mmap() {
-	local b="$1" nb
-	nb=$(((b + 8 + 15) & ~15))
-	[ "$nb" -ge 32 ] || nb=32
-	if [ "$nb" -ge 131072 ]; then
-		echo $(((nb + 8 + 4095) & ~4095))
-	else
-		echo 0
-	fi
-}
-
 now_ns() {
 	local t="$EPOCHREALTIME"
 	echo $((10#${t/./} * 1000))
-}
-
-# last_line FILE... -> the last non-empty line of the files, at most 200 characters
-last_line() {
-	local l
-	l=$(cat -- "$@" 2>/dev/null | tr -d '\r' | grep -v '^[[:space:]]*$' | tail -n 1) || true
-	printf '%s' "${l:0:200}"
 }
 
 # --- one run ---------------------------------------------------------------------
@@ -405,7 +394,6 @@ last_line() {
 run_one() {
 	local w="$1" size="$2" rep="$3" bin="$bin_dir/$1"
 	local status=0 pid="" t0 t1 json="" tracked="" figure=user line=""
-	local mmap="" brk="" shm="" kernel="" kev="" kptr=""
 	local jf="$tmp/out.json" ef="$tmp/err.txt"
 	[ "$w" = kmalloc-test ] && [ "$tracker" = bpftrace ] && figure=kernel
 	: >"$jf"
@@ -419,9 +407,6 @@ run_one() {
 		if [ "$tracker" = bpftrace ]; then
 			if bpf_result "$pid"; then
 				line="$bpf_line"
-				mmap=$(kv mmap "$line"); brk=$(kv brk "$line"); shm=$(kv shm "$line")
-				kernel=$(kv kernel "$line"); kev=$(kv kmalloc_events "$line"); kptr=$(kv kmalloc_ptrs "$line")
-				if [ "$figure" = kernel ]; then tracked="$kernel"; else tracked=$(kv user "$line"); fi
 			else
 				echo "sweep.sh: no bpftrace line for $w pid $pid (size $size)" >&2
 			fi
@@ -432,25 +417,17 @@ run_one() {
 		"$here/trackers/strace.sh" --out "$tmp/strace.txt" -- "$bin" "${wl_args[@]}" --json "$size" >"$jf" 2>"$ef" || status=$?
 		t1=$(now_ns)
 		line=$(<"$tmp/strace.txt")
-		tracked=$(kv user "$line"); mmap=$(kv mmap "$line"); brk=$(kv brk "$line"); shm=$(kv shm "$line")
 		;;
 	external)
 		run_external "$w" "$size" || status=$?
-		t0="$ext_t0"; t1="$ext_t1"; tracked="$ext_tracked"; pid="$ext_pid"
+		t0="$ext_t0"; t1="$ext_t1"; pid="$ext_pid"
+		[ -z "$ext_tracked" ] || line="tracked=$ext_tracked"
 		;;
 	esac
+	# the figure, for the progress line and to tell a run the tracker missed
+	if [ "$figure" = kernel ]; then tracked=$(kv kernel "$line"); else tracked=$(kv user "$line"); fi
+	[ -n "$tracked" ] || tracked=$(kv tracked "$line")
 	IFS= read -r -d '' json <"$jf" || true
-	[ -n "$pid" ] || pid=$(json_num pid "$json")
-	local requested allocator repeat gm=""
-	requested=$(json_num requested_bytes "$json")
-	[ -n "$requested" ] || requested="$size"
-	allocator=$(json_num allocator_bytes "$json")
-	repeat=$(json_num repeat "$json")
-	[ -n "$repeat" ] || repeat=1
-	if [ -n "$allocator" ] && [ "$w" != kmalloc-test ]; then
-		gm=$(( $(glibc_mmap "$allocator") * repeat ))
-		allocator=$((allocator * repeat))
-	fi
 	if [ "$status" -ne 0 ]; then
 		echo "sweep.sh: $w $size (rep $rep) failed with exit status $status: $(head -c 300 "$ef")" >&2
 	elif [ "$tracker" != none ] && [ -z "$tracked" ]; then
@@ -459,10 +436,10 @@ run_one() {
 	fi
 	run_ok=$((status == 0))
 	last_tracked="$tracked"
-	printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' \
-		"$w" "$size" "$rep" "$tracker" "$figure" "$tracked" "$requested" "$allocator" \
-		"$gm" "$((t1 - t0))" "$status" "$pid" "$mmap" "$brk" "$shm" "$kernel" "$kev" "$kptr" \
-		>>"$stage/runs.csv"
+	# one line of raw-runs.tsv: the workload's report is one JSON line
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+		"$w" "$size" "$rep" "$tracker" "$figure" "$status" "$((t1 - t0))" "$pid" \
+		"${line//[$'\t\n']/ }" "${json//[$'\t\n']/}" >>"$stage/raw-runs.tsv"
 }
 
 # run_external WORKLOAD SIZE -> ext_t0, ext_t1, ext_tracked, ext_pid; status
@@ -549,8 +526,19 @@ run_external() {
 	return "$status"
 }
 
+# make_tables: runs.csv, DATA.csv, errors.csv, errors.md from raw-runs.tsv
+make_tables() {
+	local w sizes args=(--raw "$stage/raw-runs.tsv" --out "$stage")
+	for w in "${workloads[@]}"; do
+		sizes="${wl_req[$w]% }"
+		args+=(--requested "$w=${sizes// /,}")
+	done
+	[ -z "$kernel_csv" ] || args+=(--kernel-csv "$kernel_csv")
+	"$WLREPORT" sweep "${args[@]}"
+}
+
 # --- the sweep -------------------------------------------------------------------
-echo "workload,size,repetition,tracker,figure,tracked_bytes,requested_bytes,allocator_bytes,glibc_mmap_bytes,wall_ns,exit_status,pid,mmap_bytes,brk_bytes,shm_bytes,kernel_bytes,kmalloc_events,kmalloc_ptrs" >"$stage/runs.csv"
+printf 'workload\tsize\trepetition\ttracker\tfigure\texit_status\twall_ns\tpid\ttracker_report\tjson\n' >"$stage/raw-runs.tsv"
 
 total=0
 for w in "${workloads[@]}"; do
@@ -595,104 +583,7 @@ fi
 finished=$(now_ns)
 
 # --- aggregation -------------------------------------------------------------------
-req_pairs=""
-for w in "${workloads[@]}"; do
-	for size in ${wl_req[$w]}; do req_pairs+="$w:$size "; done
-done
-
-# shellcheck disable=SC2016 # awk program
-aggregate='
-function isort(a, n,    i, j, t) {
-	for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-}
-function fmt(x) { return (x == int(x)) ? sprintf("%.0f", x) : sprintf("%.1f", x) }
-function median(k,    n, i, a) {
-	n = cnt[k]; if (n == 0) return ""
-	for (i = 1; i <= n; i++) a[i] = val[k, i]
-	isort(a, n)
-	return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
-function minmax(k, want,    i, m) {
-	m = val[k, 1]
-	for (i = 2; i <= cnt[k]; i++) if ((want == "min") ? val[k, i] < m : val[k, i] > m) m = val[k, i]
-	return m
-}
-function add(k, v) { cnt[k]++; val[k, cnt[k]] = v + 0 }
-function addsize(s) { if (!(s in sizeseen)) { sizeseen[s] = 1; nsz++; sz[nsz] = s + 0 } }
-BEGIN { FS = ","; nreq = split(reqpairs, rp, " ")
-	for (i = 1; i <= nreq; i++) { split(rp[i], p, ":"); wanted[p[1], p[2]] = 1; addsize(p[2]); if (!(p[1] in wseen)) { wseen[p[1]] = 1; nw++; wl[nw] = p[1] } } }
-FILENAME == runs && FNR == 1 { next }
-FILENAME == runs {
-	w = $1; s = $2 + 0
-	if ($11 == "0" && $6 != "") add(w SUBSEP s, $6)
-	if ($8 != "" && !((w, s) in alloc)) { alloc[w, s] = $8; gm[w, s] = $9; trk[w] = $4; fig[w] = $5 }
-	if (!(w in trk)) { trk[w] = $4; fig[w] = $5 }
-	next
-}
-FILENAME == kcsv {
-	if (FNR == 1 && $1 !~ /^[0-9]+$/) { for (i = 1; i <= NF; i++) { h = $i; gsub(/[ \r"]/, "", h); col[h] = i }; next }
-	if (FNR == 1) { col["size"] = 1; col["repetition"] = 2; col["bytes_alloc_sum"] = 3; col["bytes_req"] = 4; col["distinct_ptrs"] = 5; col["raw_events"] = 6 }
-	if (!("size" in col) || !("bytes_alloc_sum" in col)) { print "sweep.sh: error: kernel CSV has no size or bytes_alloc_sum column" > "/dev/stderr"; bad = 1; exit 2 }
-	s = $(col["size"]); gsub(/[ \r]/, "", s); v = $(col["bytes_alloc_sum"]); gsub(/[ \r]/, "", v)
-	if (s !~ /^[0-9]+$/ || v !~ /^[0-9]+$/) next
-	s += 0; add("kernel-csv" SUBSEP s, v); addsize(s); kern = 1
-	rq = ("bytes_req" in col) ? $(col["bytes_req"]) : ""; gsub(/[ \r]/, "", rq)
-	rr = ("repetition" in col) ? $(col["repetition"]) : ""; gsub(/[ \r]/, "", rr)
-	dp = ("distinct_ptrs" in col) ? $(col["distinct_ptrs"]) : ""; gsub(/[ \r]/, "", dp)
-	ev = ("raw_events" in col) ? $(col["raw_events"]) : ""; gsub(/[ \r]/, "", ev)
-	printf "kmalloc-test,%s,%s,kernel-csv,kernel,%s,%s,%s,,,0,,,,,%s,%s,%s\n", s, rr, v, s, rq, v, ev, dp >> runsout
-	next
-}
-END {
-	if (bad) exit 2
-	isort(sz, nsz)
-	print "Size of Allocation (Bytes),Malloc Workload Userspace (Bytes),Bytearray Workload Userspace (Bytes),Kmalloc Workload Kernelspace (Bytes)" > data
-	for (i = 1; i <= nsz; i++) {
-		s = sz[i]
-		m = ((("malloc-wl", s) in wanted)) ? median("malloc-wl" SUBSEP s) : ""
-		b = ((("bytearray-wl", s) in wanted)) ? median("bytearray-wl" SUBSEP s) : ""
-		if (kern) k = median("kernel-csv" SUBSEP s)
-		else k = ((("kmalloc-test", s) in wanted)) ? median("kmalloc-test" SUBSEP s) : ""
-		printf "%.0f,%s,%s,%s\n", s, (m == "" ? "" : fmt(m)), (b == "" ? "" : fmt(b)), (k == "" ? "" : fmt(k)) > data
-	}
-	hdr = "workload,size,tracker,figure,reps_ok,tracked_median,tracked_min,tracked_max,baseline_bytes,delta_bytes,allocator_bytes,error_bytes,glibc_mmap_bytes,error_vs_glibc_mmap_bytes"
-	print hdr > errs
-	print "| workload | size | tracker | reps | tracked (median) | spread | baseline (size 1) | delta | allocator bytes | error | glibc mmap | delta - glibc mmap |" > md
-	print "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" > md
-	if (kern) { nw++; wl[nw] = "kernel-csv"; trk["kernel-csv"] = "kernel-csv"; fig["kernel-csv"] = "kernel" }
-	for (j = 1; j <= nw; j++) {
-		w = wl[j]
-		base = median(w SUBSEP 1)
-		for (i = 1; i <= nsz; i++) {
-			s = sz[i]
-			if (w != "kernel-csv" && !((w, s) in wanted)) continue
-			k = w SUBSEP s
-			if (w == "kernel-csv" && cnt[k] == 0) continue
-			med = median(k)
-			a = (w == "kernel-csv") ? s : alloc[w, s]
-			g = (w == "kernel-csv") ? "" : gm[w, s]
-			if (med == "" || trk[w] == "none") { d = ""; e = ""; ev = ""; mn = ""; mx = "" }
-			else {
-				mn = fmt(minmax(k, "min")); mx = fmt(minmax(k, "max"))
-				d = (base == "") ? med : med - base
-				e = (a == "") ? "" : fmt(d - a)
-				ev = (g != "" && g > 0) ? fmt(d - g) : ""
-				d = fmt(d)
-			}
-			printf "%s,%.0f,%s,%s,%d,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", (w == "kernel-csv" ? "kmalloc-test" : w), s, trk[w], fig[w], cnt[k], \
-				(med == "" ? "" : fmt(med)), mn, mx, (base == "" ? "" : fmt(base)), d, a, e, g, ev > errs
-			printf "| %s | %.0f | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", (w == "kernel-csv" ? "kmalloc-test" : w), s, trk[w], cnt[k], \
-				(med == "" ? "" : fmt(med)), (mn == "" ? "" : fmt(mx - mn)), (base == "" ? "" : fmt(base)), d, a, e, g, ev > md
-		}
-	}
-}
-'
-kfile="${kernel_csv:-/dev/null}"
-awk -v runs="$stage/runs.csv" -v kcsv="$kfile" -v reqpairs="$req_pairs" \
-	-v data="$stage/DATA.csv" -v errs="$stage/errors.csv" -v md="$stage/errors.md" \
-	-v runsout="$tmp/kernel-rows.csv" \
-	"$aggregate" "$stage/runs.csv" "$kfile" || fail "aggregation failed"
-[ -f "$tmp/kernel-rows.csv" ] && cat "$tmp/kernel-rows.csv" >>"$stage/runs.csv"
+err=$(make_tables 2>&1) || fail "the tables could not be made: ${err#wlreport: }"
 
 {
 	echo "tracker=$tracker"
@@ -718,7 +609,7 @@ awk -v runs="$stage/runs.csv" -v kcsv="$kfile" -v reqpairs="$req_pairs" \
 if [ "$failed" -ne 0 ]; then
 	fail "$failed of $n runs failed (exit_status in runs.csv; their cells are left out of the medians)"
 fi
-for f in DATA.csv runs.csv errors.csv errors.md meta.txt bpftrace.log bpftrace.err INCOMPLETE; do
+for f in DATA.csv runs.csv raw-runs.tsv errors.csv errors.md meta.txt bpftrace.log bpftrace.err INCOMPLETE; do
 	[ -e "$stage/$f" ] || rm -f "$out/$f"
 done
 for f in "$stage"/*; do

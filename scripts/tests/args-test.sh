@@ -8,8 +8,8 @@
 # is left outside OUT/incomplete-*. Also the known defects: overhead.sh's
 # fallback when a tracker is missing, and report.sh -t strace without
 # bpftrace (bpftrace is hidden from PATH for that one).
-# Prints "ok - ..." / "not ok - ..." per check and "N passed, M failed" at the
-# end; exits non-zero on any failure. Needs root (bind mounts, installs
+# Prints KTAP (lib.sh: "ok N - ..." / "not ok N - ..." per check, the plan,
+# "# Totals: ..."); exits non-zero on any failure. Needs root (bind mounts, installs
 # strace, hyperfine and gnuplot when missing); takes about a minute.
 set -euo pipefail
 export LC_ALL=C
@@ -20,23 +20,12 @@ repo=$(cd "$scripts/.." && pwd)
 # shellcheck source=scripts/lib.sh
 . "$scripts/lib.sh"
 
-passed=0
-failed=0
-ok() { echo "ok - $*"; passed=$((passed + 1)); }
-not_ok() { echo "not ok - $*"; failed=$((failed + 1)); }
-check() { # check DESCRIPTION COMMAND...
-	local d="$1"
-	shift
-	if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
-finish() {
-	echo "$passed passed, $failed failed"
-	[ "$failed" -eq 0 ]
-}
+# KTAP output: ok, not_ok, check and ktap_done are lib.sh's.
+ktap_plan "" # the plan at the end: some checks depend on the machine
 
 if [ "$(id -u)" -ne 0 ]; then
 	not_ok "running as root"
-	finish || exit 1
+	ktap_done || exit 1
 fi
 (need_pkgs strace hyperfine gnuplot-nox) || true
 bins=("$repo/target/release/malloc-wl" "$repo/target/release/bytearray-wl")
@@ -45,7 +34,7 @@ if [ ! -x "${bins[0]}" ] || [ ! -x "${bins[1]}" ]; then
 	(cd "$repo" && cargo build --release --quiet) || true
 fi
 check "workload binaries are built" test -x "${bins[0]}" -a -x "${bins[1]}"
-if [ "$failed" -ne 0 ]; then finish || exit 1; fi
+if [ "$ktap_fail" -ne 0 ]; then ktap_done || exit 1; fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/args-test.XXXXXX")
 ro=""
@@ -129,7 +118,7 @@ if mount --bind -o ro "$work/ro" "$work/ro" 2>/dev/null; then
 	umount "$work/ro"
 	ro=""
 else
-	echo "# skip: no read-only bind mount here (mount --bind -o ro failed)"
+	skip "sweep.sh -o a read-only folder" "no read-only bind mount here (mount --bind -o ro failed)"
 fi
 
 # --- sweep.sh: sizes are what the workloads make of them ------------------------------
@@ -166,7 +155,7 @@ if command -v bpftrace >/dev/null 2>&1; then
 		sweep.sh -w malloc-wl -s 1 -r 1 -q -o "$work/bpf"
 	check "sweep.sh: the line names bpftrace's exit status and error" grep -q 'bpftrace exited with status [1-9].*ERROR' <<<"$line"
 else
-	echo "# skip: bpftrace is not installed"
+	skip "sweep.sh with bpftrace failing at start" "bpftrace is not installed"
 fi
 
 # A run that fails: a line for the run, then the sweep's one line; exit 1.
@@ -267,4 +256,4 @@ for s in sweep.sh overhead.sh report.sh plot.sh; do
 done
 check "README documents sweep.sh's exit statuses" grep -q 'OUT/incomplete-' "$repo/README.md"
 
-finish
+ktap_done

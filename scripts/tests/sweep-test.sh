@@ -12,10 +12,15 @@
 #     (n = SIZE + 1) alike
 #   - the repetitions agree, and the two trackers agree to the byte
 #   - the external tracker path works (per-pid bpftrace and strace -p)
+#   - the error against what was asked: 4096 bytes for malloc-wl, 4095 for
+#     bytearray-wl (it asks for SIZE + 1), as the README says
+#   - runs.csv has wlreport's schema; kmalloc_events/kmalloc_ptrs are the
+#     process's in every row, the module's own events and pointers (from a
+#     kernel CSV) have columns of their own
 #   - a kernel CSV is merged into DATA.csv's kmalloc column
 #   - plot.sh writes both PNGs, overhead.sh writes its table
-# Prints "ok - ..." / "not ok - ..." per check and "N passed, M failed" at the
-# end; exits non-zero on any failure. Needs root (bpftrace); installs
+# Prints KTAP (lib.sh: "ok N - ..." / "not ok N - ..." per check, the plan,
+# "# Totals: ..."); exits non-zero on any failure. Needs root (bpftrace); installs
 # bpftrace, strace, gnuplot and hyperfine when missing.
 set -euo pipefail
 export LC_ALL=C
@@ -26,23 +31,12 @@ repo=$(cd "$scripts/.." && pwd)
 # shellcheck source=scripts/lib.sh
 . "$scripts/lib.sh"
 
-passed=0
-failed=0
-ok() { echo "ok - $*"; passed=$((passed + 1)); }
-not_ok() { echo "not ok - $*"; failed=$((failed + 1)); }
-check() { # check DESCRIPTION COMMAND...
-	local d="$1"
-	shift
-	if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
-finish() {
-	echo "$passed passed, $failed failed"
-	[ "$failed" -eq 0 ]
-}
+# KTAP output: ok, not_ok, check and ktap_done are lib.sh's.
+ktap_plan 102
 
 if [ "$(id -u)" -ne 0 ]; then
 	not_ok "running as root (bpftrace needs it)"
-	finish || exit 1
+	ktap_done || exit 1
 fi
 
 # --- what the test needs --------------------------------------------------------
@@ -59,17 +53,20 @@ if [ ! -x "${bins[0]}" ] || [ ! -x "${bins[1]}" ]; then
 	(cd "$repo" && cargo build --release --quiet) || true
 fi
 check "workload binaries are built" test -x "${bins[0]}" -a -x "${bins[1]}"
-if [ "$failed" -ne 0 ]; then finish || exit 1; fi
+if [ "$ktap_fail" -ne 0 ]; then ktap_done || exit 1; fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sweep-test.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 sizes="1,4KiB,256KiB,1MiB,64MiB"
+runs_header="workload,size,repetition,tracker,figure,tracked_bytes,requested_bytes,allocator_bytes,glibc_mmap_bytes,wall_ns,exit_status,pid,mmap_bytes,brk_bytes,shm_bytes,kernel_bytes,kmalloc_events,kmalloc_ptrs,cache_events,module_kmalloc_events,module_kmalloc_ptrs,repeat,completed,served_by,reported_mmap_bytes,reported_brk_growth_bytes,failed_repeat,error"
 header="Size of Allocation (Bytes),Malloc Workload Userspace (Bytes),Bytearray Workload Userspace (Bytes),Kmalloc Workload Kernelspace (Bytes)"
 
 # cell FILE ROW_KEY COLUMN -> field COLUMN of the row whose first field is ROW_KEY
 cell() { awk -F, -v k="$2" -v c="$3" '$1 == k { print $c; exit }' "$1"; }
 # err_cell FILE WORKLOAD SIZE COLUMN -> field of errors.csv
+# runs_col FILE NAME -> the number of runs.csv's column NAME
+runs_col() { awk -F, -v n="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == n) print i; exit }' "$1"; }
 err_cell() { awk -F, -v w="$2" -v s="$3" -v c="$4" '$1 == w && $2 == s { print $c; exit }' "$1"; }
 
 for tracker in bpftrace strace; do
@@ -92,6 +89,14 @@ for tracker in bpftrace strace; do
 	check "$tracker: runs.csv has 30 runs, all with exit status 0 and tracked bytes" \
 		test "$(awk -F, 'NR > 1 && $11 == "0" && $6 ~ /^[0-9]+$/' "$out/runs.csv" | wc -l)" -eq 30 -a "$(wc -l <"$out/runs.csv")" -eq 31
 	check "$tracker: errors.csv has 10 rows" test "$(wc -l <"$out/errors.csv")" -eq 11
+	check "$tracker: runs.csv has wlreport's header" test "$(head -n 1 "$out/runs.csv")" = "$runs_header"
+	check "$tracker: raw-runs.tsv has the 30 runs wlreport read" test "$(wc -l <"$out/raw-runs.tsv")" -eq 31
+	if [ "$tracker" = bpftrace ]; then
+		check "bpftrace: every run has the process's kmalloc events and pointers, no module columns" \
+			test "$(awk -F, 'NR > 1 && $17 ~ /^[0-9]+$/ && $18 ~ /^[0-9]+$/ && $18 <= $17 && $20 == "" && $21 == ""' "$out/runs.csv" | wc -l)" -eq 30
+	else
+		check "strace: no kernel columns" test "$(awk -F, 'NR > 1 && ($16 $17 $18 $19 $20 $21) != ""' "$out/runs.csv" | wc -l)" -eq 0
+	fi
 	check "$tracker: no partial results left" test ! -e "$out/INCOMPLETE"
 	for w in malloc-wl bytearray-wl; do
 		col=2
@@ -107,6 +112,10 @@ for tracker in bpftrace strace; do
 				test "$(err_cell "$out/errors.csv" "$w" "$s" 13)" = "$want"
 			check "$w/$tracker: error vs glibc mmap at $s is 0" \
 				test "$(err_cell "$out/errors.csv" "$w" "$s" 14)" = "0"
+			want=4096
+			[ "$w" = bytearray-wl ] && want=4095
+			check "$w/$tracker: error at $s against the bytes asked of malloc is $want" \
+				test "$(err_cell "$out/errors.csv" "$w" "$s" 12)" = "$want"
 		done
 		spread=$(awk -F, -v w="$w" '$1 == w && $7 != $8' "$out/errors.csv" | wc -l)
 		check "$w/$tracker: the 3 repetitions agree at every size" test "$spread" -eq 0
@@ -148,15 +157,27 @@ else
 fi
 
 # --- kernel CSV merge -------------------------------------------------------------------
-printf 'size,repetition,bytes_alloc_sum,bytes_req,distinct_ptrs,raw_events\n32,1,32,32,1,1\n32,2,64,32,1,2\n32,3,32,32,1,1\n4194304,1,4194304,4194304,1,1\n' >"$work/kernel.csv"
+printf 'size,repetition,bytes_alloc_sum,bytes_req,distinct_ptrs,raw_events,kmalloc_events,cache_events\n32,1,32,32,1,1,7,3\n32,2,64,32,1,2,8,3\n32,3,32,32,1,1,7,3\n4194304,1,4194304,4194304,1,2,9,4\n' >"$work/kernel.csv"
 if "$scripts/sweep.sh" -t none -w malloc-wl -s 1,32 -r 1 -k "$work/kernel.csv" -o "$work/kern" -q 2>/dev/null; then
 	check "kernel CSV: median of the repetitions lands in the kmalloc column (32 -> 32)" \
 		test "$(cell "$work/kern/DATA.csv" 32 4)" = 32
 	check "kernel CSV: sizes only in the kernel CSV get a row (4194304)" \
 		test "$(cell "$work/kern/DATA.csv" 4194304 4)" = 4194304
 	check "kernel CSV: no kmalloc value at size 1" test -z "$(cell "$work/kern/DATA.csv" 1 4)"
+	r="$work/kern/runs.csv"
+	check "kernel CSV: its runs in runs.csv: the process's kmalloc events in kmalloc_events, the module's in module_kmalloc_events/_ptrs" \
+		test "$(awk -F, -v e="$(runs_col "$r" kmalloc_events)" -v p="$(runs_col "$r" kmalloc_ptrs)" \
+			-v me="$(runs_col "$r" module_kmalloc_events)" -v mp="$(runs_col "$r" module_kmalloc_ptrs)" \
+			'$4 == "kernel-csv" { printf "%s/%s/%s/%s ", $e, $p, $me, $mp }' "$r")" = "7//1/1 8//2/1 7//1/1 9//2/1 "
 else
 	not_ok "kernel CSV: sweep ran"
+fi
+printf 'size,bytes\n32,1\n' >"$work/kernel-bad.csv"
+if "$scripts/sweep.sh" -t none -w malloc-wl -s 1 -r 1 -k "$work/kernel-bad.csv" -o "$work/kern-bad" -q 2>"$work/kern-bad.err"; then
+	not_ok "kernel CSV without bytes_alloc_sum: refused before the sweep"
+else
+	check "kernel CSV without bytes_alloc_sum: refused before the sweep, in one line, nothing written" \
+		test "$(wc -l <"$work/kern-bad.err")" -eq 1 -a ! -e "$work/kern-bad/runs.csv"
 fi
 
 # --- plots and overhead ---------------------------------------------------------------------
@@ -175,4 +196,4 @@ else
 	sed 's/^/# /' "$work/ovh.err"
 fi
 
-finish
+ktap_done
