@@ -3,11 +3,12 @@
 #
 # Guest side of scripts/kernel/vm-sweep.sh (busybox sh): runs kmalloc-test for
 # each size and repetition with the kmem tracepoints on, and prints one line
-#   KCSV size,repetition,bytes_alloc_sum,bytes_req,distinct_ptrs,raw_events,kmalloc_events,cache_events
+#   KCSV size,repetition,bytes_alloc_sum,bytes_req,distinct_ptrs,raw_events,kmalloc_events,cache_events,kmalloc_ptrs
 # per run, where, over the events in the run's pid:
 #   bytes_alloc_sum  sum of bytes_alloc of kmem:kmalloc and kmem:kmem_cache_alloc
 #                    (what a MemTracker-style tracker reports for the process)
 #   kmalloc_events, cache_events   how many events that sum is made of
+#   kmalloc_ptrs     distinct pointers of those kmem:kmalloc events
 # and, for the module's own allocation (its kmem:kmalloc call site is the kernel
 # crate's KVec<u8, Kmalloc>):
 #   bytes_req        the size it asked for (the truth)
@@ -49,7 +50,8 @@ for size in $sizes; do
 					if ($0 ~ /call_site=_RN[^ ]*kvec[^ ]*Kmalloc/) { req = val("bytes_req"); mine[val("ptr")] = 1 } }
 				/ kmem_cache_alloc: / { sum += val("bytes_alloc"); nc++ }
 				END { for (p in mine) { ptrs++; raw += events[p] }
-				      printf "KCSV %s,%s,%d,%s,%d,%d,%d,%d\n", size, rep, sum, req, ptrs, raw, nk, nc }
+				      for (p in events) all++
+				      printf "KCSV %s,%s,%d,%s,%d,%d,%d,%d,%d\n", size, rep, sum, req, ptrs, raw, nk, nc, all }
 			' "$T/trace"
 		fi
 		rep=$((rep + 1))

@@ -1,7 +1,7 @@
 //! The kernel sweep's CSV (`scripts/kernel/vm-sweep.sh`), one row per run of
 //! `kmalloc-test` in the VM:
 //!
-//! `size,repetition,bytes_alloc_sum,bytes_req,distinct_ptrs,raw_events,kmalloc_events,cache_events`
+//! `size,repetition,bytes_alloc_sum,bytes_req,distinct_ptrs,raw_events,kmalloc_events,cache_events,kmalloc_ptrs`
 //!
 //! Only `size` and `bytes_alloc_sum` are needed. The header is optional: without
 //! one, the columns are taken in the order above. Rows whose size or sum is not
@@ -10,8 +10,7 @@
 use std::collections::HashMap;
 
 /// The header `scripts/kernel/vm-sweep.sh` writes.
-pub const HEADER: &str =
-    "size,repetition,bytes_alloc_sum,bytes_req,distinct_ptrs,raw_events,kmalloc_events,cache_events";
+pub const HEADER: &str = "size,repetition,bytes_alloc_sum,bytes_req,distinct_ptrs,raw_events,kmalloc_events,cache_events,kmalloc_ptrs";
 
 /// One run of `kmalloc-test` in the VM.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -31,6 +30,8 @@ pub struct KernelRun {
     pub kmalloc_events: Option<u64>,
     /// Every `kmem:kmem_cache_alloc` event in the process.
     pub cache_events: Option<u64>,
+    /// Distinct pointers of the process's `kmem:kmalloc` events.
+    pub kmalloc_ptrs: Option<u64>,
 }
 
 fn clean(s: &str) -> &str {
@@ -82,9 +83,57 @@ pub fn parse(text: &str) -> Result<Vec<KernelRun>, String> {
             module_events: get("raw_events"),
             kmalloc_events: get("kmalloc_events"),
             cache_events: get("cache_events"),
+            kmalloc_ptrs: get("kmalloc_ptrs"),
         });
     }
     Ok(runs)
+}
+
+/// The kernel CSV from the VM's console log: the lines `KCSV <row>` that
+/// `scripts/kernel/guest-sweep.sh` prints, one per run, under `HEADER`. Every
+/// size of `sizes` must have run `reps` times, once per repetition, and every
+/// row must have `HEADER`'s columns, numbers (`bytes_req` may be empty: the
+/// module's allocation was not seen).
+pub fn from_console(console: &str, sizes: &[u64], reps: u64) -> Result<String, String> {
+    let ncol = HEADER.split(',').count();
+    let mut out = format!("{HEADER}\n");
+    let mut seen = std::collections::BTreeSet::new();
+    for line in console.lines() {
+        let Some(row) = line.trim_end_matches('\r').strip_prefix("KCSV ") else {
+            continue;
+        };
+        // what follows the numbers is the console's (a kernel message run into the line)
+        let end = row
+            .find(|c: char| !(c.is_ascii_digit() || c == ','))
+            .unwrap_or(row.len());
+        let row = &row[..end];
+        let f: Vec<&str> = row.split(',').collect();
+        let numbers = f
+            .iter()
+            .enumerate()
+            .all(|(i, v)| whole(v).is_some() || (i == 3 && v.is_empty()));
+        if f.len() != ncol || !numbers {
+            return Err(format!("not a run of {ncol} numbers: KCSV {row}"));
+        }
+        let (size, rep) = (whole(f[0]).unwrap_or(0), whole(f[1]).unwrap_or(0));
+        if !sizes.contains(&size) || rep == 0 || rep > reps {
+            return Err(format!("a run that was not asked for: KCSV {row}"));
+        }
+        if !seen.insert((size, rep)) {
+            return Err(format!("size {size} repetition {rep} reported twice"));
+        }
+        out += row;
+        out.push('\n');
+    }
+    let want = sizes
+        .iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as u64
+        * reps;
+    if seen.len() as u64 != want {
+        return Err(format!("{} of {want} runs reported", seen.len()));
+    }
+    Ok(out)
 }
 
 /// Reads and parses the kernel CSV at `path`.
@@ -99,8 +148,9 @@ mod tests {
 
     #[test]
     fn with_the_sweeps_header() {
-        let t =
-            format!("{HEADER}\n4096,1,9000,4096,1,1,40,12\n4194304,2,8400000,4194304,1,2,50,13\n");
+        let t = format!(
+            "{HEADER}\n4096,1,9000,4096,1,1,40,12,38\n4194304,2,8400000,4194304,1,2,50,13,44\n"
+        );
         let r = parse(&t).unwrap();
         assert_eq!(r.len(), 2);
         assert_eq!(
@@ -114,6 +164,7 @@ mod tests {
                 module_events: Some(2),
                 kmalloc_events: Some(50),
                 cache_events: Some(13),
+                kmalloc_ptrs: Some(44),
             }
         );
     }
@@ -140,6 +191,45 @@ mod tests {
         let r = parse("size,bytes_alloc_sum\n\n8,x\n-1,5\n16,7\n").unwrap();
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].size, 16);
+    }
+
+    #[test]
+    fn from_the_console() {
+        let log = "boot\r\nKCSV 32,1,900,32,1,1,40,12,38\r\n[ 1.0] noise\nKCSV 32,2,964,32,1,1,41,12,39\nKCSV 1,1,868,,0,0,39,12,37\nKCSV 1,2,868,,0,0,39,12,37\n";
+        let csv = from_console(log, &[1, 32], 2).unwrap();
+        assert!(csv.starts_with(&format!("{HEADER}\n32,1,900,")));
+        assert_eq!(csv.lines().count(), 5);
+        let runs = parse(&csv).unwrap();
+        assert_eq!(runs[2].bytes_req, None);
+        assert_eq!(runs[1].kmalloc_ptrs, Some(39));
+    }
+
+    #[test]
+    fn the_console_must_have_every_run_once() {
+        let one = "KCSV 32,1,900,32,1,1,40,12,38\n";
+        assert_eq!(
+            from_console(one, &[32], 2).unwrap_err(),
+            "1 of 2 runs reported"
+        );
+        let twice = format!("{one}{one}");
+        assert!(from_console(&twice, &[32], 2)
+            .unwrap_err()
+            .contains("twice"));
+        assert!(from_console(one, &[64], 1)
+            .unwrap_err()
+            .contains("not asked"));
+        assert!(from_console("KCSV 32,1,900\n", &[32], 1)
+            .unwrap_err()
+            .contains("9 numbers"));
+        assert!(from_console("KCSV 32,1,x,32,1,1,40,12,38\n", &[32], 1).is_err());
+        let noisy = "KCSV 32,1,900,32,1,1,40,12,38[  3.1] kmalloc_lkm: freed\n";
+        assert!(from_console(noisy, &[32], 1)
+            .unwrap()
+            .ends_with("\n32,1,900,32,1,1,40,12,38\n"));
+        assert_eq!(
+            from_console("", &[32], 1).unwrap_err(),
+            "0 of 1 runs reported"
+        );
     }
 
     #[test]

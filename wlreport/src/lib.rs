@@ -45,7 +45,7 @@
 //! | `mmap_bytes`, `brk_bytes`, `shm_bytes` | the parts of the user figure |
 //! | `kernel_bytes` | the kernel figure |
 //! | `kmalloc_events` | every `kmem:kmalloc` event in the process's context |
-//! | `kmalloc_ptrs` | distinct pointers of those events (bpftrace only) |
+//! | `kmalloc_ptrs` | distinct pointers of those events |
 //! | `cache_events` | every `kmem:kmem_cache_alloc` event in the process's context |
 //! | `module_kmalloc_events` | `kmem:kmalloc` events of kmalloc_lkm's own allocations (kernel-csv only: 2 for one large kmalloc on Linux 7.2) |
 //! | `module_kmalloc_ptrs` | kmalloc_lkm's own allocations: distinct pointers from its call site (kernel-csv only) |

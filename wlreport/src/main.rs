@@ -15,6 +15,9 @@ Usage:
       the sizes asked of each workload (size 1, its baseline, is run anyway)
   wlreport kernel-check FILE
       whether FILE is a kernel CSV that `sweep` can merge (exit 0)
+  wlreport kernel-csv --console LOG --sizes SIZE,SIZE... --reps N --out FILE
+      the kernel CSV from the KCSV lines of the VM's console log
+      (scripts/kernel/guest-sweep.sh); every size must have run N times
   wlreport overhead --runs N --manifest FILE --csv FILE --md FILE
       the overhead ratios from hyperfine's CSV exports; each line of the
       manifest: WORKLOAD<TAB>SIZE<TAB>TRACKER<TAB>BASELINE.csv<TAB>TRACKED.csv
@@ -156,6 +159,39 @@ fn overhead_cmd(p: &mut lexopt::Parser) -> Res<()> {
     write(&md, &m)
 }
 
+fn kernel_csv_cmd(p: &mut lexopt::Parser) -> Res<()> {
+    use lexopt::prelude::*;
+    let (mut console, mut sizes, mut reps, mut out) =
+        (None::<PathBuf>, None, None::<u64>, None::<PathBuf>);
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("console") => console = Some(p.value()?.into()),
+            Long("sizes") => {
+                let v = string(p.value()?)?;
+                let s = v
+                    .split([',', ' '])
+                    .filter(|s| !s.is_empty())
+                    .map(str::parse::<u64>)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|_| Failure::Usage(format!("--sizes: sizes in bytes: {v}")))?;
+                sizes = Some(s);
+            }
+            Long("reps") => reps = Some(p.value()?.parse()?),
+            Long("out") => out = Some(p.value()?.into()),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let (console, sizes) = (need(console, "--console")?, need(sizes, "--sizes")?);
+    let (reps, out) = (need(reps, "--reps")?, need(out, "--out")?);
+    let text = String::from_utf8_lossy(
+        &std::fs::read(&console)
+            .map_err(|e| Failure::Input(format!("cannot read {}: {e}", console.display())))?,
+    )
+    .into_owned();
+    let csv = input(kernel::from_console(&text, &sizes, reps))?;
+    write(&out, &csv)
+}
+
 fn main_cmd() -> Res<()> {
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_env();
@@ -163,6 +199,7 @@ fn main_cmd() -> Res<()> {
         Some(Value(cmd)) => match string(cmd)?.as_str() {
             "sweep" => sweep_cmd(&mut p),
             "overhead" => overhead_cmd(&mut p),
+            "kernel-csv" => kernel_csv_cmd(&mut p),
             "kernel-check" => {
                 let f = string(p.value()?)?;
                 if let Some(arg) = p.next()? {

@@ -172,7 +172,7 @@ impl Run {
             shm_bytes: None,
             kernel_bytes: Some(k.bytes_alloc_sum),
             kmalloc_events: k.kmalloc_events,
-            kmalloc_ptrs: None,
+            kmalloc_ptrs: k.kmalloc_ptrs,
             cache_events: k.cache_events,
             module_kmalloc_events: k.module_events,
             module_kmalloc_ptrs: k.module_ptrs,
@@ -448,10 +448,11 @@ mod tests {
             module_events: Some(2),
             kmalloc_events: Some(70),
             cache_events: Some(30),
+            kmalloc_ptrs: Some(60),
         };
         let r = Run::from_kernel(&k);
-        assert_eq!(r.kmalloc_events, Some(70)); // the process's, as bpftrace's rows
-        assert_eq!(r.kmalloc_ptrs, None);
+        // the process's, as in bpftrace's rows
+        assert_eq!((r.kmalloc_events, r.kmalloc_ptrs), (Some(70), Some(60)));
         assert_eq!(r.module_kmalloc_events, Some(2));
         assert_eq!(r.module_kmalloc_ptrs, Some(1));
         assert_eq!(r.tracked_bytes, Some(150000));
