@@ -19,8 +19,9 @@
 #       --bin-dir DIR     workload binaries (default target/release)
 #   -h, --help            this text
 # Writes OUT/overhead.csv and OUT/overhead.md (ratio = time with the tracker
-# / time without, by mean and by median); both are written only when every
-# measurement succeeded. Needs root for bpftrace; installs hyperfine, strace
+# / time without, by mean and by median) and OUT/overhead-ratios.md (the
+# README's table: the ratio of the medians, a column per tracker); they are
+# written only when every measurement succeeded. Needs root for bpftrace; installs hyperfine, strace
 # and bpftrace (apt) when they are missing.
 # Errors are one line on stderr, "overhead.sh: ...". Exit status:
 #   0  done
@@ -86,11 +87,13 @@ done
 # The sizes go to the workloads as given; malloc-wl says whether they are sizes.
 checker="$bin_dir/malloc-wl"
 [ -x "$checker" ] || checker="$bin_dir/${workloads[0]}"
+declare -A bytes=()
 for s in "${sizes[@]}"; do
 	check_size "$checker" "$s" || case $? in
 		2) die "bad size in --sizes: $size_error" ;;
 		*) die "size $s cannot be run here: $size_error" ;;
 	esac
+	bytes[$s]=$size_bytes
 done
 
 # need_tool COMMAND PACKAGE: installs PACKAGE when COMMAND is missing
@@ -197,13 +200,14 @@ md="$tmp/overhead.md"
 for w in "${workloads[@]}"; do
 	for s in "${sizes[@]}"; do
 		for t in "${trackers[@]}"; do
-			printf '%s\t%s\t%s\t%s\t%s\n' "$w" "$s" "$t" "$tmp/none_${w}_$s.csv" "$tmp/${t}_${w}_$s.csv"
+			printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$s" "${bytes[$s]}" "$t" "$tmp/none_${w}_$s.csv" "$tmp/${t}_${w}_$s.csv"
 		done
 	done
 done >"$tmp/manifest.tsv"
-err=$("$WLREPORT" overhead --runs "$runs" --manifest "$tmp/manifest.tsv" --csv "$csv" --md "$md" 2>&1) ||
+err=$("$WLREPORT" overhead --runs "$runs" --manifest "$tmp/manifest.tsv" --csv "$csv" --md "$md" --ratios "$tmp/ratios.md" 2>&1) ||
 	fail "the overhead table could not be made: ${err#wlreport: }"
 mv -f "$csv" "$out/overhead.csv"
 mv -f "$md" "$out/overhead.md"
+mv -f "$tmp/ratios.md" "$out/overhead-ratios.md"
 cat "$out/overhead.md"
-echo "overhead.sh: wrote $out/overhead.csv and $out/overhead.md" >&2
+echo "overhead.sh: wrote $out/overhead.csv, $out/overhead.md and $out/overhead-ratios.md" >&2

@@ -10,8 +10,9 @@
 #   -r REPS     repetitions per size (default 5)
 #   -o DIR      output folder (default results/ at the top of the repository)
 #   -h, --help  this text
-# Writes DIR/{kernel.csv,DATA.csv,runs.csv,errors.csv,errors.md,meta.txt,
-# overhead.csv,overhead.md,tracked.png,error.png}. Needs root.
+# Writes DIR/{kernel.csv,DATA.csv,runs.csv,raw-runs.tsv,errors.csv,errors.md,
+# meta.txt,overhead.csv,overhead.md,overhead-ratios.md,tracked.png,error.png}.
+# Needs root.
 # Errors are one line on stderr, "report.sh: ..."; the options are checked
 # before anything runs. Exit status: 0 done; 2 usage or setup error (a bad
 # option or value, not root, an unwritable DIR), nothing run; otherwise the

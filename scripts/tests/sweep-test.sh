@@ -32,7 +32,7 @@ repo=$(cd "$scripts/.." && pwd)
 . "$scripts/lib.sh"
 
 # KTAP output: ok, not_ok, check and ktap_done are lib.sh's.
-ktap_plan 102
+ktap_plan 103
 
 if [ "$(id -u)" -ne 0 ]; then
 	not_ok "running as root (bpftrace needs it)"
@@ -191,6 +191,8 @@ if "$scripts/overhead.sh" -w malloc-wl -s 1MiB -n 3 --warmup 1 -o "$work/ovh" >/
 	check "overhead.sh wrote a ratio for bpftrace and strace" \
 		test "$(awk -F, 'NR > 1 && $7 > 0 && $10 > 0' "$work/ovh/overhead.csv" | wc -l)" -eq 2
 	check "overhead.sh wrote the markdown table" test "$(grep -c '^| malloc-wl' "$work/ovh/overhead.md")" -eq 2
+	check "overhead.sh wrote the README's table: a column per tracker" \
+		grep -Eqx '\| malloc-wl \| 1 MiB \| [0-9.]+x \| [0-9.]+x \|' "$work/ovh/overhead-ratios.md"
 else
 	not_ok "overhead.sh ran"
 	sed 's/^/# /' "$work/ovh.err"

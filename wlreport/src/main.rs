@@ -18,9 +18,10 @@ Usage:
   wlreport kernel-csv --console LOG --sizes SIZE,SIZE... --reps N --out FILE
       the kernel CSV from the KCSV lines of the VM's console log
       (scripts/kernel/guest-sweep.sh); every size must have run N times
-  wlreport overhead --runs N --manifest FILE --csv FILE --md FILE
+  wlreport overhead --runs N --manifest FILE --csv FILE --md FILE [--ratios FILE]
       the overhead ratios from hyperfine's CSV exports; each line of the
-      manifest: WORKLOAD<TAB>SIZE<TAB>TRACKER<TAB>BASELINE.csv<TAB>TRACKED.csv
+      manifest: WORKLOAD<TAB>SIZE<TAB>BYTES<TAB>TRACKER<TAB>BASELINE.csv<TAB>TRACKED.csv
+      (BYTES may be empty); --ratios: the README's table, a column per tracker
   wlreport -h | --help
 
 Errors are one line on stderr, \"wlreport: ...\". Exit status: 0 done; 1 an
@@ -114,6 +115,7 @@ fn sweep_cmd(p: &mut lexopt::Parser) -> Res<()> {
 
 fn overhead_cmd(p: &mut lexopt::Parser) -> Res<()> {
     use lexopt::prelude::*;
+    let mut ratios = None::<PathBuf>;
     let (mut runs, mut manifest, mut csv, mut md) = (
         None::<u64>,
         None::<PathBuf>,
@@ -126,6 +128,7 @@ fn overhead_cmd(p: &mut lexopt::Parser) -> Res<()> {
             Long("manifest") => manifest = Some(p.value()?.into()),
             Long("csv") => csv = Some(p.value()?.into()),
             Long("md") => md = Some(p.value()?.into()),
+            Long("ratios") => ratios = Some(p.value()?.into()),
             _ => return Err(arg.unexpected().into()),
         }
     }
@@ -134,9 +137,9 @@ fn overhead_cmd(p: &mut lexopt::Parser) -> Res<()> {
     let mut cells = vec![];
     for line in read(&manifest)?.lines().filter(|l| !l.trim().is_empty()) {
         let f: Vec<&str> = line.split('\t').collect();
-        let [w, s, t, b, x] = f[..] else {
+        let [w, s, bytes, t, b, x] = f[..] else {
             return Err(Failure::Input(format!(
-                "{}: not 5 fields: {line}",
+                "{}: not 6 fields: {line}",
                 manifest.display()
             )));
         };
@@ -149,6 +152,7 @@ fn overhead_cmd(p: &mut lexopt::Parser) -> Res<()> {
         cells.push(overhead::Cell {
             workload: w.into(),
             size: s.into(),
+            bytes: bytes.parse().ok(),
             tracker: t.into(),
             baseline: timing(b)?,
             tracked: timing(x)?,
@@ -156,7 +160,11 @@ fn overhead_cmd(p: &mut lexopt::Parser) -> Res<()> {
     }
     let (c, m) = overhead::tables(&cells, runs);
     write(&csv, &c)?;
-    write(&md, &m)
+    write(&md, &m)?;
+    match ratios {
+        Some(r) => write(&r, &overhead::ratios_table(&cells)),
+        None => Ok(()),
+    }
 }
 
 fn kernel_csv_cmd(p: &mut lexopt::Parser) -> Res<()> {

@@ -52,7 +52,10 @@ pub fn parse_hyperfine(text: &str) -> Result<Timing, String> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cell {
     pub workload: String,
+    /// As it was given to the workload (`1MiB`).
     pub size: String,
+    /// The same in bytes, when known.
+    pub bytes: Option<u64>,
     pub tracker: String,
     pub baseline: Timing,
     pub tracked: Timing,
@@ -100,6 +103,52 @@ pub fn tables(cells: &[Cell], runs: u64) -> (String, String) {
     (csv, md)
 }
 
+/// A size as the README writes it: `1 B`, `4 KiB`, `64 MiB`, `1536 B`.
+pub fn human_size(bytes: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let (mut v, mut u) = (bytes, 0);
+    while v >= 1024 && v % 1024 == 0 && u + 1 < units.len() {
+        v /= 1024;
+        u += 1;
+    }
+    format!("{v} {}", units[u])
+}
+
+/// The README's overhead table: one row per workload and size, one column per
+/// tracker (in the order they come), each cell the ratio of the medians,
+/// with / without the tracker (`1.22x`).
+pub fn ratios_table(cells: &[Cell]) -> String {
+    let mut trackers: Vec<&str> = vec![];
+    let mut rows: Vec<(&str, &str, Option<u64>)> = vec![];
+    for c in cells {
+        if !trackers.contains(&c.tracker.as_str()) {
+            trackers.push(&c.tracker);
+        }
+        let key = (c.workload.as_str(), c.size.as_str(), c.bytes);
+        if !rows.contains(&key) {
+            rows.push(key);
+        }
+    }
+    let mut md = format!("| workload | size | {} |\n", trackers.join(" | "));
+    md += &format!("| --- | --- |{}\n", " --- |".repeat(trackers.len()));
+    for (w, s, bytes) in rows {
+        let size = bytes.map_or_else(|| s.to_string(), human_size);
+        let cells: Vec<String> = trackers
+            .iter()
+            .map(|t| {
+                cells
+                    .iter()
+                    .find(|c| c.workload == w && c.size == s && c.tracker == *t)
+                    .map_or_else(String::new, |c| {
+                        format!("{:.2}x", ratio(c.tracked.median, c.baseline.median))
+                    })
+            })
+            .collect();
+        md += &format!("| {w} | {size} | {} |\n", cells.join(" | "));
+    }
+    md
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +179,7 @@ mod tests {
         let cell = Cell {
             workload: "malloc-wl".into(),
             size: "1MiB".into(),
+            bytes: Some(1 << 20),
             tracker: "strace".into(),
             baseline: Timing {
                 mean: 0.001,
@@ -148,5 +198,47 @@ mod tests {
             Some("| malloc-wl | 1MiB | strace | 1.000 | 8.000 | 8.00 | 0.980 | 7.900 | 8.06 |")
         );
         assert_eq!(ratio(1.0, 0.0), 0.0);
+    }
+
+    #[test]
+    fn sizes_as_the_readme_writes_them() {
+        assert_eq!(human_size(1), "1 B");
+        assert_eq!(human_size(1536), "1536 B");
+        assert_eq!(human_size(4096), "4 KiB");
+        assert_eq!(human_size(1 << 20), "1 MiB");
+        assert_eq!(human_size(64 << 20), "64 MiB");
+        assert_eq!(human_size(1 << 30), "1 GiB");
+        assert_eq!(human_size(0), "0 B");
+    }
+
+    #[test]
+    fn the_readmes_table() {
+        let t = |median| Timing {
+            mean: median,
+            median,
+            stddev: 0.0,
+        };
+        let cell = |w: &str, s: &str, bytes, tr: &str, with| Cell {
+            workload: w.into(),
+            size: s.into(),
+            bytes,
+            tracker: tr.into(),
+            baseline: t(0.001),
+            tracked: t(with),
+        };
+        let cells = [
+            cell("malloc-wl", "1", Some(1), "bpftrace", 0.00122),
+            cell("malloc-wl", "1", Some(1), "strace", 0.00798),
+            cell("malloc-wl", "64MiB", Some(64 << 20), "bpftrace", 0.00117),
+            cell("bytearray-wl", "1", None, "strace", 0.00627),
+        ];
+        assert_eq!(
+            ratios_table(&cells),
+            "| workload | size | bpftrace | strace |\n\
+             | --- | --- | --- | --- |\n\
+             | malloc-wl | 1 B | 1.22x | 7.98x |\n\
+             | malloc-wl | 64 MiB | 1.17x |  |\n\
+             | bytearray-wl | 1 |  | 6.27x |\n"
+        );
     }
 }
