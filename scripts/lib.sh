@@ -75,6 +75,32 @@ need_pkgs() {
 		die "could not install ${missing[*]}"
 }
 
+# need_tool COMMAND PACKAGE: installs PACKAGE (need_pkgs) when COMMAND is
+# missing; dies (exit 2) when it is still not on PATH.
+need_tool() {
+	command -v "$1" >/dev/null 2>&1 && return 0
+	need_pkgs "$2"
+	command -v "$1" >/dev/null 2>&1 || die "$1 is not on PATH (package $2 is installed)"
+}
+
+# ensure_tracefs: tracefs with the tracepoints the bpftrace trackers use
+# (syscalls, kmem:kmalloc), mounted on /sys/kernel/tracing when it is not;
+# dies (exit 2) when the kernel lacks them.
+ensure_tracefs() {
+	local t=/sys/kernel/tracing
+	if [ ! -e "$t/events" ]; then
+		if [ -d /sys/kernel/debug/tracing/events ]; then
+			return 0
+		fi
+		say "tracefs is not mounted; mounting it on $t"
+		mount -t tracefs nodev "$t" 2>/dev/null ||
+			die "tracefs is missing and could not be mounted on $t (kernel without CONFIG_FTRACE?)"
+	fi
+	[ -e "$t/events/syscalls/sys_enter_mmap" ] ||
+		die "no syscall tracepoints in $t/events (kernel without CONFIG_FTRACE_SYSCALLS)"
+	[ -e "$t/events/kmem/kmalloc" ] || die "no kmem:kmalloc tracepoint in $t/events"
+}
+
 # check_size BIN SIZE: asks the workload binary BIN (malloc-wl: it allocates SIZE
 # and frees it without touching it) what SIZE is, so that a script accepts exactly
 # the sizes the workloads accept. Sets size_bytes and returns 0; or sets

@@ -96,21 +96,13 @@ for s in "${sizes[@]}"; do
 	bytes[$s]=$size_bytes
 done
 
-# need_tool COMMAND PACKAGE: installs PACKAGE when COMMAND is missing
-need_tool() {
-	command -v "$1" >/dev/null 2>&1 && return 0
-	need_pkgs "$2"
-	command -v "$1" >/dev/null 2>&1 || die "$1 is not on PATH (package $2 is installed)"
-}
 need_tool hyperfine hyperfine
 need_wlreport
 for t in "${trackers[@]}"; do
 	case "$t" in
 	bpftrace)
 		need_tool bpftrace bpftrace
-		if [ ! -e /sys/kernel/tracing/events ] && [ ! -e /sys/kernel/debug/tracing/events ]; then
-			mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || die "tracefs is missing and could not be mounted"
-		fi
+		ensure_tracefs
 		;;
 	strace) need_tool strace strace ;;
 	esac

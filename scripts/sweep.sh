@@ -230,29 +230,6 @@ need_root() {
 	[ "$(id -u)" -eq 0 ] || die "the $1 needs root (run with sudo)"
 }
 
-# need_tool COMMAND PACKAGE: installs PACKAGE when COMMAND is missing (as root)
-need_tool() {
-	command -v "$1" >/dev/null 2>&1 && return 0
-	[ "$(id -u)" -eq 0 ] || die "$1 is not installed (apt-get install $2, or run as root)"
-	need_pkgs "$2"
-	command -v "$1" >/dev/null 2>&1 || die "$1 is not on PATH (package $2 is installed)"
-}
-
-ensure_tracefs() {
-	local t=/sys/kernel/tracing
-	if [ ! -e "$t/events" ]; then
-		if [ -d /sys/kernel/debug/tracing/events ]; then
-			return 0
-		fi
-		echo "sweep.sh: tracefs is not mounted; mounting it on $t" >&2
-		mount -t tracefs nodev "$t" 2>/dev/null ||
-			die "tracefs is missing and could not be mounted on $t (kernel without CONFIG_FTRACE?)"
-	fi
-	[ -e "$t/events/syscalls/sys_enter_mmap" ] ||
-		die "no syscall tracepoints in $t/events (kernel without CONFIG_FTRACE_SYSCALLS)"
-	[ -e "$t/events/kmem/kmalloc" ] || die "no kmem:kmalloc tracepoint in $t/events"
-}
-
 case "$tracker" in
 bpftrace)
 	need_root "bpftrace tracker"
