@@ -753,10 +753,17 @@ impl Allocations {
         }
         let a = inner.take(file).ok_or(EINVAL)?;
         inner.log("leak", &a);
+        let (name, requested, allocated) = (a.path_name(), a.requested, a.allocated);
         let Allocation { buf, .. } = a;
-        let addr = buf.addr();
-        // Printed only with allow_leaks=1: the address kmemleak will report.
-        pr_info!("leaked object at {:#x}\n", addr);
+        // Printed only with allow_leaks=1, and never rate limited: the address
+        // kmemleak will report.
+        pr_info!(
+            "leaked object at {:#x} path={} requested={} allocated={}\n",
+            buf.addr(),
+            name,
+            requested,
+            allocated
+        );
         core::mem::forget(buf);
         Ok(())
     }

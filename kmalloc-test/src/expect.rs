@@ -135,6 +135,18 @@ fn kmalloc_events(size: u64, gfp: &str, site: &str) -> Vec<String> {
     vec![event("kmem:kmalloc", count, &f, note)]
 }
 
+/// The pages a vmalloc of `size` bytes allocates: `size` in pages, plus the
+/// pages of its array of page pointers when that is larger than a page.
+pub fn vmalloc_pages(size: u64) -> u64 {
+    let n = size.div_ceil(PAGE);
+    let array = n * 8;
+    n + if array > PAGE {
+        array.div_ceil(PAGE)
+    } else {
+        0
+    }
+}
+
 /// The events of one vmalloc of `size` bytes.
 fn vmalloc_events(size: u64) -> Vec<String> {
     vec![
@@ -147,8 +159,11 @@ fn vmalloc_events(size: u64) -> Vec<String> {
         event(
             "kmem:mm_page_alloc",
             "\"pages\"",
-            &[("pages", (page_align(size) / PAGE).to_string())],
-            "the pages behind it, in blocks whose 2^order add up to this; vmalloc's own kmallocs (vm_struct, page array) come with it",
+            &[
+                ("pages", vmalloc_pages(size).to_string()),
+                ("gfp_flags", q("with __GFP_HIGHMEM")),
+            ],
+            "the pages behind it, in blocks whose 2^order add up to this, including the pages of its array of page pointers when that is larger than a page (vmalloced too, with an alloc_vmap_area of its own); vmalloc's own kmallocs (vm_struct) come with it",
         ),
     ]
 }

@@ -4,7 +4,10 @@
 //! concurrency. Each of `--threads` threads opens the file, writes one to three
 //! sizes on it (each replacing the last), now and then reads the listing, and
 //! closes it, `--ops` times; meanwhile `--shared` threads write to one file that
-//! they all share. Every write must succeed. Prints one summary line; exit 0 when
+//! they all share. With `--paths`, each write takes one of the module's
+//! allocation paths at random (kmalloc, kzalloc, krealloc, kmem_cache, vmalloc,
+//! kvmalloc, pages, percpu), and threads with files of their own now and then
+//! hand their allocation to a kworker or RCU (`free-by`). Every write must succeed. Prints one summary line; exit 0 when
 //! all did, 1 when any failed, 2 on bad usage, 4 when the file cannot be opened.
 
 use std::fs::{File, OpenOptions};
@@ -16,11 +19,12 @@ use std::thread;
 const PROC_FILE: &str = "/proc/kmalloc_lkm";
 
 const USAGE: &str = "\
-Usage: kmalloc-stress [--threads N] [--shared N] [--ops N] [--max BYTES]
+Usage: kmalloc-stress [--threads N] [--shared N] [--ops N] [--max BYTES] [--paths]
   --threads N   threads that each open, write, read and close the file [8]
   --shared N    threads that write to one shared open file [4]
   --ops N       iterations per thread [500]
-  --max BYTES   largest size written, at least 1 [1048576]";
+  --max BYTES   largest size written, at least 1 [1048576]
+  --paths       every allocation path of the module, and frees by kworker/RCU";
 
 /// Threads writing, reading and closing /proc/kmalloc_lkm at once.
 #[derive(Debug)]
@@ -29,6 +33,7 @@ struct Cli {
     shared: u32,
     ops: u64,
     max: u64,
+    paths: bool,
 }
 
 impl Cli {
@@ -39,6 +44,7 @@ impl Cli {
             shared: 4,
             ops: 500,
             max: 1 << 20,
+            paths: false,
         };
         let mut p = lexopt::Parser::from_env();
         while let Some(arg) = p.next().map_err(|e| e.to_string())? {
@@ -48,6 +54,7 @@ impl Cli {
                 Long("shared") => cli.shared = p.value().and_then(|v| v.parse()).map_err(bad)?,
                 Long("ops") => cli.ops = p.value().and_then(|v| v.parse()).map_err(bad)?,
                 Long("max") => cli.max = p.value().and_then(|v| v.parse()).map_err(bad)?,
+                Long("paths") => cli.paths = true,
                 Short('h') | Long("help") => {
                     println!("{USAGE}");
                     std::process::exit(0);
@@ -91,15 +98,40 @@ impl Rng {
     }
 }
 
-/// One write(2) of a size, as kmalloc-test makes it.
-fn write_size(mut f: &File, size: u64, c: &Counts) {
-    let text = size.to_string();
+/// One write(2) of `text`; whether it succeeded.
+fn write_text(mut f: &File, text: &str, c: &Counts) -> bool {
     match f.write(text.as_bytes()) {
         Ok(n) if n == text.len() => {
             c.writes.fetch_add(1, Ordering::Relaxed);
+            true
         }
-        r => c.fail(format_args!("writing {size} gave {r:?}")),
+        r => {
+            c.fail(format_args!("writing '{text}' gave {r:?}"));
+            false
+        }
     }
+}
+
+/// One write(2) of a size, as kmalloc-test makes it.
+fn write_size(f: &File, size: u64, c: &Counts) -> bool {
+    write_text(f, &size.to_string(), c)
+}
+
+/// One write(2) of a random path and size (at most `max`, within the path's
+/// limit); the module's caches are few, so kmem_cache takes one of 8 sizes.
+fn write_path(f: &File, rng: &mut Rng, max: u64, c: &Counts) -> bool {
+    let size = |rng: &mut Rng, limit: u64| rng.next() % max.min(limit) + 1;
+    let text = match rng.next() % 8 {
+        0 => size(rng, 4 << 20).to_string(),
+        1 => format!("kzalloc {}", size(rng, 4 << 20)),
+        2 => format!("krealloc {} {}", size(rng, 4 << 20), size(rng, 4 << 20)),
+        3 => format!("kmem_cache {}", 64 << (rng.next() % 8)),
+        4 => format!("vmalloc {}", size(rng, 1 << 30)),
+        5 => format!("kvmalloc {}", size(rng, 1 << 30)),
+        6 => format!("pages {}", size(rng, 4 << 20)),
+        _ => format!("percpu {}", size(rng, 32 << 10)),
+    };
+    write_text(f, &text, c)
 }
 
 fn open() -> std::io::Result<File> {
@@ -118,7 +150,13 @@ fn own_files(seed: u64, cli: &Cli, c: &Counts) {
             }
         };
         for _ in 0..=rng.next() % 3 {
-            write_size(&f, rng.next() % cli.max + 1, c);
+            if !cli.paths {
+                write_size(&f, rng.next() % cli.max + 1, c);
+            } else if write_path(&f, &mut rng, cli.max, c) && rng.next() % 4 == 0 {
+                // The file holds what it just wrote: hand it to another context.
+                let by = ["free-by kworker", "free-by rcu"][(rng.next() % 2) as usize];
+                write_text(&f, by, c);
+            }
         }
         if op % 16 == 0 {
             let mut text = String::new();
@@ -158,7 +196,11 @@ fn main() -> ExitCode {
             s.spawn(move || {
                 let mut rng = Rng::new(u64::from(t) + 1000);
                 for _ in 0..cli.ops {
-                    write_size(f, rng.next() % cli.max + 1, c);
+                    if cli.paths {
+                        write_path(f, &mut rng, cli.max, c);
+                    } else {
+                        write_size(f, rng.next() % cli.max + 1, c);
+                    }
                 }
             });
         }
