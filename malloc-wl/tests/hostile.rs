@@ -182,9 +182,11 @@ fn memory_does_not_grow_with_repeat() {
             .parse()
             .unwrap()
     };
-    // The figures describe the first allocation, not our bookkeeping.
+    // The figures describe the first allocation, not our bookkeeping (which
+    // used to add 48 MB here). statm's counters are per-CPU and approximate:
+    // the first heap's 132 KiB may show up whole or not at all.
     let grew = num("rss_after_bytes") - num("rss_before_bytes");
-    assert!(grew <= 64 << 10, "rss grew by {grew}");
+    assert!(grew <= 1 << 20, "rss grew by {grew}");
     let r = bash("ulimit -v 200000; \"$BIN\" --repeat 1000000 -v 1");
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(

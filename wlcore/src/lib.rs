@@ -13,6 +13,8 @@
 //! - [`out`]: stdout and stderr written whole, never a panic, SIGPIPE as EPIPE;
 //! - [`exit`]: the documented exit codes and the one-line error type;
 //! - [`stat`]: CLOCK_MONOTONIC and the process's own RSS, VSZ and brk heap;
+//! - [`glibc`]: a model of what glibc's malloc does with a request (heap or
+//!   mmap, and its length), checked by the tests, used by the report tool;
 //! - `testing` (feature `testing`): running the binaries in their tests, under strace.
 //!
 //! A workload implements [`run::Workload`] (allocate, say how much it asked the
@@ -63,6 +65,7 @@ macro_rules! workload_main {
 pub mod cli;
 pub mod cmem;
 pub mod exit;
+pub mod glibc;
 pub mod out;
 pub mod run;
 pub mod signals;

@@ -157,13 +157,7 @@ pub fn parse_strace(log: &Path) -> Vec<Syscall> {
     calls
 }
 
-/// The length glibc (x86-64) mmaps for a malloc of `bytes` served by mmap: the
-/// request plus the size field, aligned to 16, plus the chunk's own size field,
-/// rounded up to whole pages.
-pub fn glibc_mmap_len(bytes: u64) -> u64 {
-    let nb = ((bytes + 8 + 15) & !15).max(32);
-    (nb + 8).div_ceil(4096) * 4096
-}
+pub use crate::glibc::{mmapped_chunk_len as glibc_mmap_len, FIRST_HEAP_MAX};
 
 /// Lengths of the anonymous mmaps, in order.
 pub fn mmap_lens(calls: &[Syscall]) -> Vec<u64> {
@@ -256,13 +250,6 @@ pub fn assert_bad_usage(bin: &str, name: &str) {
         assert_fails(&run(bin, args), name, 2, words);
     }
 }
-
-/// The largest request glibc 2.36 (x86-64) serves from the brk heap in a fresh
-/// process, whatever the mmap threshold: the first malloc makes a heap of
-/// 135168 bytes (its tcache takes 656 of them), and a request that fits in the
-/// 134512 bytes left on top (chunk plus 32) is cut from there; only a request
-/// that does not fit goes to sysmalloc, which mmaps from the threshold up.
-pub const FIRST_HEAP_MAX: u64 = 134_472;
 
 /// The path of a glibc workload, checked against strace: for each size, the
 /// report says `served_by` "heap" up to [`FIRST_HEAP_MAX`] allocator bytes, with
@@ -509,7 +496,11 @@ impl Bpftrace {
     fn next_line_where(&self, mut want: impl FnMut(&str) -> bool) -> Result<String, String> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
+            // Checked before each line too: a flood of other lines cannot hold it.
             let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err("timed out".into());
+            }
             match self.out.recv_timeout(left) {
                 Ok(l) if want(&l) => return Ok(l),
                 Ok(_) => {}
@@ -553,11 +544,18 @@ impl Bpftrace {
         self.out.iter().collect()
     }
 
+    /// SIGINT, and SIGKILL if it has not exited 20 s later.
     fn interrupt(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGINT,
-        );
+        use nix::sys::signal::{kill, Signal};
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = kill(pid, Signal::SIGINT);
+        for _ in 0..200 {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = kill(pid, Signal::SIGKILL);
         let _ = self.child.wait();
     }
 }

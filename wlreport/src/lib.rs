@@ -54,7 +54,6 @@
 //! | `reported_mmap_bytes`, `reported_brk_growth_bytes` | from `--json`: the workload's own mmap and brk growth over its first allocation |
 //! | `failed_repeat`, `error` | from `--json`: the repeat that failed and why |
 
-pub mod glibc;
 pub mod kernel;
 pub mod num;
 pub mod overhead;

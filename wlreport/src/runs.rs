@@ -2,10 +2,10 @@
 //! (`raw-runs.tsv`) and from the kernel CSV. The columns are documented in the
 //! crate's docs (`HEADER` lists them in order).
 
-use crate::glibc;
 use crate::kernel::KernelRun;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use wlcore::glibc;
 
 /// The header of `raw-runs.tsv`, which `sweep.sh` writes (tab-separated).
 pub const RAW_HEADER: &str =

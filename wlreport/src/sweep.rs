@@ -198,7 +198,7 @@ mod tests {
         k.requested_bytes = size;
         k.allocator_bytes = Some(alloc);
         k.glibc_mmap_bytes =
-            glibc.then(|| crate::glibc::mmap_len(alloc, crate::glibc::DEFAULT_THRESHOLD));
+            glibc.then(|| wlcore::glibc::mmap_len(alloc, wlcore::glibc::DEFAULT_THRESHOLD));
         k
     }
 
