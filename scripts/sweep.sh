@@ -80,7 +80,7 @@
 #               reported_mmap_bytes,reported_brk_growth_bytes,failed_repeat,
 #               error); the kernel CSV's runs last (tracker kernel-csv).
 #               glibc_mmap_bytes: the mmap length glibc makes for
-#               malloc(allocator_bytes), 0 below the 128 KiB threshold;
+#               malloc(allocator_bytes), 0 when it fits the first heap;
 #               kmalloc_*: every kmem:kmalloc event and distinct pointer of
 #               the process; module_kmalloc_*: the module's own (kernel CSV)
 #               (wlreport's crate docs describe every column)
