@@ -4,7 +4,7 @@
 # table.
 #
 # Usage: scripts/sweep.sh [OPTIONS]
-#   -t, --tracker NAME     bpftrace (default) | strace | none | external
+#   -t, --tracker NAME     bpftrace (default) | heap | strace | none | external
 #   -c, --tracker-cmd CMD  command for the external tracker; {pid} is replaced
 #                          by the workload's pid (implies --tracker external)
 #       --ready REGEX      what the external tracker's ready line matches
@@ -39,6 +39,10 @@
 #             lengths + brk growth + shmget sizes; kmalloc-test is measured by
 #             its kernel figure (kmem:kmalloc + kmem:kmem_cache_alloc
 #             bytes_alloc in the process's context). Needs root.
+#   heap      like bpftrace, with scripts/trackers/heap.bt: uprobes on glibc's
+#             malloc family; figure = the bytes asked by the successful
+#             allocating calls of the process (what bcc's memleak and
+#             heaptrack count). Needs root.
 #   strace    every run under `strace -f -e trace=mmap,brk,shmget`
 #             (scripts/trackers/strace.sh), same user-space figure, no eBPF.
 #   none      no tracker; wall time only (baseline for timing).
@@ -152,9 +156,9 @@ rc=0
 grep -Eq -- "$ready_re" </dev/null 2>/dev/null || rc=$?
 [ "$rc" -ne 2 ] || die "--ready is not an extended regex: $ready_re"
 case "$tracker" in
-bpftrace|strace|none) [ -z "$tracker_cmd" ] || die "--tracker-cmd goes with --tracker external, not $tracker" ;;
+bpftrace|heap|strace|none) [ -z "$tracker_cmd" ] || die "--tracker-cmd goes with --tracker external, not $tracker" ;;
 external) [ -n "$tracker_cmd" ] || die "--tracker external needs --tracker-cmd CMD" ;;
-*) die "unknown tracker: $tracker (bpftrace|strace|none|external)" ;;
+*) die "unknown tracker: $tracker (bpftrace|heap|strace|none|external)" ;;
 esac
 
 IFS=, read -r -a workloads <<<"$workloads_opt"
@@ -231,8 +235,8 @@ need_root() {
 }
 
 case "$tracker" in
-bpftrace)
-	need_root "bpftrace tracker"
+bpftrace|heap)
+	need_root "$tracker tracker"
 	need_tool bpftrace bpftrace
 	ensure_tracefs
 	;;
@@ -299,12 +303,12 @@ stage=$(mktemp -d "$out/.partial.XXXXXX" 2>&1) || { err=$stage; stage=""; die "c
 # --- the bpftrace tracker process ----------------------------------------------------------
 bpf_fd=""
 start_bpftrace() {
-	local fifo="$tmp/bpftrace.fifo" line i
+	local script="$1" fifo="$tmp/bpftrace.fifo" line i
 	mkfifo "$fifo"
 	# room for the distinct kmalloc pointers of a long sweep (bpftrace's
 	# default is 4096 keys per map)
 	env --default-signal=INT BPFTRACE_MAP_KEYS_MAX="${BPFTRACE_MAP_KEYS_MAX:-16384}" \
-		bpftrace -B line "$here/trackers/memtrack.bt" >"$fifo" 2>"$stage/bpftrace.err" &
+		bpftrace -B line "$here/trackers/$script" >"$fifo" 2>"$stage/bpftrace.err" &
 	bpf_pid=$!
 	exec {bpf_fd}<"$fifo"
 	while :; do
@@ -375,15 +379,16 @@ run_one() {
 	local status=0 pid="" t0 t1 json="" tracked="" figure=user line=""
 	local jf="$tmp/out.json" ef="$tmp/err.txt"
 	[ "$w" = kmalloc-test ] && [ "$tracker" = bpftrace ] && figure=kernel
+	[ "$tracker" = heap ] && figure=heap
 	: >"$jf"
 	case "$tracker" in
-	bpftrace|none)
+	bpftrace|heap|none)
 		t0=$(now_ns)
 		"$bin" "${wl_args[@]}" --json "$size" >"$jf" 2>"$ef" &
 		pid=$!
 		wait "$pid" || status=$?
 		t1=$(now_ns)
-		if [ "$tracker" = bpftrace ]; then
+		if [ "$tracker" != none ]; then
 			if bpf_result "$pid"; then
 				line="$bpf_line"
 			else
@@ -404,7 +409,11 @@ run_one() {
 		;;
 	esac
 	# the figure, for the progress line and to tell a run the tracker missed
-	if [ "$figure" = kernel ]; then tracked=$(kv kernel "$line"); else tracked=$(kv user "$line"); fi
+	case "$figure" in
+	kernel) tracked=$(kv kernel "$line") ;;
+	heap) tracked=$(kv bytes "$line") ;;
+	*) tracked=$(kv user "$line") ;;
+	esac
 	[ -n "$tracked" ] || tracked=$(kv tracked "$line")
 	IFS= read -r -d '' json <"$jf" || true
 	if [ "$status" -ne 0 ]; then
@@ -526,7 +535,10 @@ for w in "${workloads[@]}"; do
 done
 
 started=$(now_ns)
-[ "$tracker" = bpftrace ] && start_bpftrace
+case "$tracker" in
+bpftrace) start_bpftrace memtrack.bt ;;
+heap) start_bpftrace heap.bt ;;
+esac
 
 n=0
 failed=0
@@ -552,7 +564,7 @@ for ((rep = 1; rep <= reps; rep++)); do
 done
 [ "$tty" -eq 1 ] && echo >&2
 
-if [ "$tracker" = bpftrace ]; then
+if [ -n "$bpf_pid" ]; then
 	kill -INT "$bpf_pid" 2>/dev/null || true
 	while IFS= read -r -t 30 -u "$bpf_fd" line; do echo "$line" >>"$stage/bpftrace.log"; done || true
 	wait "$bpf_pid" 2>/dev/null || true
@@ -579,7 +591,7 @@ err=$(make_tables 2>&1) || fail "the tables could not be made: ${err#wlreport: }
 	echo "kernel=$(uname -r)"
 	echo "host_cpus=$(nproc)"
 	case "$tracker" in
-	bpftrace) echo "bpftrace=$(bpftrace --version 2>&1 | head -n 1)" ;;
+	bpftrace|heap) echo "bpftrace=$(bpftrace --version 2>&1 | head -n 1)" ;;
 	strace) echo "strace=$(strace -V 2>&1 | head -n 1)" ;;
 	esac
 } >"$stage/meta.txt"

@@ -12,6 +12,8 @@
 #     (n = SIZE + 1) alike
 #   - the repetitions agree, and the two trackers agree to the byte
 #   - the external tracker path works (per-pid bpftrace and strace -p)
+#   - under the heap tracker (heap.bt) the malloc column is exactly the
+#     bytes asked of malloc (SIZE, SIZE + 1), every error 0
 #   - the error against what was asked: 4096 bytes for malloc-wl, 4095 for
 #     bytearray-wl (it asks for SIZE + 1), as the README says
 #   - runs.csv has wlreport's schema; kmalloc_events/kmalloc_ptrs are the
@@ -32,7 +34,7 @@ repo=$(cd "$scripts/.." && pwd)
 . "$scripts/lib.sh"
 
 # KTAP output: ok, not_ok, check and ktap_done are lib.sh's.
-ktap_plan 103
+ktap_plan 106
 
 if [ "$(id -u)" -ne 0 ]; then
 	not_ok "running as root (bpftrace needs it)"
@@ -178,6 +180,18 @@ if "$scripts/sweep.sh" -t none -w malloc-wl -s 1 -r 1 -k "$work/kernel-bad.csv" 
 else
 	check "kernel CSV without bytes_alloc_sum: refused before the sweep, in one line, nothing written" \
 		test "$(wc -l <"$work/kern-bad.err")" -eq 1 -a ! -e "$work/kern-bad/runs.csv"
+fi
+
+# --- the heap tracker (uprobes on glibc's malloc family) ------------------------------------
+if "$scripts/sweep.sh" -t heap -s 4096,131072,262144 -r 1 -o "$work/heap" -q 2>"$work/heap.err"; then
+	ok "a sweep under the heap tracker (heap.bt) succeeds"
+	check "heap tracker: DATA.csv holds exactly what each workload asked of malloc" \
+		test "$(tail -n +2 "$work/heap/DATA.csv" | tr '\n' ' ')" = "4096,4096,4097, 131072,131072,131073, 262144,262144,262145, "
+	# shellcheck disable=SC2016 # an awk program, not shell
+	check "heap tracker: every error is 0 (a quiet process makes no call of its own)" \
+		awk -F, 'NR > 1 && $12 != 0 { bad = 1 } END { exit bad }' "$work/heap/errors.csv"
+else
+	not_ok "a sweep under the heap tracker (heap.bt) succeeds: $(tail -n 1 "$work/heap.err")"
 fi
 
 # --- plots and overhead ---------------------------------------------------------------------

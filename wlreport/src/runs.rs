@@ -44,11 +44,13 @@ pub const HEADER: [&str; 28] = [
 ];
 
 /// What a run's `tracked_bytes` is: the tracker's user-space figure (mmap + brk
-/// growth + shmget) or its kernel figure (kmalloc + kmem_cache_alloc bytes).
+/// growth + shmget), its kernel figure (kmalloc + kmem_cache_alloc bytes), or
+/// its heap figure (the bytes asked by the malloc family's successful calls).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Figure {
     User,
     Kernel,
+    Heap,
 }
 
 impl Figure {
@@ -56,13 +58,15 @@ impl Figure {
         match s {
             "user" => Ok(Figure::User),
             "kernel" => Ok(Figure::Kernel),
-            _ => Err(format!("unknown figure '{s}' (user, kernel)")),
+            "heap" => Ok(Figure::Heap),
+            _ => Err(format!("unknown figure '{s}' (user, kernel, heap)")),
         }
     }
     pub fn as_str(self) -> &'static str {
         match self {
             Figure::User => "user",
             Figure::Kernel => "kernel",
+            Figure::Heap => "heap",
         }
     }
 }
@@ -225,6 +229,7 @@ impl Run {
         let tracked_bytes = match (tracker.as_str(), figure) {
             ("none", _) => None,
             (_, Figure::Kernel) => rep("kernel"),
+            (_, Figure::Heap) => rep("bytes"),
             _ => rep("user").or_else(|| rep("tracked")),
         };
         let repeat = jnum("repeat");
