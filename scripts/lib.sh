@@ -157,3 +157,16 @@ ktap_done() {
 	echo "# Totals: pass:$ktap_pass fail:$ktap_fail skip:$ktap_skip"
 	[ "$ktap_fail" -eq 0 ]
 }
+
+# check_workloads_built: (for the host tests) builds the release workloads when
+# they are missing, sets bins=(malloc-wl bytearray-wl) and checks they are there.
+check_workloads_built() {
+	local top
+	top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+	bins=("$top/target/release/malloc-wl" "$top/target/release/bytearray-wl")
+	if [ ! -x "${bins[0]}" ] || [ ! -x "${bins[1]}" ]; then
+		echo "# building the workloads (cargo build --release)"
+		(cd "$top" && cargo build --release --quiet) || true
+	fi
+	check "workload binaries are built" test -x "${bins[0]}" -a -x "${bins[1]}"
+}

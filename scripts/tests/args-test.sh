@@ -28,12 +28,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	ktap_done || exit 1
 fi
 (need_pkgs strace hyperfine gnuplot-nox) || true
-bins=("$repo/target/release/malloc-wl" "$repo/target/release/bytearray-wl")
-if [ ! -x "${bins[0]}" ] || [ ! -x "${bins[1]}" ]; then
-	echo "# building the workloads (cargo build --release)"
-	(cd "$repo" && cargo build --release --quiet) || true
-fi
-check "workload binaries are built" test -x "${bins[0]}" -a -x "${bins[1]}"
+check_workloads_built
 if [ "$ktap_fail" -ne 0 ]; then ktap_done || exit 1; fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/args-test.XXXXXX")

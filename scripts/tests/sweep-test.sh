@@ -29,7 +29,6 @@ export LC_ALL=C
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 scripts=$(cd "$here/.." && pwd)
-repo=$(cd "$scripts/.." && pwd)
 # shellcheck source=scripts/lib.sh
 . "$scripts/lib.sh"
 
@@ -49,12 +48,7 @@ for tool in bpftrace strace gnuplot hyperfine; do
 	check "$tool is installed" have "$tool"
 done
 
-bins=("$repo/target/release/malloc-wl" "$repo/target/release/bytearray-wl")
-if [ ! -x "${bins[0]}" ] || [ ! -x "${bins[1]}" ]; then
-	echo "# building the workloads (cargo build --release)"
-	(cd "$repo" && cargo build --release --quiet) || true
-fi
-check "workload binaries are built" test -x "${bins[0]}" -a -x "${bins[1]}"
+check_workloads_built
 if [ "$ktap_fail" -ne 0 ]; then ktap_done || exit 1; fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sweep-test.XXXXXX")

@@ -77,30 +77,38 @@ pub enum Syscall {
     },
 }
 
-/// Runs `bin` under `strace -e trace=mmap,munmap,brk` and returns the run and the
-/// successful anonymous mmaps, munmaps and brks, in order. File mappings (the
-/// loader's) are left out.
-pub fn strace(bin: &str, args: &[&str]) -> (Run, Vec<Syscall>) {
+/// Runs `cmd` under `strace -qq -e trace=TRACE`, stdin closed, and gives the
+/// run and the trace strace wrote.
+fn strace_log(trace: &str, cmd: &[&str]) -> (Run, String) {
     let dir = scratch_dir("strace");
     let log = dir.join("trace");
     let out = Command::new("strace")
         .args([
             "-qq",
             "-e",
-            "trace=mmap,munmap,brk",
+            &format!("trace={trace}"),
             "-e",
             "signal=none",
             "-o",
         ])
         .arg(&log)
-        .arg(bin)
-        .args(args)
+        .args(cmd)
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("cannot run strace (is it installed?): {e}"));
-    let calls = parse_strace(&log);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
     std::fs::remove_dir_all(&dir).ok();
-    (out.into(), calls)
+    (out.into(), text)
+}
+
+/// Runs `bin` under `strace -e trace=mmap,munmap,brk` and returns the run and the
+/// successful anonymous mmaps, munmaps and brks, in order. File mappings (the
+/// loader's) are left out.
+pub fn strace(bin: &str, args: &[&str]) -> (Run, Vec<Syscall>) {
+    let mut cmd = vec![bin];
+    cmd.extend_from_slice(args);
+    let (run, text) = strace_log("mmap,munmap,brk", &cmd);
+    (run, parse_strace(&text))
 }
 
 fn unique() -> u64 {
@@ -119,8 +127,7 @@ fn num(s: &str) -> Option<u64> {
 
 /// Parses strace's lines such as
 /// `mmap(NULL, 266240, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f..`.
-pub fn parse_strace(log: &Path) -> Vec<Syscall> {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
+pub fn parse_strace(text: &str) -> Vec<Syscall> {
     let mut calls = Vec::new();
     for line in text.lines() {
         // strace pads the return value into a column: `munmap(0x7f.., 4096)    = 0`.
@@ -343,29 +350,8 @@ pub fn assert_mmap_path(bin: &str, extra: &[&str]) {
 /// values included). The loader's last memory call is the munmap of the
 /// ld.so cache; what follows is the program's.
 pub fn memory_calls_after_loader(cmd: &[&str]) -> Vec<String> {
-    let dir = scratch_dir("memcalls");
-    let log = dir.join("trace");
-    let out = Command::new("strace")
-        .args([
-            "-qq",
-            "-e",
-            "trace=mmap,munmap,brk,mremap,madvise",
-            "-e",
-            "signal=none",
-            "-o",
-        ])
-        .arg(&log)
-        .args(cmd)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run strace (is it installed?): {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&log).unwrap();
-    std::fs::remove_dir_all(&dir).ok();
+    let (run, text) = strace_log("mmap,munmap,brk,mremap,madvise", cmd);
+    assert_eq!(run.code, 0, "{cmd:?}: {}", run.stderr);
     let lines: Vec<&str> = text.lines().collect();
     let start = lines
         .iter()
