@@ -12,12 +12,18 @@
 #     <version>-<hash>/src      the kernel source tree    (KSRC)
 #     <version>-<hash>/build    the O= build tree         (KBUILD)
 #     <version>-<hash>/env      KSRC, KBUILD, BZIMAGE, KVERSION as shell assignments
-# <hash> is a short hash of config.fragment. The build tree stays usable for
+# <hash> is a short hash of config.fragment (with --production, of it and
+# config.production.fragment). The build tree stays usable for
 # out-of-tree modules: make -C "$KSRC" O="$KBUILD" M=DIR LLVM=-19 RUSTC=/usr/bin/rustc modules
 #
-# Usage: build.sh             build if needed, print the paths
+# Usage: build.sh [--production] [--print-env]
+#        build.sh             build if needed, print the paths
 #        build.sh --print-env build if needed, print only `export VAR=...` lines
 #                             (use: eval "$(scripts/kernel/build.sh --print-env)")
+#        --production         the production kernel instead of the debug one:
+#                             config.production.fragment on top (no KASAN,
+#                             kmemleak, lockdep or fault injection), cached
+#                             beside the debug kernel under its own hash
 # A marker is written only after a successful build, so an interrupted build
 # resumes on the next run; a second run with the cache present does no work.
 set -euo pipefail
@@ -27,7 +33,14 @@ fragment="$here/config.fragment"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/memory-workloads/kernel"
 dl="$cache/download"
 print_env=0
-[[ "${1:-}" == "--print-env" ]] && print_env=1
+production=0
+for arg in "$@"; do
+	case "$arg" in
+	--print-env) print_env=1 ;;
+	--production) production=1 ;;
+	*) printf 'kernel-build: unknown argument %s (usage: build.sh [--production] [--print-env])\n' "$arg" >&2; exit 2 ;;
+	esac
+done
 
 log() { printf 'kernel-build: %s\n' "$*" >&2; }
 
@@ -99,7 +112,12 @@ if [[ -z "$deb" ]]; then
 	deb=$(find_deb) || { log "download produced no .deb"; exit 1; }
 fi
 pkgver=$(dpkg-deb -f "$deb" Version)
-hash=$(sha256sum "$fragment" | cut -c1-8)
+if ((production)); then
+	# Both fragments, the production one last; the hash covers both.
+	hash=$(cat "$fragment" "$here/config.production.fragment" | sha256sum | cut -c1-8)
+else
+	hash=$(sha256sum "$fragment" | cut -c1-8)
+fi
 top="$cache/$pkgver-$hash"
 KSRC="$top/src"
 KBUILD="$top/build"
@@ -140,6 +158,19 @@ check_config() {
 	done <"$fragment"
 	return "$bad"
 }
+
+if ((production)); then
+	# The effective fragment: every symbol once, with its last setting, so that
+	# merge_config.sh and check_config see the production values.
+	mkdir -p "$top"
+	awk '
+		/^CONFIG_[A-Za-z0-9_]+=/ { sym = $0; sub(/=.*/, "", sym) }
+		/^# CONFIG_[A-Za-z0-9_]+ is not set$/ { sym = $2 }
+		/^CONFIG_|^# CONFIG_.* is not set$/ { if (!(sym in val)) order[n++] = sym; val[sym] = $0 }
+		END { for (i = 0; i < n; i++) print val[order[i]] }
+	' "$fragment" "$here/config.production.fragment" >"$top/config.fragment"
+	fragment="$top/config.fragment"
+fi
 
 if [[ ! -e "$top/.built" ]]; then
 	mkdir -p "$KBUILD"
