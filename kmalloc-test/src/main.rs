@@ -151,6 +151,12 @@ the file cannot be opened.";
             ))),
         }
     }
+    fn report(&self, size: u64, j: &mut wlcore::out::Json) {
+        j.raw(
+            "expect",
+            &expect::expectations(self.path, self.from.unwrap_or(0), size),
+        );
+    }
     fn address(_: &OwnedFd) -> Option<usize> {
         None
     }

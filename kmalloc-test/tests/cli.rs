@@ -32,7 +32,10 @@ fn module_not_loaded_is_exit_4_with_how_to_load_it() {
     );
     assert!(r.stderr.contains("insmod"), "{}", r.stderr);
     // The same code when the message cannot even be written.
-    let full = std::fs::File::options().write(true).open("/dev/full").unwrap();
+    let full = std::fs::File::options()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
     let st = std::process::Command::new(BIN)
         .arg("4096")
         .stderr(full)
@@ -176,4 +179,15 @@ fn expect_prints_the_tracepoints_of_each_path() {
     assert_eq!(first(&j)["event"], "percpu:percpu_alloc_percpu");
     assert_eq!(first(&j)["fields"]["size"], 100);
     assert_eq!(first(&j)["fields"]["align"], 8);
+}
+
+#[test]
+fn json_says_which_tracepoints_to_expect_even_when_the_write_fails() {
+    let r = run(BIN, &["--json", "--path", "kzalloc", "100"]);
+    let j = r.json();
+    assert_eq!(j["expect"]["path"], "kzalloc");
+    assert_eq!(j["expect"]["alloc_events"][0]["event"], "kmem:kmalloc");
+    if !Path::new("/proc/kmalloc_lkm").exists() {
+        assert_eq!((r.code, field(&j, "failed_repeat")), (4, 1));
+    }
 }

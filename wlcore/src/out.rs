@@ -167,6 +167,13 @@ impl Json {
         }
     }
 
+    /// A member whose value is already JSON text (one value, rendered by the caller).
+    pub fn raw(&mut self, k: &str, json: &str) -> &mut Self {
+        self.key(k);
+        self.buf.push_str(json);
+        self
+    }
+
     /// Opens an array (`'['`) or an object (`'{'`) member.
     pub fn open(&mut self, k: &str, bracket: char) -> &mut Self {
         self.key(k);
@@ -226,11 +233,12 @@ mod tests {
         j.open("o", '{')
             .bool("t", true)
             .close('}')
-            .addr("p", Some(255));
+            .addr("p", Some(255))
+            .raw("r", "[1]");
         j.buf.push('}');
         assert_eq!(
             j.buf,
-            r#"{"a":1,"s":"q\"\\\u000a","n":null,"l":[2,3],"o":{"t":true},"p":"0xff"}"#
+            r#"{"a":1,"s":"q\"\\\u000a","n":null,"l":[2,3],"o":{"t":true},"p":"0xff","r":[1]}"#
         );
     }
 }

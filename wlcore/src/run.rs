@@ -58,6 +58,9 @@ pub trait Workload: Sized {
     fn allocate(&mut self, size: u64) -> Result<Self::Held, Error>;
     /// The allocation's user-space address, when there is one.
     fn address(held: &Self::Held) -> Option<usize>;
+    /// Members of the workload's own for the end of the `--json` report (what a
+    /// tracker should see of a request of `size` bytes, for instance).
+    fn report(&self, _size: u64, _j: &mut Json) {}
 }
 
 /// What a run did, beyond the per-allocation entries already streamed.
@@ -141,6 +144,7 @@ pub fn execute<W: Workload>(opts: &Common, mut w: W) -> i32 {
     };
     let written = json.map(|mut j| {
         trailer(&mut j, &w, &out);
+        w.report(opts.size, &mut j);
         j.finish()
     });
     match (&out.failed, written) {
