@@ -474,6 +474,14 @@ impl Bpftrace {
         // bpftrace says "Attaching N probes..." first.
         t.next_line_where(|l| l == "ready")
             .unwrap_or_else(|e| panic!("{script} did not attach: {e}"));
+        // bpftrace 0.17 runs BEGIN before it takes SIGINT over: a SIGINT in
+        // between (seen on a loaded machine) kills it before its END report.
+        let status = format!("/proc/{}/status", t.child.id());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !catches_sigint(&std::fs::read_to_string(&status).unwrap_or_default()) {
+            assert!(std::time::Instant::now() < deadline, "{script}: SIGINT never caught");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         Some(t)
     }
 
@@ -530,14 +538,19 @@ impl Bpftrace {
         self.out.iter().collect()
     }
 
-    /// SIGINT, and SIGKILL if it has not exited 20 s later.
+    /// SIGINT, once a second, and SIGKILL if it has not exited 20 s later.
+    /// bpftrace 0.17 can lose a SIGINT that comes just after it started (seen
+    /// on a loaded machine: the signal caught, the process sleeping on): the
+    /// next one ends it.
     fn interrupt(&mut self) {
         use nix::sys::signal::{kill, Signal};
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = kill(pid, Signal::SIGINT);
-        for _ in 0..200 {
+        for i in 0..200 {
             if !matches!(self.child.try_wait(), Ok(None)) {
                 return;
+            }
+            if i % 10 == 0 {
+                let _ = kill(pid, Signal::SIGINT);
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
@@ -550,6 +563,15 @@ impl Drop for Bpftrace {
     fn drop(&mut self) {
         self.interrupt();
     }
+}
+
+/// Whether a `/proc/PID/status` text says the process catches SIGINT.
+fn catches_sigint(status: &str) -> bool {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .is_some_and(|m| m & (1 << (libc::SIGINT - 1)) != 0)
 }
 
 /// `scripts/trackers/heap.bt`, attached to every workload process.
