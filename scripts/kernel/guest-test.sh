@@ -531,9 +531,11 @@ free_by() {
 	task=$(echo "$line" | awk '{ print $1 }')
 	flags=$(echo "$line" | awk '{ print $3 }')
 	note "$1, free-by $2: key $key freed by '$task' flags '$flags' (writer $wpid)"
-	[ -n "$key" ] && [ "$(echo "$line" | grep -c .)" = 1 ] && ! echo "$task" | grep -q -- "-$wpid\$" || return 1
+	[ -n "$key" ] && [ "$(echo "$line" | grep -c .)" = 1 ] || return 1
 	case "$2.$1" in
 	kworker.* | rcu.vmalloc*) echo "$task" | grep -q '^kworker/' ;;
+	# A softirq runs on whatever task was interrupted, the writer's included
+	# (seen: 'sh-1630' with flags 'd.s2.'): the context, not the task, tells.
 	rcu.*) echo "$flags" | grep -q 's' || echo "$task" | grep -q '^rcu' ;;
 	esac
 }

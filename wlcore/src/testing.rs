@@ -479,7 +479,10 @@ impl Bpftrace {
         let status = format!("/proc/{}/status", t.child.id());
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while !catches_sigint(&std::fs::read_to_string(&status).unwrap_or_default()) {
-            assert!(std::time::Instant::now() < deadline, "{script}: SIGINT never caught");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{script}: SIGINT never caught"
+            );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         Some(t)
