@@ -109,7 +109,12 @@ pub fn main<W: Workload>(args: CArgs) -> i32 {
     let mut w = W::new();
     let parsed = cli::check_bounds(args.iter().map(|a| a.as_encoded_bytes()))
         .and_then(|()| cli::parse(args.owned(), W::NAME, help::<W>, |a, p| w.option(a, p)));
-    match parsed.and_then(|p| w.ready().map(|()| p)) {
+    // Set-up (mallopt, checks across options) only for a run, not for --help.
+    let parsed = parsed.and_then(|p| match p {
+        Parsed::Run(_) => w.ready().map(|()| p),
+        Parsed::Print(_) => Ok(p),
+    });
+    match parsed {
         Ok(Parsed::Run(opts)) => execute(&opts, w),
         Ok(Parsed::Print(text)) => match out::print(&text) {
             Ok(()) => 0,
