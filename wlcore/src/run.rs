@@ -80,10 +80,12 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// Growth of the mapped size outside the brk heap over the first allocation.
+    /// Growth of the mapped size outside the brk heap over the first allocation
+    /// (a uprobe tracker's `[uprobes]` page left out).
     pub fn mmap_bytes(&self) -> Option<u64> {
         let (b, a) = (self.before?, self.after?);
-        Some((a.vsz - a.heap).saturating_sub(b.vsz - b.heap))
+        let own = |m: Mem| m.vsz.saturating_sub(m.heap + m.uprobes);
+        Some(own(a).saturating_sub(own(b)))
     }
 
     /// Growth of the brk heap (the program break, in whole pages) over the first allocation.

@@ -33,6 +33,9 @@ pub struct Mem {
     pub heap: u64,
     /// Where that mapping lies, if it exists.
     pub heap_range: Option<(u64, u64)>,
+    /// The `[uprobes]` page(s) the kernel maps into a process when a uprobe
+    /// tracker's probe first fires in it: the tracker's, not the workload's.
+    pub uprobes: u64,
 }
 
 /// Reads `/proc/self/statm` into a stack buffer, so that measuring does not add
@@ -45,21 +48,23 @@ pub fn mem() -> Option<Mem> {
     let page = page_size() as u64;
     let vsz = pages.next()?? * page;
     let rss = pages.next()?? * page;
-    let heap_range = heap_range()?;
+    let (heap_range, uprobes) = special_mappings()?;
     Some(Mem {
         rss,
         vsz,
         heap: heap_range.map_or(0, |(start, end)| end - start),
         heap_range,
+        uprobes,
     })
 }
 
-/// The `[heap]` line of `/proc/self/maps`, read in pieces through a stack buffer;
-/// `None` when the file cannot be read, `Some(None)` when there is no heap yet.
-fn heap_range() -> Option<Option<(u64, u64)>> {
+/// The `[heap]` range and the bytes of `[uprobes]` mappings in `/proc/self/maps`,
+/// read in pieces through a stack buffer; `None` when the file cannot be read.
+fn special_mappings() -> Option<(Option<(u64, u64)>, u64)> {
     let mut file = File::open("/proc/self/maps").ok()?;
     let mut buf = [0u8; 4096];
     let mut kept = 0;
+    let (mut heap, mut uprobes) = (None, 0);
     loop {
         let n = file.read(&mut buf[kept..]).ok()?;
         let end = kept + n;
@@ -67,12 +72,14 @@ fn heap_range() -> Option<Option<(u64, u64)>> {
         while let Some(nl) = buf[start..end].iter().position(|&b| b == b'\n') {
             let line = &buf[start..start + nl];
             if line.ends_with(b"[heap]") {
-                return Some(parse_range(line));
+                heap = parse_range(line);
+            } else if line.ends_with(b"[uprobes]") {
+                uprobes += parse_range(line).map_or(0, |(a, b)| b - a);
             }
             start += nl + 1;
         }
         if n == 0 {
-            return Some(None);
+            return Some((heap, uprobes));
         }
         // Keep the unfinished line; a line longer than the buffer is not [heap].
         buf.copy_within(start..end, 0);
