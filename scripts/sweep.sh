@@ -59,8 +59,9 @@
 #      matches --ready (default "ready"), at most --ready-timeout seconds.
 #   4. The workload is released (a newline on its stdin) and reaped; its wall
 #      time is measured from the release to its exit.
-#   5. The tracker's process group gets SIGINT (if still running); it has 30 s
-#      to exit, after which it is killed and the run counts as failed.
+#   5. The tracker's process group gets SIGINT (if still running), again each
+#      second; it has 30 s to exit, after which it is killed and the run counts
+#      as failed.
 #   6. The tracked bytes are the last non-empty line of the tracker's stdout,
 #      which must be a whole number of bytes.
 #   The tracker sees only what happens after it attached, so its numbers
@@ -491,9 +492,11 @@ run_external() {
 	exec {wfd}>&-
 	wait "$wpid" || status=$?
 	ext_t1=$(now_ns)
-	kill -INT -- "-$tpid" 2>/dev/null || kill -INT "$tpid" 2>/dev/null || true
+	# SIGINT once a second: bpftrace 0.17 can lose one that comes just after
+	# it started (seen on a loaded machine); a later one ends it.
 	for ((i = 0; i < 3000; i++)); do
 		kill -0 "$tpid" 2>/dev/null || break
+		((i % 100)) || kill -INT -- "-$tpid" 2>/dev/null || kill -INT "$tpid" 2>/dev/null || true
 		sleep 0.01
 	done
 	if kill -0 "$tpid" 2>/dev/null; then
