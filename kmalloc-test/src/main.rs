@@ -105,14 +105,6 @@ the file cannot be opened.";
         false
     }
     fn allocate(&mut self, size: u64) -> Result<OwnedFd, Error> {
-        if self.expect {
-            // Printed in place of the allocation: the expectations need SIZE,
-            // which only the run loop hands over.
-            let text = expect::expectations(self.path, self.from.unwrap_or(0), size);
-            wlcore::out::print(&(text + "\n"))
-                .map_err(|e| Error::env(format!("cannot write to stdout: {}", e.desc())))?;
-            std::process::exit(0);
-        }
         let fd = open(PROC_FILE, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| match e {
             Errno::ENOENT => Error::env(format!(
                 "{PROC_FILE} does not exist: the kmalloc_lkm module is not loaded \
@@ -150,6 +142,10 @@ the file cannot be opened.";
                 e.desc()
             ))),
         }
+    }
+    fn print_only(&self, size: u64) -> Option<String> {
+        self.expect
+            .then(|| expect::expectations(self.path, self.from.unwrap_or(0), size) + "\n")
     }
     fn report(&self, size: u64, j: &mut wlcore::out::Json) {
         j.raw(

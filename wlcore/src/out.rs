@@ -70,8 +70,6 @@ pub struct Json {
     /// Whether the next member needs a comma before it.
     comma: bool,
     err: Option<Errno>,
-    /// Bytes written to stdout so far.
-    pub written: u64,
 }
 
 impl Json {
@@ -86,7 +84,6 @@ impl Json {
             buf,
             comma: false,
             err: None,
-            written: 0,
         }
     }
 
@@ -199,10 +196,7 @@ impl Json {
 
     fn flush(&mut self) {
         if self.err.is_none() && !self.buf.is_empty() {
-            match write_all(std::io::stdout().as_fd(), self.buf.as_bytes()) {
-                Ok(()) => self.written += self.buf.len() as u64,
-                Err(e) => self.err = Some(e),
-            }
+            self.err = write_all(std::io::stdout().as_fd(), self.buf.as_bytes()).err();
         }
         self.buf.clear();
     }

@@ -61,6 +61,11 @@ pub trait Workload: Sized {
     /// Members of the workload's own for the end of the `--json` report (what a
     /// tracker should see of a request of `size` bytes, for instance).
     fn report(&self, _size: u64, _j: &mut Json) {}
+    /// Text to print on stdout instead of running, when an option asks for it
+    /// (kmalloc-test's `--expect`): the run then allocates nothing and exits 0.
+    fn print_only(&self, _size: u64) -> Option<String> {
+        None
+    }
 }
 
 /// What a run did, beyond the per-allocation entries already streamed.
@@ -84,13 +89,13 @@ impl Outcome {
     /// (a uprobe tracker's `[uprobes]` page left out).
     pub fn mmap_bytes(&self) -> Option<u64> {
         let (b, a) = (self.before?, self.after?);
-        let own = |m: Mem| m.vsz.saturating_sub(m.heap + m.uprobes);
+        let own = |m: Mem| m.vsz.saturating_sub(m.heap() + m.uprobes);
         Some(own(a).saturating_sub(own(b)))
     }
 
     /// Growth of the brk heap (the program break, in whole pages) over the first allocation.
     pub fn brk_growth_bytes(&self) -> Option<u64> {
-        Some(self.after?.heap.saturating_sub(self.before?.heap))
+        Some(self.after?.heap().saturating_sub(self.before?.heap()))
     }
 
     /// Where glibc's malloc took the first block from: `"heap"` when it lies in
@@ -113,7 +118,10 @@ pub fn main<W: Workload>(args: CArgs) -> i32 {
         .and_then(|()| cli::parse(args.owned(), W::NAME, help::<W>, |a, p| w.option(a, p)));
     // Set-up (mallopt, checks across options) only for a run, not for --help.
     let parsed = parsed.and_then(|p| match p {
-        Parsed::Run(_) => w.ready().map(|()| p),
+        Parsed::Run(c) => w.ready().map(|()| match w.print_only(c.size) {
+            Some(text) => Parsed::Print(text),
+            None => Parsed::Run(c),
+        }),
         Parsed::Print(_) => Ok(p),
     });
     match parsed {

@@ -28,10 +28,8 @@ pub fn page_size() -> usize {
 pub struct Mem {
     pub rss: u64,
     pub vsz: u64,
-    /// The `[heap]` mapping of `/proc/self/maps`: from the start of the program
-    /// break to the break rounded up to a page, 0 before the heap exists.
-    pub heap: u64,
-    /// Where that mapping lies, if it exists.
+    /// The `[heap]` mapping of `/proc/self/maps` (from the start of the program
+    /// break to the break rounded up to a page), if the heap exists.
     pub heap_range: Option<(u64, u64)>,
     /// The `[uprobes]` page(s) the kernel maps into a process when a uprobe
     /// tracker's probe first fires in it: the tracker's, not the workload's.
@@ -52,10 +50,16 @@ pub fn mem() -> Option<Mem> {
     Some(Mem {
         rss,
         vsz,
-        heap: heap_range.map_or(0, |(start, end)| end - start),
         heap_range,
         uprobes,
     })
+}
+
+impl Mem {
+    /// Bytes of the brk heap, 0 before it exists.
+    pub fn heap(&self) -> u64 {
+        self.heap_range.map_or(0, |(start, end)| end - start)
+    }
 }
 
 /// The `[heap]` range and the bytes of `[uprobes]` mappings in `/proc/self/maps`,
@@ -111,7 +115,7 @@ mod tests {
         let m = mem().expect("/proc/self is readable");
         assert!(m.rss > 0 && m.vsz >= m.rss);
         if let Some((a, b)) = m.heap_range {
-            assert!(a < b && m.heap == b - a);
+            assert!(a < b && m.heap() == b - a);
         }
     }
 
