@@ -45,7 +45,7 @@ fn every_page_is_resident() {
 
 #[test]
 fn a_heap_tracker_sees_only_malloc_of_size_plus_one() {
-    let Some(tracker) = HeapTracker::start() else {
+    let Some(tracker) = Bpftrace::start("heap.bt", &[]) else {
         return;
     };
     for (args, n, bytes) in [

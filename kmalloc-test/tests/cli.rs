@@ -46,7 +46,7 @@ fn module_not_loaded_is_exit_4_with_how_to_load_it() {
 
 #[test]
 fn no_malloc_family_call_at_all() {
-    let Some(tracker) = HeapTracker::start() else {
+    let Some(tracker) = Bpftrace::start("heap.bt", &[]) else {
         return;
     };
     for args in [

@@ -6,7 +6,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_malloc-wl");
 
 #[test]
 fn a_heap_tracker_sees_only_the_workloads_malloc_and_free() {
-    let Some(tracker) = HeapTracker::start() else {
+    let Some(tracker) = Bpftrace::start("heap.bt", &[]) else {
         return;
     };
     for size in ["1", "256KiB"] {

@@ -577,16 +577,6 @@ fn catches_sigint(status: &str) -> bool {
         .is_some_and(|m| m & (1 << (libc::SIGINT - 1)) != 0)
 }
 
-/// `scripts/trackers/heap.bt`, attached to every workload process.
-pub struct HeapTracker;
-
-impl HeapTracker {
-    /// See [`Bpftrace::start`].
-    pub fn start() -> Option<Bpftrace> {
-        Bpftrace::start("heap.bt", &[])
-    }
-}
-
 /// Parses one `call=... pid=... tid=...` line of heap.bt.
 pub fn parse_heap_call(line: &str) -> Option<HeapCall> {
     let mut c = HeapCall {
