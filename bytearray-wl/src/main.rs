@@ -8,9 +8,11 @@
 
 #![no_main]
 
-use wlcore::cmem::{self, CBuffer};
+use wlcore::cmem::{self, AllocFn, CBuffer};
 use wlcore::exit::Error;
+use wlcore::ledger::{pages_spanned, Call, Ledger, Ret, Val};
 use wlcore::run::Workload;
+use wlcore::stat::page_size;
 
 struct ByteArray;
 
@@ -40,15 +42,38 @@ mallopt, so every --repeat takes the same path.";
     fn mmap_threshold(&self) -> Option<u64> {
         Some(cmem::MMAP_THRESHOLD as u64)
     }
-    fn allocate(&mut self, size: u64) -> Result<CBuffer, Error> {
+    fn allocate(&mut self, size: u64, l: &Ledger) -> Result<CBuffer, Error> {
         let len = self.allocator_bytes(size);
-        let mut buf = CBuffer::malloc(len as usize).ok_or_else(|| {
-            Error::alloc(format!(
-                "bytearray({size}) failed: malloc({len}) returned NULL"
-            ))
-        })?;
-        buf.fill_zero();
+        let mut buf = l
+            .call(
+                Call::libc("malloc", &[("size", Val::Num(len))]),
+                || CBuffer::alloc(AllocFn::Malloc, len as usize, 0),
+                |b| Ret::Addr(b.addr()),
+            )
+            .map_err(|_| {
+                Error::alloc(format!(
+                    "bytearray({size}) failed: malloc({len}) returned NULL"
+                ))
+            })?;
+        let addr = buf.addr();
+        let pages = pages_spanned(addr, len, page_size());
+        l.access("memset", addr, len, pages, || buf.fill_zero());
         Ok(buf)
+    }
+    fn free(&mut self, buf: CBuffer, l: &Ledger) -> Result<(), Error> {
+        let args = [("ptr", Val::Addr(buf.addr()))];
+        let free = || {
+            buf.free();
+            Ok(())
+        };
+        let _ = l.call(Call::libc("free", &args), free, |_| Ret::Void);
+        Ok(())
+    }
+    fn touch(&mut self, buf: &mut CBuffer, l: &Ledger) -> bool {
+        let (addr, len) = (buf.addr(), buf.len() as u64);
+        let pages = pages_spanned(addr, len, page_size());
+        l.access("memset", addr, len, pages, || buf.fill_zero());
+        true
     }
     fn address(held: &CBuffer) -> Option<usize> {
         Some(held.addr())

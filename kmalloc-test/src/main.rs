@@ -15,8 +15,9 @@ use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
 use nix::unistd::write;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 use wlcore::exit::Error;
+use wlcore::ledger::{Call, Ledger, Ret, Val};
 use wlcore::run::Workload;
 
 mod expect;
@@ -104,8 +105,17 @@ the file cannot be opened.";
     fn touched(&self) -> bool {
         false
     }
-    fn allocate(&mut self, size: u64) -> Result<OwnedFd, Error> {
-        let fd = open(PROC_FILE, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| match e {
+    fn allocate(&mut self, size: u64, l: &Ledger) -> Result<OwnedFd, Error> {
+        let args = [
+            ("pathname", Val::Text(PROC_FILE)),
+            ("flags", Val::Text("O_WRONLY|O_CLOEXEC")),
+        ];
+        let opened = l.call(
+            Call::syscall("openat", &args),
+            || open(PROC_FILE, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()),
+            |fd| Ret::Int(fd.as_raw_fd().into()),
+        );
+        let fd = opened.map_err(|e| match e {
             Errno::ENOENT => Error::env(format!(
                 "{PROC_FILE} does not exist: the kmalloc_lkm module is not loaded \
                  (build it with 'make -C kmalloc-lkm', load it with 'sudo insmod kmalloc-lkm/kmalloc_lkm.ko')"
@@ -121,7 +131,17 @@ the file cannot be opened.";
             (Some(p), _) => format!("{} {size}", p.name()),
         };
         let path = self.path.unwrap_or(Path::Kmalloc);
-        match write(&fd, text.as_bytes()) {
+        let args = [
+            ("fd", Val::Int(fd.as_raw_fd().into())),
+            ("buf", Val::Text(&text)),
+            ("count", Val::Num(text.len() as u64)),
+        ];
+        let written = l.call(
+            Call::syscall("write", &args),
+            || write(&fd, text.as_bytes()),
+            |n| Ret::Int(*n as i64),
+        );
+        match written {
             Ok(n) if n == text.len() => Ok(fd),
             Ok(n) => Err(Error::env(format!(
                 "{PROC_FILE} took {n} of {} bytes of '{text}'",
@@ -152,6 +172,13 @@ the file cannot be opened.";
             "expect",
             &expect::expectations(self.path, self.from.unwrap_or(0), size),
         );
+    }
+    fn free(&mut self, fd: OwnedFd, l: &Ledger) -> Result<(), Error> {
+        let args = [("fd", Val::Int(fd.as_raw_fd().into()))];
+        // The module frees on the file's release; a close(2) error cannot undo that.
+        let closed = || nix::unistd::close(fd.into_raw_fd());
+        let _ = l.call(Call::syscall("close", &args), closed, |_| Ret::Int(0));
+        Ok(())
     }
     fn address(_: &OwnedFd) -> Option<usize> {
         None

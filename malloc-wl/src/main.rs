@@ -1,53 +1,164 @@
-//! `malloc-wl`: one C `malloc` of SIZE bytes, checked, then freed.
+//! `malloc-wl`: one C `malloc` of SIZE bytes, checked, then freed; or any other
+//! function of glibc's malloc family (`--fn`).
 //!
-//! The rewrite of the suite's Malloc.c. The call goes to glibc's `malloc` through
-//! the `libc` crate, so uprobe and `LD_PRELOAD` trackers see it as it is. Like the
-//! original, it leaves the memory untouched unless `--touch` is given: from glibc's
-//! mmap threshold (128 KiB) up a tracker should see one `mmap` of SIZE plus glibc's
+//! The rewrite of the suite's Malloc.c. The call goes to glibc through the `libc`
+//! crate, so uprobe and `LD_PRELOAD` trackers see it as it is. Like the original,
+//! it leaves the memory untouched unless `--touch` is given: from glibc's mmap
+//! threshold (128 KiB) up a tracker should see one `mmap` of SIZE plus glibc's
 //! chunk header rounded up to whole pages, and its `munmap`; below it, a piece of
 //! the brk heap. See the README for the details a tracker is judged by.
 
 #![no_main]
 
-use wlcore::cmem::{self, CBuffer};
+use lexopt::Parser;
+use wlcore::cmem::{self, AllocFn, CBuffer};
 use wlcore::exit::Error;
+use wlcore::ledger::{pages_spanned, Call, Errno, Ledger, Ret, Val};
 use wlcore::run::Workload;
+use wlcore::size::parse_size;
 use wlcore::stat::page_size;
 
+/// The function `--fn` names.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Func {
+    Alloc(AllocFn),
+    /// `malloc(FROM)`, then `realloc` to SIZE.
+    Realloc,
+}
+
+const FUNCS: [(&str, Func); 8] = [
+    ("malloc", Func::Alloc(AllocFn::Malloc)),
+    ("calloc", Func::Alloc(AllocFn::Calloc)),
+    ("realloc", Func::Realloc),
+    ("posix_memalign", Func::Alloc(AllocFn::PosixMemalign)),
+    ("aligned_alloc", Func::Alloc(AllocFn::AlignedAlloc)),
+    ("memalign", Func::Alloc(AllocFn::Memalign)),
+    ("valloc", Func::Alloc(AllocFn::Valloc)),
+    ("pvalloc", Func::Alloc(AllocFn::Pvalloc)),
+];
+
 struct Malloc {
+    func: Func,
+    name: &'static str,
+    /// `--align`, for posix_memalign, aligned_alloc and memalign.
+    align: Option<u64>,
+    /// `--from`, the first size of a realloc.
+    from: Option<u64>,
     /// Write one byte per page (`--touch`).
     touch: bool,
     page: usize,
+}
+
+/// The default alignment of the aligned functions: a cache line.
+const DEFAULT_ALIGN: u64 = 64;
+
+impl Malloc {
+    fn align(&self) -> usize {
+        self.align.unwrap_or(DEFAULT_ALIGN) as usize
+    }
+
+    /// Writes one byte per page of the block, recorded as an access.
+    fn write_pages(&self, buf: &mut CBuffer, l: &Ledger) {
+        let (addr, len) = (buf.addr(), buf.len() as u64);
+        let pages = pages_spanned(addr, len, self.page);
+        l.access("touch", addr, len, pages, || buf.touch_pages(self.page));
+    }
+}
+
+fn bad(what: &str, v: &str, why: &str) -> Error {
+    Error::usage(format!(
+        "invalid value '{v}' for '{what}': {why} (see --help)"
+    ))
+}
+
+fn value(p: &mut Parser, what: &str) -> Result<String, Error> {
+    let v = p
+        .value()
+        .map_err(|e| Error::usage(format!("{e} (see --help)")))?;
+    v.into_string()
+        .map_err(|v| bad(what, &v.to_string_lossy(), "not valid UTF-8"))
 }
 
 impl Workload for Malloc {
     const NAME: &'static str = "malloc-wl";
     const PATH: &'static str = "malloc";
     const ABOUT: &'static str = "\
-One C malloc(SIZE), checked and freed. glibc's mmap threshold is pinned at its
-default (128 KiB) with mallopt, so every --repeat takes the same path: without
-that glibc would raise it after the first free and serve the next from the heap.";
+One C malloc(SIZE), checked and freed; or another function of glibc's malloc
+family (--fn). glibc's mmap threshold is pinned at its default (128 KiB) with
+mallopt, so every --repeat takes the same path: without that glibc would raise
+it after the first free and serve the next from the heap.";
     const OPTIONS: &'static str =
-        "      --touch         Write one byte per page, so every page becomes resident\n";
+        "      --fn <NAME>     The function that allocates: malloc (default), calloc (as
+                      calloc(1, SIZE)), realloc (malloc(FROM), then realloc to
+                      SIZE), posix_memalign, aligned_alloc, memalign, valloc, pvalloc
+      --align <N>     Alignment for posix_memalign, aligned_alloc, memalign: a
+                      power of two [default: 64]
+      --from <SIZE>   The first size of --fn realloc: larger than SIZE shrinks,
+                      smaller grows [default: SIZE / 2]
+      --touch         Write one byte per page, so every page becomes resident
+";
     type Held = CBuffer;
 
     fn new() -> Self {
         Malloc {
+            func: Func::Alloc(AllocFn::Malloc),
+            name: "malloc",
+            align: None,
+            from: None,
             touch: false,
             page: 4096,
         }
     }
-    fn option(&mut self, long: &str, _: &mut lexopt::Parser) -> Result<bool, Error> {
-        let touch = long == "touch";
-        self.touch |= touch;
-        Ok(touch)
+    fn option(&mut self, long: &str, p: &mut Parser) -> Result<bool, Error> {
+        match long {
+            "touch" => self.touch = true,
+            "fn" => {
+                let v = value(p, "--fn <NAME>")?;
+                let (name, func) = FUNCS.iter().find(|(n, _)| *n == v).ok_or_else(|| {
+                    let names: Vec<_> = FUNCS.iter().map(|(n, _)| *n).collect();
+                    bad("--fn <NAME>", &v, &format!("one of {}", names.join(", ")))
+                })?;
+                (self.name, self.func) = (name, *func);
+            }
+            "align" => {
+                let v = value(p, "--align <N>")?;
+                let n = parse_size(&v).map_err(|e| bad("--align <N>", &v, &e))?;
+                if !n.is_power_of_two() {
+                    return Err(bad("--align <N>", &v, "a power of two"));
+                }
+                self.align = Some(n);
+            }
+            "from" => {
+                let v = value(p, "--from <SIZE>")?;
+                self.from = Some(parse_size(&v).map_err(|e| bad("--from <SIZE>", &v, &e))?);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
     fn ready(&mut self) -> Result<(), Error> {
-        cmem::pin_mmap_threshold();
-        if self.touch {
-            self.page = page_size();
+        let aligned = matches!(
+            self.func,
+            Func::Alloc(AllocFn::PosixMemalign | AllocFn::AlignedAlloc | AllocFn::Memalign)
+        );
+        if self.align.is_some() && !aligned {
+            return Err(Error::usage(format!(
+                "'--align' does not apply to --fn {} (see --help)",
+                self.name
+            )));
         }
+        if self.from.is_some() && self.func != Func::Realloc {
+            return Err(Error::usage(format!(
+                "'--from' applies to --fn realloc only, not {} (see --help)",
+                self.name
+            )));
+        }
+        cmem::pin_mmap_threshold();
+        self.page = page_size();
         Ok(())
+    }
+    fn path(&self) -> &'static str {
+        self.name
     }
     fn allocator_bytes(&self, size: u64) -> u64 {
         size
@@ -58,16 +169,86 @@ that glibc would raise it after the first free and serve the next from the heap.
     fn mmap_threshold(&self) -> Option<u64> {
         Some(cmem::MMAP_THRESHOLD as u64)
     }
-    fn allocate(&mut self, size: u64) -> Result<CBuffer, Error> {
-        let mut buf = CBuffer::malloc(size as usize)
-            .ok_or_else(|| Error::alloc(format!("malloc({size}) failed: not enough memory")))?;
+    fn allocate(&mut self, size: u64, l: &Ledger) -> Result<CBuffer, Error> {
+        let n = usize::try_from(size).unwrap_or(usize::MAX);
+        let addr = |b: &CBuffer| Ret::Addr(b.addr());
+        let failed = |call: String, e: Errno| {
+            let why = match e {
+                Errno::ENOMEM => "not enough memory",
+                e => e.desc(),
+            };
+            Error::alloc(format!("{call} failed: {why}"))
+        };
+        let mut buf = match self.func {
+            Func::Alloc(f) => {
+                let align = self.align();
+                let (args, shown): (&[_], String) = match f {
+                    AllocFn::Malloc | AllocFn::Valloc | AllocFn::Pvalloc => (
+                        &[("size", Val::Num(size))],
+                        format!("{}({size})", self.name),
+                    ),
+                    AllocFn::Calloc => (
+                        &[("nmemb", Val::Num(1)), ("size", Val::Num(size))],
+                        format!("calloc(1, {size})"),
+                    ),
+                    _ => (
+                        &[("align", Val::Num(align as u64)), ("size", Val::Num(size))],
+                        format!("{}({align}, {size})", self.name),
+                    ),
+                };
+                l.call(
+                    Call::libc(self.name, args),
+                    || CBuffer::alloc(f, n, align),
+                    addr,
+                )
+                .map_err(|e| failed(shown, e))?
+            }
+            Func::Realloc => {
+                let from = self.from.unwrap_or(size / 2);
+                let mut buf = l
+                    .call(
+                        Call::libc("malloc", &[("size", Val::Num(from))]),
+                        || CBuffer::alloc(AllocFn::Malloc, from as usize, 0),
+                        addr,
+                    )
+                    .map_err(|e| failed(format!("malloc({from})"), e))?;
+                let old = buf.addr();
+                let args = [("ptr", Val::Addr(old)), ("size", Val::Num(size))];
+                let r = l.call(
+                    Call::libc("realloc", &args),
+                    || buf.realloc(n).map(|()| buf.addr()),
+                    |a| Ret::Addr(*a),
+                );
+                if let Err(e) = r {
+                    self.free(buf, l)?;
+                    return Err(failed(format!("realloc({old:#x}, {size})"), e));
+                }
+                buf
+            }
+        };
         if self.touch {
-            buf.touch_pages(self.page);
+            self.write_pages(&mut buf, l);
         }
         Ok(buf)
     }
+    fn free(&mut self, buf: CBuffer, l: &Ledger) -> Result<(), Error> {
+        let args = [("ptr", Val::Addr(buf.addr()))];
+        let _ = l.call(
+            Call::libc("free", &args),
+            || {
+                buf.free();
+                Ok(())
+            },
+            |_| Ret::Void,
+        );
+        Ok(())
+    }
     fn address(held: &CBuffer) -> Option<usize> {
         Some(held.addr())
+    }
+    fn touch(&mut self, held: &mut CBuffer, l: &Ledger) -> bool {
+        self.write_pages(held, l);
+        true
     }
 }
 

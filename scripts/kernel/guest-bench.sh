@@ -19,8 +19,8 @@ N=${1:-2000}
 
 # rate JSON: cycles per second from a --json report.
 rate() {
-	first=$(echo "$1" | grep -o '"alloc_start_ns":[0-9]*' | head -n1 | cut -d: -f2)
-	last=$(echo "$1" | grep -o '"free_end_ns":[0-9]*' | tail -n1 | cut -d: -f2)
+	first=$(echo "$1" | grep -o '"start_ns":[0-9]*' | head -n1 | cut -d: -f2)
+	last=$(echo "$1" | grep -o '"end_ns":[0-9]*' | tail -n1 | cut -d: -f2)
 	cnt=$(echo "$1" | grep -o '"completed":[0-9]*' | cut -d: -f2)
 	if [ -z "$first" ] || [ -z "$last" ] || [ -z "$cnt" ]; then
 		echo "n/a"

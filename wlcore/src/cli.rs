@@ -27,6 +27,50 @@ pub struct Common {
     pub json: bool,
     /// One line saying what was done on stderr.
     pub verbose: bool,
+    /// Which thread or process allocates and frees.
+    pub place: Place,
+    /// Exit without freeing the allocations.
+    pub leak: bool,
+    /// After the run and its report, exec this command line (`--exec`).
+    pub exec: Option<String>,
+}
+
+/// Where the allocations are made and freed, for judging a tracker's attribution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Place {
+    /// In the main thread.
+    #[default]
+    Main,
+    /// Allocated in a new thread, which exits; freed in another new thread.
+    Threads,
+    /// A thread is started and exits first; then the main thread allocates and frees.
+    AfterThread,
+    /// Allocated and freed in a forked child, which then exits.
+    Fork,
+    /// Allocated and written in the parent; a forked child writes every page
+    /// again (copy-on-write) and exits; the parent frees.
+    Cow,
+}
+
+impl Place {
+    /// Its name in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Place::Main => "main",
+            p => p.option().trim_start_matches('-'),
+        }
+    }
+
+    /// The option that selects it.
+    pub fn option(self) -> &'static str {
+        match self {
+            Place::Main => "",
+            Place::Threads => "--threads",
+            Place::AfterThread => "--after-thread",
+            Place::Fork => "--fork",
+            Place::Cow => "--cow",
+        }
+    }
 }
 
 /// The `--help` text of the argument, after `Usage:`.
@@ -42,6 +86,15 @@ pub const COMMON_HELP: &str = "      --hold <DURATION>
       --repeat <N>    Allocate and free N times, one after the other [default: 1]
       --wait          Before allocating, print the pid on stderr and block until
                       SIGUSR1 or a line on stdin
+      --threads       Allocate in a new thread and free in another one
+      --after-thread  Start a thread and let it exit before allocating
+      --fork          Allocate and free in a forked child process
+      --cow           Allocate and write here, write every page again in a forked
+                      child (copy-on-write), free here
+      --leak          Exit without freeing what was allocated
+      --exec <COMMAND>
+                      After the run (and its report), exec COMMAND: a workload of
+                      this suite and its arguments, separated by spaces
       --json          Print one JSON object with what was done on stdout
   -v, --verbose       Print one line saying what was done on stderr
   -h, --help          Print help
@@ -137,6 +190,9 @@ pub fn parse(
         wait: false,
         json: false,
         verbose: false,
+        place: Place::Main,
+        leak: false,
+        exec: None,
     };
     loop {
         let item = match p.next().map_err(lexopt_error)? {
@@ -166,6 +222,31 @@ pub fn parse(
                         Ok(n) => n,
                         Err(e) => return Err(invalid(&v, what, e)),
                     };
+                }
+                "threads" | "after-thread" | "fork" | "cow" => {
+                    let place = match l.as_str() {
+                        "threads" => Place::Threads,
+                        "after-thread" => Place::AfterThread,
+                        "fork" => Place::Fork,
+                        _ => Place::Cow,
+                    };
+                    if c.place != Place::Main && c.place != place {
+                        return Err(Error::usage(format!(
+                            "'--{l}' cannot be used with '{}' (see --help)",
+                            c.place.option()
+                        )));
+                    }
+                    c.place = place;
+                }
+                "leak" => c.leak = true,
+                "exec" => {
+                    let v = p.value().map_err(lexopt_error)?;
+                    let what = "--exec <COMMAND>";
+                    let cmd = text(&v, what)?;
+                    if cmd.split_ascii_whitespace().next().is_none() {
+                        return Err(invalid(&v, what, "empty"));
+                    }
+                    c.exec = Some(cmd.to_owned());
                 }
                 "wait" => c.wait = true,
                 "json" => c.json = true,

@@ -17,6 +17,8 @@ use std::hint::black_box;
 use std::os::unix::ffi::OsStrExt;
 use std::ptr::NonNull;
 
+use nix::errno::Errno;
+
 /// Bytes of the static arena behind [`Arena`]. What a run allocates of its own is
 /// bounded (at most [`MAX_ARGS`](crate::cli::MAX_ARGS) arguments of
 /// [`MAX_ARG_BYTES`](crate::cli::MAX_ARG_BYTES), the report's 16 KiB buffer, a
@@ -97,15 +99,99 @@ pub struct CBuffer {
     len: usize,
 }
 
+// valloc and pvalloc are obsolete but still exported by glibc, and hooked by
+// trackers (bcc's memleak); the libc crate does not declare them.
+unsafe extern "C" {
+    fn valloc(size: libc::size_t) -> *mut libc::c_void;
+    fn pvalloc(size: libc::size_t) -> *mut libc::c_void;
+}
+
+/// The malloc-family function that makes a [`CBuffer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllocFn {
+    Malloc,
+    /// `calloc(1, size)`.
+    Calloc,
+    PosixMemalign,
+    AlignedAlloc,
+    Memalign,
+    Valloc,
+    Pvalloc,
+}
+
+/// Why an allocating call gave NULL: errno, or ENOMEM when nothing set it
+/// (POSIX has malloc set ENOMEM; a replacement allocator may not).
+fn null_errno() -> Errno {
+    match Errno::last() {
+        Errno::UnknownErrno => Errno::ENOMEM,
+        e => e,
+    }
+}
+
 impl CBuffer {
     /// `malloc(len)`; `None` when it returns NULL.
     pub fn malloc(len: usize) -> Option<CBuffer> {
-        // SAFETY: malloc may be called with any size; NULL is handled below.
-        let raw = unsafe { libc::malloc(len) };
+        Self::alloc(AllocFn::Malloc, len, 0).ok()
+    }
+
+    /// One block from `f` (`align` for the aligned ones); the error is glibc's
+    /// errno (or posix_memalign's result) when it gives no block.
+    pub fn alloc(f: AllocFn, len: usize, align: usize) -> Result<CBuffer, Errno> {
+        let mut out: *mut libc::c_void = std::ptr::null_mut();
+        // SAFETY: each function may be called with any size and alignment: bad
+        // ones give NULL (or an error code) and set errno, handled below; out
+        // is a valid place for posix_memalign to write the pointer.
+        let raw = unsafe {
+            match f {
+                AllocFn::Malloc => libc::malloc(len),
+                AllocFn::Calloc => libc::calloc(1, len),
+                AllocFn::PosixMemalign => match libc::posix_memalign(&mut out, align, len) {
+                    0 => out,
+                    e => return Err(Errno::from_raw(e)),
+                },
+                AllocFn::AlignedAlloc => libc::aligned_alloc(align, len),
+                AllocFn::Memalign => libc::memalign(align, len),
+                AllocFn::Valloc => valloc(len),
+                AllocFn::Pvalloc => pvalloc(len),
+            }
+        };
         // Hide where the pointer came from, so the optimizer cannot fuse a later
         // zero fill with this call into calloc (which skips the writes on fresh
         // mmapped pages, and then no page would become resident).
-        NonNull::new(black_box(raw).cast::<u8>()).map(|ptr| CBuffer { ptr, len })
+        match NonNull::new(black_box(raw).cast::<u8>()) {
+            Some(ptr) => Ok(CBuffer { ptr, len }),
+            None => Err(null_errno()),
+        }
+    }
+
+    /// `realloc(ptr, len)`: on success the block is the new one (perhaps
+    /// elsewhere); on failure it is left as it was, and the error is errno.
+    pub fn realloc(&mut self, len: usize) -> Result<(), Errno> {
+        // SAFETY: ptr came from the malloc family and is live; on failure
+        // realloc leaves it untouched, on success the old pointer is replaced.
+        let raw = unsafe { libc::realloc(self.ptr.as_ptr().cast(), len) };
+        match NonNull::new(raw.cast::<u8>()) {
+            Some(ptr) => {
+                (self.ptr, self.len) = (ptr, len);
+                Ok(())
+            }
+            None => Err(null_errno()),
+        }
+    }
+
+    /// Frees the block now (what dropping it does), as an explicit step.
+    pub fn free(self) {
+        drop(self)
+    }
+
+    /// Its length, as asked.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it is empty (a malloc(0) block).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// Where the block starts.
@@ -130,6 +216,85 @@ impl CBuffer {
         // SAFETY: the block is len bytes long and owned by self.
         unsafe { self.ptr.as_ptr().write_bytes(0, self.len) };
         black_box(self.ptr);
+    }
+}
+
+// SAFETY: the block is plain memory from malloc, owned by this one value; glibc's
+// malloc and free may be called from any thread (`--threads` frees it in another).
+unsafe impl Send for CBuffer {}
+
+/// Runs `f` in a new thread made with `pthread_create` (default attributes),
+/// and `meanwhile` here, told whether the thread was made; then joins the thread
+/// with `pthread_join` and gives what `f` returned.
+///
+/// glibc's threads rather than std's: a std thread registers a thread-local
+/// destructor (a `calloc` of glibc's) and sets stack attributes (two `malloc`s),
+/// which a heap tracker would count as the workload's. What remains is glibc's
+/// own: the new thread's TLS vector (`calloc`) and what its exit frees.
+pub fn in_thread<F: FnOnce() -> T + Send, T: Send>(
+    f: F,
+    meanwhile: impl FnOnce(Result<(), Errno>),
+) -> Result<T, Errno> {
+    struct Job<F, T> {
+        f: Option<F>,
+        out: Option<T>,
+    }
+    extern "C" fn start<F: FnOnce() -> T, T>(job: *mut libc::c_void) -> *mut libc::c_void {
+        // SAFETY: job points to the Job of in_thread below, which outlives this
+        // thread (joined before it returns) and is not touched there meanwhile.
+        let job = unsafe { &mut *job.cast::<Job<F, T>>() };
+        if let Some(f) = job.f.take() {
+            job.out = Some(f());
+        }
+        std::ptr::null_mut()
+    }
+    let mut job = Job {
+        f: Some(f),
+        out: None,
+    };
+    let mut id: libc::pthread_t = 0;
+    // SAFETY: start::<F, T> matches job's type; job lives on this stack frame
+    // until the thread is joined below (this function does not return before,
+    // and panics abort), so the borrows that f holds stay valid while it runs.
+    let made = unsafe {
+        libc::pthread_create(
+            &mut id,
+            std::ptr::null(),
+            start::<F, T>,
+            (&raw mut job).cast(),
+        )
+    };
+    if made != 0 {
+        meanwhile(Err(Errno::from_raw(made)));
+        return Err(Errno::from_raw(made));
+    }
+    meanwhile(Ok(()));
+    // SAFETY: id is the thread made above, joined once.
+    let joined = unsafe { libc::pthread_join(id, std::ptr::null_mut()) };
+    if joined != 0 {
+        // The thread cannot be waited for, so job must outlive this frame.
+        std::process::abort();
+    }
+    job.out.ok_or(Errno::ESRCH)
+}
+
+/// Forks. The child runs `child` and leaves with `_exit` and its result as the
+/// exit code, never returning here; the parent gets the child's pid.
+///
+/// Called only while the process has one thread (the run loop's threads are
+/// all joined by then), so the child's copy of every lock is unlocked.
+pub fn fork_child(child: impl FnOnce() -> i32) -> Result<nix::unistd::Pid, Errno> {
+    use nix::unistd::{fork, ForkResult};
+    // SAFETY: the process has a single thread (above), so the child may do
+    // anything the parent could; it ends with _exit, so it runs no exit handlers
+    // or destructors of the parent's.
+    match unsafe { fork() }? {
+        ForkResult::Parent { child } => Ok(child),
+        ForkResult::Child => {
+            let code = child();
+            // SAFETY: _exit ends the process at once; nothing runs after it.
+            unsafe { libc::_exit(code) }
+        }
     }
 }
 
@@ -178,5 +343,41 @@ mod tests {
     #[test]
     fn null_is_none() {
         assert!(CBuffer::malloc(1 << 50).is_none());
+        assert_eq!(
+            CBuffer::alloc(AllocFn::Calloc, 1 << 50, 0).err(),
+            Some(Errno::ENOMEM)
+        );
+    }
+
+    #[test]
+    fn aligned_blocks_are_aligned() {
+        for f in [
+            AllocFn::PosixMemalign,
+            AllocFn::AlignedAlloc,
+            AllocFn::Memalign,
+        ] {
+            let b = CBuffer::alloc(f, 100, 4096).unwrap();
+            assert_eq!(b.addr() % 4096, 0, "{f:?}");
+        }
+        assert_eq!(
+            CBuffer::alloc(AllocFn::Valloc, 10, 0).unwrap().addr() % 4096,
+            0
+        );
+        // posix_memalign refuses an alignment that is not a power of two.
+        assert_eq!(
+            CBuffer::alloc(AllocFn::PosixMemalign, 10, 24).err(),
+            Some(Errno::EINVAL)
+        );
+    }
+
+    #[test]
+    fn realloc_keeps_the_contents() {
+        let mut b = CBuffer::alloc(AllocFn::Calloc, 100, 0).unwrap();
+        b.touch_pages(4096);
+        b.realloc(300_000).unwrap();
+        assert_eq!(bytes(&b)[0], 1);
+        assert_eq!(b.len, 300_000);
+        assert!(b.realloc(1 << 50).is_err());
+        assert_eq!(b.len, 300_000);
     }
 }

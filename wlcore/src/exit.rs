@@ -35,6 +35,18 @@ pub const CODES: &str =
 2 usage error, 3 the allocation failed, 4 the environment is not ready or a system
 call failed, 5 the report could not be written whole to stdout.";
 
+impl Code {
+    /// The code a forked child of ours exited with, as ours.
+    pub fn from_child(code: i32) -> Code {
+        match code {
+            2 => Code::Usage,
+            3 => Code::Alloc,
+            5 => Code::Report,
+            _ => Code::Env,
+        }
+    }
+}
+
 impl Error {
     pub fn new(code: Code, msg: impl Into<String>) -> Self {
         Error {

@@ -66,6 +66,7 @@ pub mod cli;
 pub mod cmem;
 pub mod exit;
 pub mod glibc;
+pub mod ledger;
 pub mod out;
 pub mod run;
 pub mod signals;

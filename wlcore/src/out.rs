@@ -106,6 +106,21 @@ impl Json {
         self
     }
 
+    /// A signed number.
+    pub fn int(&mut self, k: &str, v: i64) -> &mut Self {
+        self.key(k);
+        let _ = write!(self.buf, "{v}");
+        self
+    }
+
+    /// A signed number or null.
+    pub fn opt_int(&mut self, k: &str, v: Option<i64>) -> &mut Self {
+        match v {
+            Some(v) => self.int(k, v),
+            None => self.null(k),
+        }
+    }
+
     /// A number or null.
     pub fn opt_num(&mut self, k: &str, v: Option<u64>) -> &mut Self {
         match v {
@@ -194,11 +209,28 @@ impl Json {
         }
     }
 
-    fn flush(&mut self) {
+    /// Writes out everything kept, now.
+    pub fn flush(&mut self) {
         if self.err.is_none() && !self.buf.is_empty() {
             self.err = write_all(std::io::stdout().as_fd(), self.buf.as_bytes()).err();
         }
         self.buf.clear();
+    }
+
+    /// Marks that the current list already has elements (written by someone
+    /// else: a forked child), so the next one is preceded by a comma.
+    pub fn continued(&mut self) {
+        self.comma = true;
+    }
+
+    /// What is kept and not yet written.
+    pub fn text(&self) -> &str {
+        &self.buf
+    }
+
+    /// The first write that failed, if one did.
+    pub fn error(&self) -> Option<Errno> {
+        self.err
     }
 
     /// Closes the object, ends the line and writes the rest.

@@ -12,18 +12,23 @@
 //! `[heap]` line of `/proc/self/maps`, read before and after it); the report is
 //! streamed, so a run's memory does not grow with `--repeat`.
 
-use lexopt::Parser;
+use std::sync::Barrier;
 
-use crate::cli::{self, Common, Parsed, COMMON_HELP, SIZE_HELP};
+use lexopt::Parser;
+use nix::errno::Errno;
+use nix::sys::wait::{waitpid, WaitStatus};
+
+use crate::cli::{self, Common, Parsed, Place, COMMON_HELP, SIZE_HELP};
 use crate::cmem::{self, CArgs};
 use crate::exit::{Code, Error};
+use crate::ledger::{Call, Ledger, Ret};
 use crate::out::{self, Json};
 use crate::signals::{Signals, Stop};
 use crate::size::Hold;
-use crate::stat::{mem, monotonic_ns, Mem};
+use crate::stat::{mem, Mem};
 
 /// One allocation path.
-pub trait Workload: Sized {
+pub trait Workload: Sized + Send {
     /// The binary's name, used in messages and reports.
     const NAME: &'static str;
     /// How it allocates, in a few words (`"malloc"`, `"kmalloc via /proc/kmalloc_lkm"`).
@@ -32,8 +37,11 @@ pub trait Workload: Sized {
     const ABOUT: &'static str;
     /// The `--help` lines of the workload's own options, if it has any.
     const OPTIONS: &'static str = "";
-    /// What stays alive while an allocation is held; dropping it frees.
-    type Held;
+    /// What stays alive while an allocation is held; [`Workload::free`] frees it.
+    type Held: Send;
+    /// Whether each ledger entry also measures the SysV shared memory segments
+    /// the process created (`sysv_bytes`).
+    const SYSV: bool = false;
 
     /// The workload with its own options at their defaults.
     fn new() -> Self;
@@ -46,6 +54,11 @@ pub trait Workload: Sized {
     fn ready(&mut self) -> Result<(), Error> {
         Ok(())
     }
+    /// The path this run takes, when the workload's options choose it
+    /// (`malloc-wl --fn calloc`): named in the report.
+    fn path(&self) -> &'static str {
+        Self::PATH
+    }
     /// Bytes asked of the allocator for a request of `size` bytes.
     fn allocator_bytes(&self, size: u64) -> u64;
     /// Whether `allocate` writes the memory, so it becomes resident.
@@ -54,10 +67,18 @@ pub trait Workload: Sized {
     fn mmap_threshold(&self) -> Option<u64> {
         None
     }
-    /// Makes one allocation of `size` bytes.
-    fn allocate(&mut self, size: u64) -> Result<Self::Held, Error>;
+    /// Makes one allocation of `size` bytes, each call recorded in the ledger.
+    fn allocate(&mut self, size: u64, l: &Ledger) -> Result<Self::Held, Error>;
+    /// Frees it, each call recorded in the ledger.
+    fn free(&mut self, held: Self::Held, l: &Ledger) -> Result<(), Error>;
     /// The allocation's user-space address, when there is one.
     fn address(held: &Self::Held) -> Option<usize>;
+    /// Writes one byte in every page of the allocation (recorded with
+    /// [`Ledger::access`]); `false` when its memory is not the process's to
+    /// write (a kernel allocation), and then `--cow` is refused.
+    fn touch(&mut self, _held: &mut Self::Held, _l: &Ledger) -> bool {
+        false
+    }
     /// Members of the workload's own for the end of the `--json` report (what a
     /// tracker should see of a request of `size` bytes, for instance).
     fn report(&self, _size: u64, _j: &mut Json) {}
@@ -183,16 +204,15 @@ pub fn execute<W: Workload>(opts: &Common, mut w: W) -> i32 {
             if opts.verbose {
                 out::say(W::NAME, summary(&w, opts, &out));
             }
-            0
+            match &opts.exec {
+                Some(cmd) => exec(cmd).report(W::NAME),
+                None => 0,
+            }
         }
     }
 }
 
-fn run<W: Workload>(
-    opts: &Common,
-    w: &mut W,
-    mut json: Option<&mut Json>,
-) -> Result<Outcome, Error> {
+fn run<W: Workload>(opts: &Common, w: &mut W, json: Option<&mut Json>) -> Result<Outcome, Error> {
     // Signals are taken over only where the run waits, holds or loops; a single
     // plain allocation is ended by them as a C program would be, and makes no
     // calls beyond its allocation.
@@ -214,71 +234,257 @@ fn run<W: Workload>(
             cmem::brk_probe();
         }
     }
-    // /proc/self is read and the clock stamped only when someone will see them.
-    let measure = opts.json || opts.verbose;
-    let stamp = || if measure { monotonic_ns() } else { 0 };
+    let ledger = Ledger::new(json, W::SYSV);
     let mut i = 0;
     while i < opts.repeat && out.stopped_by.is_none() {
         i += 1;
-        let first = i == 1;
-        if measure && first {
-            out.before = mem();
-        }
-        let alloc_start_ns = stamp();
-        let held = match w.allocate(opts.size) {
-            Ok(h) => h,
-            Err(e) => {
-                out.failed = Some((i, e));
-                break;
+        ledger.set_repeat(i);
+        let step = Step {
+            opts,
+            signals: signals.as_ref(),
+            ledger: &ledger,
+            // /proc/self is read around the first allocation only when someone will see it.
+            measure: (opts.json || opts.verbose) && i == 1,
+        };
+        let r = match opts.place {
+            Place::Fork => step.in_child(w),
+            Place::Main | Place::AfterThread | Place::Threads | Place::Cow => step.here(w),
+        };
+        let stop = match r {
+            Ok(done) => {
+                out.completed += 1;
+                if i == 1 {
+                    (out.address, out.before, out.after) = (done.address, done.before, done.after);
+                }
+                done.stop
             }
+            Err(e) => Err(e),
         };
-        let alloc_end_ns = stamp();
-        if measure && first {
-            out.after = mem();
-        }
-        let held_for = match (&signals, opts.hold) {
-            (Some(sig), Some(h)) => sig.hold(h),
-            _ => Ok(None),
-        };
-        let address = W::address(&held);
-        let free_ns = stamp();
-        drop(held);
-        let free_end_ns = stamp();
-        out.completed += 1;
-        if first {
-            out.address = address;
-        }
-        if let Some(j) = json.as_deref_mut() {
-            j.open("", '{')
-                .addr("address", address)
-                .num("alloc_start_ns", alloc_start_ns)
-                .num("alloc_end_ns", alloc_end_ns)
-                .num("free_ns", free_ns)
-                .num("free_end_ns", free_end_ns)
-                .close('}')
-                .drain();
-        }
         // A signal during a hold was seen there; otherwise look once per repeat.
-        let stop = match (held_for, &signals) {
+        let stop = match (stop, &signals) {
             (Ok(None), Some(sig)) if opts.hold.is_none() => sig.stop(),
             (r, _) => r,
         };
         match stop {
             Ok(s) => out.stopped_by = s,
-            Err(e) => out.failed = Some((i, e)),
-        }
-        if out.failed.is_some() {
-            break;
+            Err(e) => {
+                out.failed = Some((i, e));
+                break;
+            }
         }
     }
     Ok(out)
+}
+
+/// What one repeat gives back.
+struct Done {
+    address: Option<usize>,
+    before: Option<Mem>,
+    after: Option<Mem>,
+    /// The hold's outcome: a stop signal, or an error while holding.
+    stop: Result<Stop, Error>,
+}
+
+/// One repeat: allocate, hold, free, wherever `--threads`, `--fork` and the
+/// like say.
+struct Step<'a, 'j> {
+    opts: &'a Common,
+    signals: Option<&'a Signals>,
+    ledger: &'a Ledger<'j>,
+    measure: bool,
+}
+
+impl Step<'_, '_> {
+    /// In this process (the calls themselves perhaps in new threads).
+    fn here<W: Workload>(&self, w: &mut W) -> Result<Done, Error> {
+        let (opts, l) = (self.opts, self.ledger);
+        if opts.place == Place::AfterThread {
+            self.in_thread(|| Ok(()))?;
+        }
+        let before = if self.measure { mem() } else { None };
+        let mut held = if opts.place == Place::Threads {
+            self.in_thread(|| w.allocate(opts.size, l))?
+        } else {
+            w.allocate(opts.size, l)?
+        };
+        let after = if self.measure { mem() } else { None };
+        if opts.place == Place::Cow {
+            self.cow(w, &mut held)?;
+        }
+        let stop = self.hold();
+        let address = W::address(&held);
+        if opts.leak {
+            // Never freed: the process exits with it (the kernel takes it back).
+            std::mem::forget(held);
+        } else if opts.place == Place::Threads {
+            self.in_thread(|| w.free(held, l))?;
+        } else {
+            w.free(held, l)?;
+        }
+        Ok(Done {
+            address,
+            before,
+            after,
+            stop,
+        })
+    }
+
+    /// `--fork`: the whole repeat in a child; the parent waits for it.
+    fn in_child<W: Workload>(&self, w: &mut W) -> Result<Done, Error> {
+        let child = self.fork(|| {
+            let r = self.here(w).and_then(|d| d.stop.map(|_| ()));
+            match r {
+                Ok(()) => 0,
+                Err(e) => e.report(W::NAME),
+            }
+        })?;
+        match child {
+            0 => Ok(Done {
+                address: None,
+                before: None,
+                after: None,
+                stop: Ok(None),
+            }),
+            code => Err(Error::new(
+                Code::from_child(code),
+                format!("the forked child failed (exit code {code})"),
+            )),
+        }
+    }
+
+    /// `--cow`: write every page here, then again in a forked child.
+    fn cow<W: Workload>(&self, w: &mut W, held: &mut W::Held) -> Result<(), Error> {
+        if !w.touch(held, self.ledger) {
+            return Err(Error::usage(format!(
+                "--cow: {} memory is not this process's to write",
+                w.path()
+            )));
+        }
+        let code = self.fork(|| if w.touch(held, self.ledger) { 0 } else { 4 })?;
+        match code {
+            0 => Ok(()),
+            c => Err(Error::env(format!(
+                "the forked child failed (exit code {c})"
+            ))),
+        }
+    }
+
+    /// Forks; the child runs `child` (its code is its exit code); gives that code.
+    /// Both sides record the `fork`: the child its return of 0, the parent the pid.
+    fn fork(&self, child: impl FnOnce() -> i32) -> Result<i32, Error> {
+        let l = self.ledger;
+        // What is kept goes out now, or the child would write it again.
+        l.flush();
+        let (before, start) = l.begin();
+        let fork = Call::syscall("fork", &[]);
+        let pid = cmem::fork_child(|| {
+            l.end(fork, Ok(Ret::Int(0)), before, start);
+            let code = child();
+            l.flush();
+            code
+        });
+        let pid = match pid {
+            Ok(pid) => pid,
+            Err(e) => {
+                l.end(fork, Err(e), before, start);
+                return Err(Error::env(format!("fork failed: {e}")));
+            }
+        };
+        let status = loop {
+            match waitpid(pid, None) {
+                Err(Errno::EINTR) => continue,
+                r => break r,
+            }
+        };
+        // The child wrote at least its own fork entry after the parent's.
+        l.continued();
+        l.end(fork, Ok(Ret::Int(pid.as_raw().into())), before, start);
+        match status {
+            Ok(WaitStatus::Exited(_, code)) => Ok(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => {
+                Err(Error::env(format!("the forked child was killed by {sig}")))
+            }
+            Ok(s) => Err(Error::env(format!("the forked child ended oddly: {s:?}"))),
+            Err(e) => Err(Error::env(format!("waitpid failed: {e}"))),
+        }
+    }
+
+    /// Runs `f` in a new thread and waits for it to end; the thread's start and
+    /// end are recorded (`pthread_create`, `pthread_join`) with what they did
+    /// to the process (the thread's stack), before and after the thread's calls.
+    fn in_thread<T: Send>(&self, f: impl FnOnce() -> Result<T, Error> + Send) -> Result<T, Error> {
+        let l = self.ledger;
+        let go = Barrier::new(2);
+        let (before, start) = l.begin();
+        let mut join = None;
+        let r = cmem::in_thread(
+            || {
+                // The thread starts its calls once its creation is recorded.
+                go.wait();
+                f()
+            },
+            |made| {
+                let create = Call::libc("pthread_create", &[]);
+                l.end(create, made.map(|()| Ret::Int(0)), before, start);
+                if made.is_ok() {
+                    go.wait();
+                    join = Some(l.begin());
+                }
+            },
+        );
+        match r {
+            Ok(r) => {
+                if let Some((before, start)) = join {
+                    l.end(
+                        Call::libc("pthread_join", &[]),
+                        Ok(Ret::Int(0)),
+                        before,
+                        start,
+                    );
+                }
+                r
+            }
+            Err(e) => Err(Error::env(format!("cannot start a thread: {}", e.desc()))),
+        }
+    }
+
+    /// `--hold`: sleeps, or sees a stop signal; nothing to do without one.
+    fn hold(&self) -> Result<Stop, Error> {
+        match (self.signals, self.opts.hold) {
+            (Some(sig), Some(h)) => sig.hold(h),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// `--exec`: replaces the process with `cmd` (a program and its arguments,
+/// separated by spaces); a bare program name is looked for beside this
+/// binary. Returns only when that fails.
+fn exec(cmd: &str) -> Error {
+    let mut words = cmd.split_ascii_whitespace();
+    let prog = words.next().unwrap_or_default();
+    let path = if prog.contains('/') {
+        std::path::PathBuf::from(prog)
+    } else {
+        match std::env::current_exe() {
+            Ok(me) => me.with_file_name(prog),
+            Err(e) => {
+                return Error::env(format!("cannot exec {prog}: cannot find this binary: {e}"))
+            }
+        }
+    };
+    let c = |s: &str| std::ffi::CString::new(s).unwrap_or_default();
+    let argv: Vec<_> = std::iter::once(prog).chain(words).map(c).collect();
+    let path_c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap_or_default();
+    let e = nix::unistd::execv(&path_c, &argv).unwrap_err();
+    Error::env(format!("cannot exec {}: {}", path.display(), e.desc()))
 }
 
 /// The report's members known before the run, and the opening of its list.
 fn header<W: Workload>(w: &W, opts: &Common) -> Json {
     let mut j = Json::new();
     j.str("workload", W::NAME)
-        .str("path", W::PATH)
+        .str("path", w.path())
         .num("pid", std::process::id().into())
         .num("requested_bytes", opts.size)
         .num("allocator_bytes", w.allocator_bytes(opts.size))
@@ -291,7 +497,11 @@ fn header<W: Workload>(w: &W, opts: &Common) -> Json {
         Some(Hold::For(d)) => j.num("hold_ns", u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
         Some(Hold::UntilSignal) => j.str("hold_ns", "inf"),
     };
-    j.open("allocations", '[');
+    j.num("ledger_version", crate::ledger::VERSION)
+        .str("place", opts.place.name())
+        .bool("leak", opts.leak)
+        .opt_str("exec", opts.exec.as_deref());
+    j.open("ledger", '[');
     j
 }
 
@@ -327,7 +537,7 @@ fn summary<W: Workload>(w: &W, opts: &Common, out: &Outcome) -> String {
     };
     format!(
         "{} of {} bytes ({} asked of the allocator){addr}{from}, {} of {} time(s){}, rss {} -> {} KiB, vsz {} -> {} KiB",
-        W::PATH,
+        w.path(),
         opts.size,
         w.allocator_bytes(opts.size),
         out.completed,

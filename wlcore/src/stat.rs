@@ -56,10 +56,55 @@ pub fn mem() -> Option<Mem> {
 }
 
 impl Mem {
+    /// Bytes mapped by the process itself: the virtual size without the
+    /// `[uprobes]` page(s) a tracker adds.
+    pub fn mapped(&self) -> u64 {
+        self.vsz.saturating_sub(self.uprobes)
+    }
+
     /// Bytes of the brk heap, 0 before it exists.
     pub fn heap(&self) -> u64 {
         self.heap_range.map_or(0, |(start, end)| end - start)
     }
+}
+
+/// Bytes of the System V shared memory segments this process created that
+/// still exist (attached or not, removed but still attached), from
+/// `/proc/sysvipc/shm`; `None` when it cannot be read.
+pub fn sysv_bytes() -> Option<u64> {
+    let me = u64::from(std::process::id());
+    let mut total = 0;
+    let mut file = File::open("/proc/sysvipc/shm").ok()?;
+    let mut buf = [0u8; 4096];
+    let mut kept = 0;
+    loop {
+        let n = file.read(&mut buf[kept..]).ok()?;
+        let end = kept + n;
+        let mut start = 0;
+        while let Some(nl) = buf[start..end].iter().position(|&b| b == b'\n') {
+            total += sysv_line(&buf[start..start + nl], me).unwrap_or(0);
+            start += nl + 1;
+        }
+        if n == 0 {
+            return Some(total);
+        }
+        buf.copy_within(start..end, 0);
+        kept = if end - start == buf.len() {
+            0
+        } else {
+            end - start
+        };
+    }
+}
+
+/// `key shmid perms size cpid lpid nattch ...`: the size when cpid is `me`
+/// (the header line and anything else give `None`).
+fn sysv_line(line: &[u8], me: u64) -> Option<u64> {
+    let text = std::str::from_utf8(line).ok()?;
+    let mut f = text.split_ascii_whitespace();
+    let size = f.nth(3)?.parse::<u64>().ok()?;
+    let cpid = f.next()?.parse::<u64>().ok()?;
+    (cpid == me).then_some(size)
 }
 
 /// The `[heap]` range and the bytes of `[uprobes]` mappings in `/proc/self/maps`,
@@ -117,6 +162,15 @@ mod tests {
         if let Some((a, b)) = m.heap_range {
             assert!(a < b && m.heap() == b - a);
         }
+    }
+
+    #[test]
+    fn sysv_lines() {
+        let head = b"       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid      atime      dtime      ctime                   rss                  swap";
+        assert_eq!(sysv_line(head, 7), None);
+        let row = b"         0          3  1600                 40960  4242  4242      1     0     0     0     0 1764150000          0 1764150000                     0                     0";
+        assert_eq!(sysv_line(row, 4242), Some(40960));
+        assert_eq!(sysv_line(row, 4243), None);
     }
 
     #[test]

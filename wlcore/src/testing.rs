@@ -193,6 +193,17 @@ pub fn brk_growth(calls: &[Syscall]) -> u64 {
 }
 
 /// A JSON field as u64, or a panic naming it.
+/// The ledger entries of a `--json` report for calls named `call`, in order.
+pub fn entries(report: &Value, call: &str) -> Vec<Value> {
+    report["ledger"]
+        .as_array()
+        .expect("a ledger list")
+        .iter()
+        .filter(|e| e["call"] == call)
+        .cloned()
+        .collect()
+}
+
 pub fn field(v: &Value, key: &str) -> u64 {
     v[key]
         .as_u64()
@@ -326,11 +337,9 @@ pub fn assert_mmap_path(bin: &str, extra: &[&str]) {
             });
             assert!(unmapped, "{size}: munmap({m:#x}, {want})");
         }
-        let addrs: Vec<u64> = report["allocations"]
-            .as_array()
-            .unwrap()
+        let addrs: Vec<u64> = entries(&report, "malloc")
             .iter()
-            .map(|a| addr(&a["address"]))
+            .map(|a| addr(&a["ret"]))
             .collect();
         assert_eq!(
             addrs,
