@@ -72,5 +72,6 @@ pub mod run;
 pub mod signals;
 pub mod size;
 pub mod stat;
+pub mod sys;
 #[cfg(feature = "testing")]
 pub mod testing;

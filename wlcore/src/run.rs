@@ -376,7 +376,7 @@ impl Step<'_, '_> {
         // What is kept goes out now, or the child would write it again.
         l.flush();
         let (before, start) = l.begin();
-        let fork = Call::syscall("fork", &[]);
+        let fork = Call::libc("fork", &[]);
         let pid = cmem::fork_child(|| {
             l.end(fork, Ok(Ret::Int(0)), before, start);
             let code = child();

@@ -80,9 +80,15 @@ pub enum Syscall {
 /// Runs `cmd` under `strace -qq -e trace=TRACE`, stdin closed, and gives the
 /// run and the trace strace wrote.
 fn strace_log(trace: &str, cmd: &[&str]) -> (Run, String) {
+    strace_log_with(&[], trace, cmd)
+}
+
+/// [`strace_log`] with more of strace's options (`-f`).
+fn strace_log_with(opts: &[&str], trace: &str, cmd: &[&str]) -> (Run, String) {
     let dir = scratch_dir("strace");
     let log = dir.join("trace");
     let out = Command::new("strace")
+        .args(opts)
         .args([
             "-qq",
             "-e",
@@ -99,6 +105,134 @@ fn strace_log(trace: &str, cmd: &[&str]) -> (Run, String) {
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     std::fs::remove_dir_all(&dir).ok();
     (out.into(), text)
+}
+
+/// One system call as `strace -f` printed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Traced {
+    /// The thread that made it (strace -f's first column).
+    pub tid: u64,
+    pub name: String,
+    /// The arguments as printed, split at the top level.
+    pub args: Vec<String>,
+    /// The return value as printed (`-1` when it failed).
+    pub ret: String,
+    /// The errno's name when it failed (`EEXIST`).
+    pub errno: Option<String>,
+}
+
+/// Runs `cmd` under `strace -f -e trace=TRACE` (every thread and child) and
+/// gives the run and the calls, in order.
+pub fn strace_calls(trace: &str, cmd: &[&str]) -> (Run, Vec<Traced>) {
+    let (run, text) = strace_log_with(&["-f"], trace, cmd);
+    (run, text.lines().filter_map(parse_traced).collect())
+}
+
+/// `1234  mmap(NULL, 4096, PROT_READ, MAP_SHARED, 3, 0) = 0x7f..` (or `= -1 EEXIST (File exists)`).
+pub fn parse_traced(line: &str) -> Option<Traced> {
+    let (tid, rest) = line.trim_start().split_once(' ')?;
+    let tid = tid.parse().ok()?;
+    let (call, ret) = rest.trim_start().rsplit_once(" = ")?;
+    let (name, args) = call.trim_end().strip_suffix(')')?.split_once('(')?;
+    let mut words = ret.split_whitespace();
+    let ret = words.next()?.to_owned();
+    let errno = (ret == "-1")
+        .then(|| words.next().map(str::to_owned))
+        .flatten();
+    Some(Traced {
+        tid,
+        name: name.to_owned(),
+        args: split_args(args),
+        ret,
+        errno,
+    })
+}
+
+/// Splits strace's argument list at the commas outside brackets and quotes.
+fn split_args(args: &str) -> Vec<String> {
+    let (mut out, mut cur, mut depth, mut quoted) = (Vec::new(), String::new(), 0, false);
+    let mut chars = args.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if quoted => {
+                cur.push(c);
+                cur.extend(chars.next());
+                continue;
+            }
+            '"' => quoted = !quoted,
+            '[' | '{' | '(' if !quoted => depth += 1,
+            ']' | '}' | ')' if !quoted => depth -= 1,
+            ',' if !quoted && depth == 0 => {
+                out.push(cur.trim().to_owned());
+                cur.clear();
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur.trim().to_owned());
+    }
+    out
+}
+
+/// A ledger value as strace prints it: numbers in decimal, addresses in hex
+/// (0 as `NULL`), text as it is.
+fn as_strace(v: &Value) -> String {
+    match v {
+        Value::String(s) if s == "0x0" => "NULL".into(),
+        Value::String(s) => s.clone(),
+        v => v.to_string(),
+    }
+}
+
+/// Checks the ledger's system-call entries named in `names` against the calls
+/// of those names that strace saw, which must end with them: the same calls, in
+/// the same order, from the same threads, with the same arguments (each ledger
+/// argument against strace's argument at the same place; `skip` names ledger
+/// arguments strace prints otherwise), results and errnos. What strace saw
+/// before them is the loader's.
+pub fn assert_syscalls_match(report: &Value, traced: &[Traced], names: &[&str], skip: &[&str]) {
+    let ledger: Vec<&Value> = report["ledger"]
+        .as_array()
+        .expect("a ledger list")
+        .iter()
+        .filter(|e| e["kind"] == "syscall" && names.iter().any(|n| e["call"] == *n))
+        .collect();
+    let seen: Vec<&Traced> = traced
+        .iter()
+        .filter(|t| names.contains(&t.name.as_str()))
+        .collect();
+    assert!(
+        seen.len() >= ledger.len(),
+        "strace saw {} calls of {names:?}, the ledger lists {}: {seen:#?}",
+        seen.len(),
+        ledger.len()
+    );
+    let seen = &seen[seen.len() - ledger.len()..];
+    for (e, t) in ledger.iter().zip(seen) {
+        let what = format!("ledger {e}\nstrace {t:?}");
+        assert_eq!(e["call"], t.name.as_str(), "{what}");
+        assert_eq!(field(e, "tid"), t.tid, "{what}");
+        match e["errno"].as_str() {
+            Some(errno) => assert_eq!(t.errno.as_deref(), Some(errno), "{what}"),
+            None => {
+                assert_eq!(t.errno, None, "{what}");
+                if !e["ret"].is_null() {
+                    assert_eq!(num(&as_strace(&e["ret"])), num(&t.ret), "{what}");
+                }
+            }
+        }
+        let args = e["args"].as_object().expect("args");
+        for (i, (k, v)) in args.iter().enumerate() {
+            if skip.contains(&k.as_str()) {
+                continue;
+            }
+            let printed = t.args.get(i).map(|a| a.trim_matches('"'));
+            assert_eq!(printed, Some(as_strace(v).as_str()), "argument {k}: {what}");
+        }
+    }
 }
 
 /// Runs `bin` under `strace -e trace=mmap,munmap,brk` and returns the run and the
@@ -625,5 +759,29 @@ pub fn assert_only_mallocs(calls: &[HeapCall], n: usize, size: u64, what: &str) 
             ("free", pair[0].ptr),
             "{what}: {pair:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traced_lines() {
+        let t = parse_traced(
+            "4242  mmap(NULL, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f0000000000",
+        )
+        .unwrap();
+        assert_eq!((t.tid, t.name.as_str(), t.args.len()), (4242, "mmap", 6));
+        assert_eq!(t.args[2], "PROT_READ|PROT_WRITE");
+        assert_eq!((t.ret.as_str(), t.errno), ("0x7f0000000000", None));
+        let t = parse_traced(
+            "7 mmap(0x7f00, 4096, PROT_NONE, MAP_PRIVATE|MAP_FIXED_NOREPLACE, -1, 0) = -1 EEXIST (File exists)",
+        )
+        .unwrap();
+        assert_eq!(t.errno.as_deref(), Some("EEXIST"));
+        let t = parse_traced(r#"9 write(3, "kmalloc 4096, \"x\"", 12) = 12"#).unwrap();
+        assert_eq!(t.args, [r"3", r#""kmalloc 4096, \"x\"""#, "12"]);
+        assert!(parse_traced("9 +++ exited with 0 +++").is_none());
     }
 }
