@@ -667,6 +667,20 @@ impl Bpftrace {
     }
 
     /// memtrack.bt: the `key=value` figures of the exit line of process `pid`.
+    /// Every call heap.bt prints, of any process, until `pid` exits.
+    pub fn calls_until_exit(&self, pid: u32) -> Vec<HeapCall> {
+        let mut calls = Vec::new();
+        let exit = format!("exit pid={pid} ");
+        let end = self.next_line_where(|l| {
+            calls.extend(parse_heap_call(l));
+            l.starts_with(&exit)
+        });
+        if let Err(e) = end {
+            panic!("no exit line for pid {pid} from heap.bt ({e}); so far: {calls:?}");
+        }
+        calls
+    }
+
     pub fn exit_of(&self, pid: u32) -> std::collections::HashMap<String, u64> {
         let exit = format!("exit pid={pid} ");
         let line = self
@@ -745,6 +759,41 @@ pub fn parse_heap_call(line: &str) -> Option<HeapCall> {
 
 /// Checks that `calls` are exactly `n` pairs of `malloc(size)` and the `free`
 /// of the pointer it returned, and nothing else.
+/// The ledger's malloc-family entries as heap.bt prints them: threads and
+/// processes (`pthread_create`, `fork`) left out, a failed call as a NULL result.
+pub fn ledger_heap_calls(report: &Value) -> Vec<HeapCall> {
+    const SKIP: [&str; 3] = ["pthread_create", "pthread_join", "fork"];
+    report["ledger"]
+        .as_array()
+        .expect("a ledger list")
+        .iter()
+        .filter(|e| e["kind"] == "libc" && !SKIP.iter().any(|s| e["call"] == *s))
+        .map(|e| {
+            let args = &e["args"];
+            let free = e["call"] == "free";
+            // glibc's aligned_alloc is memalign under another name: a uprobe
+            // sees the one function (scripts/trackers/heap.bt).
+            let call = match e["call"].as_str().unwrap() {
+                "aligned_alloc" => "memalign",
+                c => c,
+            };
+            HeapCall {
+                call: call.to_owned(),
+                pid: field(e, "pid") as u32,
+                tid: field(e, "tid") as u32,
+                size: if free { 0 } else { field(args, "size") },
+                ptr: if free {
+                    addr(&args["ptr"])
+                } else if e["ret"].is_null() {
+                    0
+                } else {
+                    addr(&e["ret"])
+                },
+            }
+        })
+        .collect()
+}
+
 pub fn assert_only_mallocs(calls: &[HeapCall], n: usize, size: u64, what: &str) {
     assert_eq!(calls.len(), 2 * n, "{what}: {calls:#?}");
     for pair in calls.chunks(2) {
