@@ -7,8 +7,11 @@ use wlcore::testing::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_malloc-wl");
 
-/// (arguments, the ledger's malloc-family calls: name and size asked).
-const FUNCTIONS: &[(&[&str], &[(&str, u64)])] = &[
+/// The malloc-family calls of a run: name and size asked.
+type Calls = &'static [(&'static str, u64)];
+
+/// (arguments, the ledger's malloc-family calls).
+const FUNCTIONS: &[(&[&str], Calls)] = &[
     (&["--fn", "malloc", "1000"], &[("malloc", 1000)]),
     (&["--fn", "calloc", "1000"], &[("calloc", 1000)]),
     (&["--fn", "calloc", "300000"], &[("calloc", 300_000)]),
