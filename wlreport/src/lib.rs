@@ -10,7 +10,9 @@
 //! - `wlreport kernel-check` (called by `sweep.sh` before it runs anything):
 //!   whether a kernel CSV can be merged;
 //! - `wlreport overhead` (called by `scripts/overhead.sh`): from hyperfine's
-//!   exports, `overhead.csv` and `overhead.md`.
+//!   exports, `overhead.csv` and `overhead.md`;
+//! - `wlreport paths` (called by `scripts/paths.sh`): from the workloads'
+//!   `--json` ledgers, the README's table of every path.
 //!
 //! # `raw-runs.tsv`
 //!
@@ -57,5 +59,6 @@
 pub mod kernel;
 pub mod num;
 pub mod overhead;
+pub mod paths;
 pub mod runs;
 pub mod sweep;

@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use wlreport::{kernel, overhead, runs, sweep};
+use wlreport::{kernel, overhead, paths, runs, sweep};
 
 const USAGE: &str = "\
 wlreport - the tables of the tracker sweeps, from what the scripts recorded
@@ -22,6 +22,9 @@ Usage:
       the overhead ratios from hyperfine's CSV exports; each line of the
       manifest: WORKLOAD<TAB>SIZE<TAB>BYTES<TAB>TRACKER<TAB>BASELINE.csv<TAB>TRACKED.csv
       (BYTES may be empty); --ratios: the README's table, a column per tracker
+  wlreport paths --size N --manifest FILE
+      the table of every path on stdout, from the workloads' --json reports;
+      each line of the manifest: LABEL<TAB>REPORT-FILE
   wlreport -h | --help
 
 Errors are one line on stderr, \"wlreport: ...\". Exit status: 0 done; 1 an
@@ -200,6 +203,31 @@ fn kernel_csv_cmd(p: &mut lexopt::Parser) -> Res<()> {
     write(&out, &csv)
 }
 
+fn paths_cmd(p: &mut lexopt::Parser) -> Res<()> {
+    use lexopt::prelude::*;
+    let (mut size, mut manifest) = (None::<u64>, None::<PathBuf>);
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("size") => size = Some(p.value()?.parse()?),
+            Long("manifest") => manifest = Some(p.value()?.into()),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let (size, manifest) = (need(size, "--size")?, need(manifest, "--manifest")?);
+    let mut rows = vec![];
+    for line in read(&manifest)?.lines().filter(|l| !l.trim().is_empty()) {
+        let (label, file) = line.split_once('\t').ok_or_else(|| {
+            Failure::Input(format!(
+                "{}: not LABEL<TAB>FILE: {line}",
+                manifest.display()
+            ))
+        })?;
+        rows.push(input(paths::row(label, &read(Path::new(file))?))?);
+    }
+    print!("{}", paths::table(&rows, size));
+    Ok(())
+}
+
 fn main_cmd() -> Res<()> {
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_env();
@@ -208,6 +236,7 @@ fn main_cmd() -> Res<()> {
             "sweep" => sweep_cmd(&mut p),
             "overhead" => overhead_cmd(&mut p),
             "kernel-csv" => kernel_csv_cmd(&mut p),
+            "paths" => paths_cmd(&mut p),
             "kernel-check" => {
                 let f = string(p.value()?)?;
                 if let Some(arg) = p.next()? {
