@@ -8,7 +8,7 @@
 #   -s, --size SIZE   bytes for every path (default 256KiB)
 #   -l, --list FILE   the runs, one a line (default scripts/paths/list)
 #   -h, --help        this text
-# Exit: 0 done, 1 a workload failed, 2 usage or setup error.
+# Exit status: 0 done, 1 a workload failed, 2 usage or setup error.
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib.sh
@@ -37,8 +37,8 @@ while read -r workload opts; do
 	[ -x "$bin_dir/$workload" ] || die "$workload is not built (cargo build --release)"
 	n=$((n + 1))
 	# shellcheck disable=SC2086 # the options are words
-	"$bin_dir/$workload" --json $opts "$size" >"$tmp/$n.json" </dev/null ||
-		fail "$workload $opts $size failed (exit $?)"
+	"$bin_dir/$workload" --json $opts "$size" >"$tmp/$n.json" 2>"$tmp/stderr" </dev/null ||
+		fail "$workload $opts $size failed (exit $?): $(tail -n 1 "$tmp/stderr")"
 	label="$workload${opts:+ $opts}"
 	printf '%s\t%s\n' "$label" "$tmp/$n.json" >>"$tmp/manifest"
 done <"$list"
