@@ -161,12 +161,17 @@ fn threads_forks_and_leaks_as_trackers_see_them() {
             // glibc's own calls around a thread: the new thread's TLS vector
             // (calloc of 16-byte entries, once), and at the thread's exit the
             // frees of its tcache (free(NULL), and the blocks in it again).
-            let mut rest = seen.iter();
-            for want in &ledger {
-                assert!(
-                    rest.any(|c| c == want),
-                    "{args:?}: {want:?} not in {seen:#?}"
-                );
+            // In order within each thread: bpftrace's per-CPU buffers may print
+            // two threads' events out of their order in time.
+            for tid in ledger.iter().map(|c| c.tid) {
+                let theirs: Vec<&HeapCall> = seen.iter().filter(|c| c.tid == tid).collect();
+                let mut rest = theirs.iter();
+                for want in ledger.iter().filter(|c| c.tid == tid) {
+                    assert!(
+                        rest.any(|c| *c == want),
+                        "{args:?}: {want:?} not in {theirs:#?}"
+                    );
+                }
             }
             for c in seen.iter().filter(|c| !ledger.contains(c)) {
                 assert!(
