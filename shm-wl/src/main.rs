@@ -132,7 +132,14 @@ fn shmget(
         || shm::shmget(key, size, flags.0),
         |s| Ret::Int(s.id().into()),
     )
-    .map_err(|e| failed(&format!("shmget({shown}, {size}, {})", flags.1), e, true))
+    // A key that is somebody else's is the environment's fault, not the size's.
+    .map_err(|e| {
+        failed(
+            &format!("shmget({shown}, {size}, {})", flags.1),
+            e,
+            e != Errno::EEXIST,
+        )
+    })
 }
 
 fn shmat(seg: &Segment, l: &Ledger) -> Result<Mapping, Error> {
