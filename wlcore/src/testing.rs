@@ -125,7 +125,45 @@ pub struct Traced {
 /// gives the run and the calls, in order.
 pub fn strace_calls(trace: &str, cmd: &[&str]) -> (Run, Vec<Traced>) {
     let (run, text) = strace_log_with(&["-f"], trace, cmd);
-    (run, text.lines().filter_map(parse_traced).collect())
+    (
+        run,
+        join_resumed(&text)
+            .iter()
+            .filter_map(|l| parse_traced(l))
+            .collect(),
+    )
+}
+
+/// strace -f's lines with each call that another thread interrupted made whole
+/// again: `7 shmget(IPC_PRIVATE, 8192 <unfinished ...>` and, later, `7 <...
+/// shmget resumed>, IPC_CREAT|0600) = 3` become one line where the call began.
+pub fn join_resumed(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    // The thread of each call still unfinished, and where its line is.
+    let mut open: Vec<(String, usize)> = Vec::new();
+    for line in text.lines() {
+        let tid = line
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        if let Some(head) = line.strip_suffix(" <unfinished ...>") {
+            open.push((tid, lines.len()));
+            lines.push(head.to_owned());
+        } else if let Some((_, rest)) = line.split_once("<... ") {
+            let tail = rest.split_once(" resumed>").map_or("", |(_, t)| t);
+            match open.iter().position(|(t, _)| *t == tid) {
+                Some(i) => {
+                    let (_, at) = open.remove(i);
+                    lines[at].push_str(tail);
+                }
+                None => lines.push(line.to_owned()),
+            }
+        } else {
+            lines.push(line.to_owned());
+        }
+    }
+    lines
 }
 
 /// `1234  mmap(NULL, 4096, PROT_READ, MAP_SHARED, 3, 0) = 0x7f..` (or `= -1 EEXIST (File exists)`).
@@ -832,5 +870,17 @@ mod tests {
         let t = parse_traced(r#"9 write(3, "kmalloc 4096, \"x\"", 12) = 12"#).unwrap();
         assert_eq!(t.args, [r"3", r#""kmalloc 4096, \"x\"""#, "12"]);
         assert!(parse_traced("9 +++ exited with 0 +++").is_none());
+    }
+
+    #[test]
+    fn interrupted_calls_joined() {
+        let text = "7 shmget(IPC_PRIVATE, 8192 <unfinished ...>\n\
+                    8 close(3)                = 0\n\
+                    7 <... shmget resumed>, IPC_CREAT|0600) = 3\n";
+        let lines = join_resumed(text);
+        assert_eq!(lines.len(), 2);
+        let t = parse_traced(&lines[0]).unwrap();
+        assert_eq!((t.tid, t.name.as_str(), t.ret.as_str()), (7, "shmget", "3"));
+        assert_eq!(t.args, ["IPC_PRIVATE", "8192", "IPC_CREAT|0600"]);
     }
 }
