@@ -20,6 +20,7 @@
 #![no_main]
 
 use lexopt::Parser;
+use wlcore::cli;
 use wlcore::exit::Error;
 use wlcore::ledger::{pages_spanned, Call, Ledger, Ret, Val};
 use wlcore::run::Workload;
@@ -51,20 +52,6 @@ struct Brk {
     /// Write one byte per page (`--touch`).
     touch: bool,
     page: usize,
-}
-
-fn bad(what: &str, v: &str, why: &str) -> Error {
-    Error::usage(format!(
-        "invalid value '{v}' for '{what}': {why} (see --help)"
-    ))
-}
-
-fn value(p: &mut Parser, what: &str) -> Result<String, Error> {
-    let v = p
-        .value()
-        .map_err(|e| Error::usage(format!("{e} (see --help)")))?;
-    v.into_string()
-        .map_err(|v| bad(what, &v.to_string_lossy(), "not valid UTF-8"))
 }
 
 /// One raw `brk(addr)`, recorded; an error when the break did not go to `addr`.
@@ -151,19 +138,14 @@ this workload's alone.";
         match long {
             "touch" => self.touch = true,
             "mode" => {
-                let v = value(p, "--mode <NAME>")?;
-                let (name, mode) = MODES.iter().find(|(n, _)| *n == v).ok_or_else(|| {
-                    let names: Vec<_> = MODES.iter().map(|(n, _)| *n).collect();
-                    bad("--mode <NAME>", &v, &format!("one of {}", names.join(", ")))
-                })?;
-                (self.name, self.mode) = (name, *mode);
+                (self.name, self.mode) = cli::choice(p, "--mode <NAME>", &MODES)?;
             }
             "cycles" => {
-                let v = value(p, "--cycles <N>")?;
+                let v = cli::value(p, "--cycles <N>")?;
                 self.cycles = match v.parse::<u64>() {
-                    Ok(0) => return Err(bad("--cycles <N>", &v, "at least 1")),
+                    Ok(0) => return Err(cli::bad_value("--cycles <N>", &v, "at least 1")),
                     Ok(n) => Some(n),
-                    Err(e) => return Err(bad("--cycles <N>", &v, &e.to_string())),
+                    Err(e) => return Err(cli::bad_value("--cycles <N>", &v, e)),
                 };
             }
             _ => return Ok(false),

@@ -11,6 +11,7 @@
 #![no_main]
 
 use lexopt::Parser;
+use wlcore::cli;
 use wlcore::cmem::{self, AllocFn, CBuffer};
 use wlcore::exit::Error;
 use wlcore::ledger::{pages_spanned, Call, Errno, Ledger, Ret, Val};
@@ -65,20 +66,6 @@ impl Malloc {
     }
 }
 
-fn bad(what: &str, v: &str, why: &str) -> Error {
-    Error::usage(format!(
-        "invalid value '{v}' for '{what}': {why} (see --help)"
-    ))
-}
-
-fn value(p: &mut Parser, what: &str) -> Result<String, Error> {
-    let v = p
-        .value()
-        .map_err(|e| Error::usage(format!("{e} (see --help)")))?;
-    v.into_string()
-        .map_err(|v| bad(what, &v.to_string_lossy(), "not valid UTF-8"))
-}
-
 impl Workload for Malloc {
     const NAME: &'static str = "malloc-wl";
     const PATH: &'static str = "malloc";
@@ -114,24 +101,20 @@ it after the first free and serve the next from the heap.";
         match long {
             "touch" => self.touch = true,
             "fn" => {
-                let v = value(p, "--fn <NAME>")?;
-                let (name, func) = FUNCS.iter().find(|(n, _)| *n == v).ok_or_else(|| {
-                    let names: Vec<_> = FUNCS.iter().map(|(n, _)| *n).collect();
-                    bad("--fn <NAME>", &v, &format!("one of {}", names.join(", ")))
-                })?;
-                (self.name, self.func) = (name, *func);
+                (self.name, self.func) = cli::choice(p, "--fn <NAME>", &FUNCS)?;
             }
             "align" => {
-                let v = value(p, "--align <N>")?;
-                let n = parse_size(&v).map_err(|e| bad("--align <N>", &v, &e))?;
+                let v = cli::value(p, "--align <N>")?;
+                let n = parse_size(&v).map_err(|e| cli::bad_value("--align <N>", &v, &e))?;
                 if !n.is_power_of_two() {
-                    return Err(bad("--align <N>", &v, "a power of two"));
+                    return Err(cli::bad_value("--align <N>", &v, "a power of two"));
                 }
                 self.align = Some(n);
             }
             "from" => {
-                let v = value(p, "--from <SIZE>")?;
-                self.from = Some(parse_size(&v).map_err(|e| bad("--from <SIZE>", &v, &e))?);
+                let v = cli::value(p, "--from <SIZE>")?;
+                self.from =
+                    Some(parse_size(&v).map_err(|e| cli::bad_value("--from <SIZE>", &v, &e))?);
             }
             _ => return Ok(false),
         }

@@ -26,6 +26,7 @@ use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use lexopt::Parser;
+use wlcore::cli;
 use wlcore::exit::Error;
 use wlcore::ledger::{pages_spanned, Call, Errno, Ledger, Ret, Val};
 use wlcore::run::Workload;
@@ -80,20 +81,6 @@ struct Shm {
     page: usize,
     /// Allocations made so far: names POSIX objects and System V keys apart.
     made: u64,
-}
-
-fn bad(what: &str, v: &str, why: &str) -> Error {
-    Error::usage(format!(
-        "invalid value '{v}' for '{what}': {why} (see --help)"
-    ))
-}
-
-fn value(p: &mut Parser, what: &str) -> Result<String, Error> {
-    let v = p
-        .value()
-        .map_err(|e| Error::usage(format!("{e} (see --help)")))?;
-    v.into_string()
-        .map_err(|v| bad(what, &v.to_string_lossy(), "not valid UTF-8"))
 }
 
 /// A failed call as an error: the one that asks for the memory (`sized`)
@@ -411,12 +398,7 @@ process: remove them with ipcrm -m ID and rm /dev/shm/NAME.";
         match long {
             "touch" => self.touch = true,
             "mode" => {
-                let v = value(p, "--mode <NAME>")?;
-                let (name, mode) = MODES.iter().find(|(n, _)| *n == v).ok_or_else(|| {
-                    let names: Vec<_> = MODES.iter().map(|(n, _)| *n).collect();
-                    bad("--mode <NAME>", &v, &format!("one of {}", names.join(", ")))
-                })?;
-                (self.name, self.mode) = (name, *mode);
+                (self.name, self.mode) = cli::choice(p, "--mode <NAME>", &MODES)?;
             }
             _ => return Ok(false),
         }

@@ -158,6 +158,32 @@ fn invalid(value: &OsStr, what: &str, why: impl std::fmt::Display) -> Error {
     ))
 }
 
+/// The value of a workload's own option as text; `what` names the option in
+/// errors (`--mode <NAME>`).
+pub fn value(p: &mut Parser, what: &str) -> Result<String, Error> {
+    let v = p.value().map_err(lexopt_error)?;
+    Ok(text(&v, what)?.to_owned())
+}
+
+/// The one-line usage error for a bad value `v` of the option `what`.
+pub fn bad_value(what: &str, v: &str, why: impl std::fmt::Display) -> Error {
+    invalid(OsStr::new(v), what, why)
+}
+
+/// The value of an option that names one entry of `table`: the entry's name
+/// and value; an unknown name is a usage error that lists the known ones.
+pub fn choice<T: Copy>(
+    p: &mut Parser,
+    what: &str,
+    table: &[(&'static str, T)],
+) -> Result<(&'static str, T), Error> {
+    let v = value(p, what)?;
+    table.iter().find(|(n, _)| *n == v).copied().ok_or_else(|| {
+        let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+        bad_value(what, &v, format!("one of {}", names.join(", ")))
+    })
+}
+
 fn text<'a>(value: &'a OsStr, what: &str) -> Result<&'a str, Error> {
     value
         .to_str()
