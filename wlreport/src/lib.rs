@@ -58,4 +58,5 @@ pub mod kernel;
 pub mod num;
 pub mod overhead;
 pub mod runs;
+pub mod scoreboard;
 pub mod sweep;
