@@ -54,15 +54,22 @@ next_report() {
 	return 1
 }
 
-while IFS= read -r line; do
-	rl_read_run "$line" || continue
-	p=$rl_tmp/$rl_id
+# one_run: the run of rl_id; 1 when memleak did not get ready (its last line
+# in why), having stopped what it started.
+why=""
+one_run() {
+	local p=$rl_tmp/$rl_id n i status
 	if [ "$mode" = pid ]; then
 		wl_spawn "$p" "${rl_cmd[0]}" --json --wait --hold inf "${rl_cmd[@]:1}" ||
 			fail "$rl_id: the workload never reached its --wait line: $(last_line "$p.err")"
 		tr_start "$p.ml" env PYTHONUNBUFFERED=1 "$py" "$memleak" -p "$wl_pid" 1
-		next_report "$p.ml.out" 0 "$rl_tr_pid" ||
-			fail "memleak -p did not get ready: $(last_line "$p.ml.err" "$p.ml.out")"
+		if ! next_report "$p.ml.out" 0 "$rl_tr_pid"; then
+			why=$(last_line "$p.ml.out" "$p.ml.err")
+			tr_stop
+			wl_stop
+			wl_finish
+			return 1
+		fi
 		n=$(reports "$p.ml.out")
 		wl_release
 		next_report "$p.ml.out" "$n" "$rl_tr_pid" ||
@@ -77,8 +84,14 @@ while IFS= read -r line; do
 		wl_spawn "$p" env PYTHONUNBUFFERED=1 "$py" "$memleak" 1 \
 			-c "${rl_cmd[*]:0:1} --json --wait --hold inf ${rl_cmd[*]:1}" ||
 			fail "$rl_id: the workload never reached its --wait line: $(last_line "$p.err")"
-		next_report "$p.out" 0 "$rl_wl_job" ||
-			fail "memleak -c did not get ready: $(last_line "$p.out" "$p.err")"
+		if ! next_report "$p.out" 0 "$rl_wl_job"; then
+			why=$(last_line "$p.out" "$p.err")
+			kill -INT "$rl_wl_job" 2>/dev/null || true
+			wl_stop
+			for ((i = 0; i < 1500; i++)); do kill -0 "$wl_pid" 2>/dev/null || break; sleep 0.02; done
+			wl_finish
+			return 1
+		fi
 		n=$(reports "$p.out")
 		wl_release
 		next_report "$p.out" "$n" "$rl_wl_job" ||
@@ -94,4 +107,16 @@ while IFS= read -r line; do
 		grep -q '"error":null' "$p.out" || status=1
 		emit "$rl_id" "$status" "$wl_pid" "$p.out" "$p.tr"
 	fi
+}
+
+# memleak 0.26 sometimes fails to attach its uprobes ("Failed to attach BPF
+# to uprobe") when another tracer's come and go: a run is tried 3 times.
+while IFS= read -r line; do
+	rl_read_run "$line" || continue
+	tries=0
+	until one_run; do
+		tries=$((tries + 1))
+		((tries < 3)) || fail "memleak -$([ "$mode" = pid ] && echo p || echo c) did not get ready 3 times: $why"
+		say "$rl_id: memleak did not get ready ($why); again"
+	done
 done
