@@ -11,7 +11,8 @@
 #             before its probes are attached (it compiles them first), so the
 #             workload is still given --wait, on memleak's stdin
 # The workload is released once memleak's first report is out (the probes
-# are attached by then). The tracker section holds memleak's stdout: its
+# are attached by then), and held over two more: the first may have been
+# under way as it allocated. The tracker section holds memleak's stdout: its
 # reports ("N bytes in M allocations from stack"); the last one was taken
 # while the allocation was held. Runs bcc-headers.sh first (kernel headers
 # for bcc's compiler). RUNS and OUTDIR/ID.raw: see runner-lib.sh. Needs root.
@@ -72,7 +73,7 @@ one_run() {
 		fi
 		n=$(reports "$p.ml.out")
 		wl_release
-		next_report "$p.ml.out" "$n" "$rl_tr_pid" ||
+		next_report "$p.ml.out" $((n + 1)) "$rl_tr_pid" ||
 			fail "memleak -p printed no report after the allocation: $(last_line "$p.ml.err")"
 		tr_stop
 		wl_stop
@@ -94,7 +95,7 @@ one_run() {
 		fi
 		n=$(reports "$p.out")
 		wl_release
-		next_report "$p.out" "$n" "$rl_wl_job" ||
+		next_report "$p.out" $((n + 1)) "$rl_wl_job" ||
 			fail "memleak -c printed no report after the allocation: $(last_line "$p.err")"
 		kill -INT "$rl_wl_job" 2>/dev/null || true
 		for ((i = 0; i < 1500; i++)); do kill -0 "$rl_wl_job" 2>/dev/null || break; sleep 0.02; done
