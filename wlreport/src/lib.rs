@@ -64,4 +64,5 @@ pub mod num;
 pub mod overhead;
 pub mod paths;
 pub mod runs;
+pub mod scoreboard;
 pub mod sweep;

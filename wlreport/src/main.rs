@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use wlreport::{bench, kernel, overhead, paths, runs, sweep};
+use wlreport::{bench, kernel, overhead, paths, runs, scoreboard, sweep};
 
 const USAGE: &str = "\
 wlreport - the tables of the tracker sweeps, from what the scripts recorded
@@ -29,6 +29,19 @@ Usage:
   wlreport paths --size N --manifest FILE
       the table of every path on stdout, from the workloads' --json reports;
       each line of the manifest: LABEL<TAB>REPORT-FILE
+  wlreport scoreboard plan --paths FILE --reps N [--trackers LIST]
+      the runs of the scoreboard, a line each: TRACKER RUNNER MODE ID WORKLOAD
+      ARGS... (tab-separated; ID is PATH.REP); LIST as in paths.tsv
+  wlreport scoreboard table --paths FILE --reps N --raw DIR --versions FILE
+           --out DIR [--trackers LIST]
+      scoreboard.csv, scoreboard.md and heat.dat in DIR from the runners' files
+      (DIR/TRACKER/PATH.REP.raw; DIR/none/ the runs without a tracker, whose
+      --json is the truth; DIR/TRACKER/FAILED says why a runner failed)
+  wlreport scoreboard expected --csv FILE --out DIR
+      DIR/TOOL-VERSION.csv, each cell's class, from a scoreboard.csv
+  wlreport scoreboard check --csv FILE --expected DIR
+      a line a cell: same|differs|new|gone|no-file TAB TOOL-VERSION TAB TRACKER
+      TAB PATH TAB CLASS TAB EXPECTED (exit 0 when it could compare)
   wlreport -h | --help
 
 Errors are one line on stderr, \"wlreport: ...\". Exit status: 0 done; 1 an
@@ -283,6 +296,141 @@ fn paths_cmd(p: &mut lexopt::Parser) -> Res<()> {
     Ok(())
 }
 
+fn trackers_opt(v: OsString) -> Res<Vec<&'static str>> {
+    scoreboard::select(&string(v)?).map_err(|e| Failure::Usage(format!("--trackers: {e}")))
+}
+
+fn scoreboard_cmd(p: &mut lexopt::Parser) -> Res<()> {
+    use lexopt::prelude::*;
+    let sub = string(p.value()?)?;
+    let (mut paths, mut reps, mut raw, mut versions, mut out) = (
+        None::<PathBuf>,
+        None::<u32>,
+        None::<PathBuf>,
+        None::<PathBuf>,
+        None::<PathBuf>,
+    );
+    let (mut csv_in, mut expected, mut only) = (None::<PathBuf>, None::<PathBuf>, None);
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("paths") => paths = Some(p.value()?.into()),
+            Long("reps") => reps = Some(p.value()?.parse()?),
+            Long("raw") => raw = Some(p.value()?.into()),
+            Long("versions") => versions = Some(p.value()?.into()),
+            Long("out") => out = Some(p.value()?.into()),
+            Long("csv") => csv_in = Some(p.value()?.into()),
+            Long("expected") => expected = Some(p.value()?.into()),
+            Long("trackers") => only = Some(trackers_opt(p.value()?)?),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let read_paths = |f: &Path| -> Res<Vec<scoreboard::Path>> {
+        input(scoreboard::read_paths(&read(f)?).map_err(|e| format!("{}: {e}", f.display())))
+    };
+    match sub.as_str() {
+        "plan" => {
+            let (ps, reps) = (read_paths(&need(paths, "--paths")?)?, need(reps, "--reps")?);
+            print!("{}", scoreboard::plan(&ps, reps, only.as_deref()));
+            Ok(())
+        }
+        "table" => {
+            let (ps, reps) = (read_paths(&need(paths, "--paths")?)?, need(reps, "--reps")?);
+            let (raw, out) = (need(raw, "--raw")?, need(out, "--out")?);
+            let (vers, skipped) = scoreboard::read_versions(&read(&need(versions, "--versions")?)?);
+            let mut cells = vec![];
+            for t in scoreboard::TRACKERS
+                .iter()
+                .filter(|t| only.as_ref().is_none_or(|o| o.contains(&t.name)))
+            {
+                let failed = std::fs::read_to_string(raw.join(t.name).join("FAILED")).ok();
+                for path in ps.iter().filter(|p| p.trackers.contains(&t.name)) {
+                    let mut cell = scoreboard::Cell {
+                        path: path.name.clone(),
+                        tracker: t,
+                        runs: vec![],
+                        skipped: skipped.get(t.tool).cloned(),
+                    };
+                    if cell.skipped.is_none() {
+                        for r in 1..=reps {
+                            let id = format!("{}.{r}.raw", path.name);
+                            let reference = std::fs::read_to_string(raw.join("none").join(&id))
+                                .ok()
+                                .and_then(|s| scoreboard::sections(&s).remove("json"))
+                                .filter(|j| !j.trim().is_empty());
+                            let run = match std::fs::read_to_string(raw.join(t.name).join(&id)) {
+                                Ok(text) => scoreboard::run_result(t, &text, reference.as_deref()),
+                                Err(_) => scoreboard::RunResult {
+                                    class: scoreboard::Class::Failed,
+                                    why: failed
+                                        .as_deref()
+                                        .map_or("no output".into(), |f| f.trim().to_string()),
+                                    reading: None,
+                                    want: 0,
+                                    want_calls: None,
+                                },
+                            };
+                            cell.runs.push(run);
+                        }
+                    }
+                    cells.push(cell);
+                }
+            }
+            write(
+                &out.join("scoreboard.csv"),
+                &input(scoreboard::csv(&cells, &vers))?,
+            )?;
+            write(
+                &out.join("scoreboard.md"),
+                &scoreboard::markdown(&ps, &cells, &vers, &skipped),
+            )?;
+            write(&out.join("heat.dat"), &scoreboard::heat(&ps, &cells))
+        }
+        "expected" => {
+            let (c, out) = (need(csv_in, "--csv")?, need(out, "--out")?);
+            for (name, text) in input(scoreboard::expected_files(&read(&c)?))? {
+                write(&out.join(name), &text)?;
+            }
+            Ok(())
+        }
+        "check" => {
+            let (c, dir) = (need(csv_in, "--csv")?, need(expected, "--expected")?);
+            let text = read(&c)?;
+            let files = input(scoreboard::expected_files(&text))?;
+            for name in files.keys() {
+                let tv = name.trim_end_matches(".csv");
+                let tool = scoreboard::TRACKERS
+                    .iter()
+                    .map(|t| t.tool)
+                    .find(|t| tv.strip_prefix(t).is_some_and(|r| r.starts_with('-')));
+                let Some(tool) = tool else { continue };
+                let Ok(exp) = std::fs::read_to_string(dir.join(name)) else {
+                    println!("no-file\t{tv}\t\t\t\t");
+                    continue;
+                };
+                let (verdicts, gone) = input(
+                    scoreboard::check(&text, &exp, tool).map_err(|e| format!("{name}: {e}")),
+                )?;
+                for (tracker, path, got, v) in verdicts {
+                    let (what, e) = match v {
+                        scoreboard::Verdict::Same => ("same", got.clone()),
+                        scoreboard::Verdict::Differs { expected } => ("differs", expected),
+                        scoreboard::Verdict::NotExpected => ("new", String::new()),
+                    };
+                    println!("{what}\t{tv}\t{tracker}\t{path}\t{got}\t{e}");
+                }
+                for g in gone {
+                    let (t, p) = g.split_once(' ').unwrap_or((&g, ""));
+                    println!("gone\t{tv}\t{t}\t{p}\t\t");
+                }
+            }
+            Ok(())
+        }
+        s => Err(Failure::Usage(format!(
+            "unknown scoreboard command '{s}' (plan, table, expected, check)"
+        ))),
+    }
+}
+
 fn main_cmd() -> Res<()> {
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_env();
@@ -293,6 +441,7 @@ fn main_cmd() -> Res<()> {
             "kernel-csv" => kernel_csv_cmd(&mut p),
             "paths" => paths_cmd(&mut p),
             "bench" => bench_cmd(&mut p),
+            "scoreboard" => scoreboard_cmd(&mut p),
             "kernel-check" => {
                 let f = string(p.value()?)?;
                 if let Some(arg) = p.next()? {

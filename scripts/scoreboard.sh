@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# scoreboard.sh - every workload path under every tracker that can run here,
+# each cell classed against what the workload did: scoreboard.csv,
+# scoreboard.md and a heat map.
+#
+# Usage: scripts/scoreboard.sh [OPTIONS]
+#   -p, --paths FILE     the paths to run (default scripts/scoreboard/paths.tsv:
+#                        NAME, WORKLOAD, ARGS, TRACKERS a line)
+#   -t, --trackers LIST  only these trackers (names or kinds, as in paths.tsv;
+#                        default all)
+#   -r, --reps N         runs of each cell (default 3)
+#   -o, --out DIR        output folder (default results/scoreboard)
+#       --bin-dir DIR    the workload binaries (default target/release, built
+#                        when missing)
+#   -h, --help           this text
+# Trackers (wlreport's list; scripts/trackers/run-*.sh run them): memtrack,
+# memtrack-pid, strace, heap-bt (bpftrace, strace), memleak-p, memleak-c (bcc),
+# heaptrack, heaptrack-p, massif, massif-pages, memcheck (valgrind). What a tool
+# needs is installed from Debian when missing (as root); a tool that still
+# cannot run is left out, its cells "skipped" with the reason.
+# Writes in OUT: scoreboard.csv (a row a cell), scoreboard.md (the table, also
+# printed on stdout), scoreboard.png (the heat map, gnuplot), versions.tsv,
+# meta.txt (elapsed time), raw/ (every run's normalized file, by tracker).
+# Errors are one line on stderr, "scoreboard.sh: ...". Exit status:
+#   0  the scoreboard is made (skipped trackers are in it, with the reason)
+#   1  it is made, but a tracker's runner failed: its cells are "failed"
+#   2  usage or setup error, before anything ran: a bad option or paths
+#      file, a missing workload binary, an unwritable --out
+#   130, 143  interrupted by SIGINT, SIGTERM
+set -euo pipefail
+export LC_ALL=C
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$here/lib.sh"
+
+paths="$here/scoreboard/paths.tsv"
+trackers=all
+reps=3
+out="$repo/results/scoreboard"
+bin_dir="$repo/target/release"
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-p|--paths) [ $# -ge 2 ] || die "$1 needs a value"; paths=$2; shift 2 ;;
+	-t|--trackers) [ $# -ge 2 ] || die "$1 needs a value"; trackers=$2; shift 2 ;;
+	-r|--reps) [ $# -ge 2 ] || die "$1 needs a value"; reps=$2; shift 2 ;;
+	-o|--out) [ $# -ge 2 ] || die "$1 needs a value"; out=$2; shift 2 ;;
+	--bin-dir) [ $# -ge 2 ] || die "$1 needs a value"; bin_dir=$2; shift 2 ;;
+	-h|--help) usage; exit 0 ;;
+	*) die "unknown option: $1 (see --help)" ;;
+	esac
+done
+[[ "$reps" =~ ^[1-9][0-9]?$ ]] || die "--reps must be a whole number from 1 to 99: $reps"
+[ -r "$paths" ] || die "cannot read the paths file: $paths"
+
+need_wlreport
+plan=$("$WLREPORT" scoreboard plan --paths "$paths" --reps "$reps" --trackers "$trackers" 2>&1) ||
+	die "${plan#wlreport: }"
+[ -n "$plan" ] || die "no runs: no path of $paths is run under $trackers"
+
+# The workloads the plan names, built when they are the default ones.
+mapfile -t workloads < <(cut -f5 <<<"$plan" | sort -u)
+for w in "${workloads[@]}"; do
+	if [ ! -x "$bin_dir/$w" ] && [ "$bin_dir" = "$repo/target/release" ]; then
+		say "$bin_dir/$w is missing; running cargo build --release"
+		(cd "$repo" && cargo build --release --quiet) || die "cargo build --release failed"
+	fi
+	[ -x "$bin_dir/$w" ] || die "workload binary not found: $bin_dir/$w"
+done
+
+err=$(mkdir -p -- "$out" 2>&1) || die "cannot create the output folder $out: ${err##*: }"
+out=$(cd "$out" && pwd)
+[ -w "$out" ] || die "cannot write in $out"
+rm -rf "$out/raw"
+mkdir -p "$out/raw"
+started=$SECONDS
+
+# --- the tools: installed when missing, their versions asked at run time ----------
+# tool_setup TOOL: installs what TOOL needs (in a subshell: a failed install
+# is the tool's reason to be skipped, not the script's end); prints the
+# version text, or fails with the reason.
+tool_setup() {
+	case "$1" in
+	bpftrace)
+		((EUID == 0)) || { echo "needs root"; return 1; }
+		(need_tool bpftrace bpftrace && ensure_tracefs) 2>&1 | tail -n 1 >&2 || true
+		command -v bpftrace >/dev/null || { echo "bpftrace could not be installed"; return 1; }
+		bpftrace --version 2>&1 | head -n 1
+		;;
+	strace)
+		(need_tool strace strace) >/dev/null 2>&1 || true
+		command -v strace >/dev/null || { echo "strace could not be installed"; return 1; }
+		strace -V 2>&1 | head -n 1
+		;;
+	memleak)
+		((EUID == 0)) || { echo "needs root"; return 1; }
+		(need_pkgs bpfcc-tools python3-bpfcc) >/dev/null 2>&1 || true
+		command -v memleak-bpfcc >/dev/null || { echo "memleak-bpfcc could not be installed (bpfcc-tools)"; return 1; }
+		local e
+		e=$("$here/trackers/bcc-headers.sh" 2>&1 >/dev/null) || { echo "no kernel headers for bcc: ${e#*error: }"; return 1; }
+		echo "bpfcc-tools $(dpkg-query -W -f='${Version}' bpfcc-tools)"
+		;;
+	heaptrack)
+		(need_pkgs heaptrack gdb) >/dev/null 2>&1 || true
+		local c
+		for c in heaptrack heaptrack_print gdb; do
+			command -v "$c" >/dev/null || { echo "$c could not be installed (heaptrack, gdb)"; return 1; }
+		done
+		heaptrack --version 2>&1 | head -n 1
+		;;
+	valgrind)
+		(need_pkgs valgrind) >/dev/null 2>&1 || true
+		command -v valgrind >/dev/null || { echo "valgrind could not be installed"; return 1; }
+		valgrind --version 2>&1 | head -n 1
+		;;
+	*) echo "unknown tool $1"; return 1 ;;
+	esac
+}
+
+# TRACKER -> tool, from the runner's name
+tool_of() {
+	case "$1" in
+	memtrack|memtrack-pid|heap-bt) echo bpftrace ;;
+	memleak-*) echo memleak ;;
+	heaptrack*) echo heaptrack ;;
+	massif*|memcheck) echo valgrind ;;
+	*) echo "$1" ;;
+	esac
+}
+
+mapfile -t tracker_list < <(cut -f1 <<<"$plan" | awk '!s[$0]++')
+declare -A tool_ok=()
+: >"$out/versions.tsv"
+for t in "${tracker_list[@]}"; do
+	tool=$(tool_of "$t")
+	[ -z "${tool_ok[$tool]:-}" ] || continue
+	if v=$(tool_setup "$tool" 2>/dev/null); then
+		tool_ok[$tool]=1
+		printf '%s\t%s\n' "$tool" "$v" >>"$out/versions.tsv"
+	else
+		tool_ok[$tool]=0
+		printf '%s\t-\t%s\n' "$tool" "${v:-cannot run}" >>"$out/versions.tsv"
+		say "skipping $tool: ${v:-cannot run}"
+	fi
+done
+
+# --- the runs ---------------------------------------------------------------------
+# run_tracker TRACKER RUNNER MODE: the plan's lines of TRACKER through its
+# runner; a runner that fails leaves raw/TRACKER/FAILED with its last line.
+failed=0
+run_tracker() {
+	local t=$1 runner=$2 mode=$3 dir="$out/raw/$1" rc=0
+	mkdir -p "$dir"
+	awk -F'\t' -v t="$t" -v b="$bin_dir" 'BEGIN { OFS = "\t" } $1 == t {
+		line = $4 OFS b "/" $5
+		for (i = 6; i <= NF; i++) line = line OFS $i
+		print line
+	}' <<<"$plan" | "$here/trackers/$runner" "$mode" "$dir" 2>"$dir/stderr" || rc=$?
+	if ((rc != 0)); then
+		last_line "$dir/stderr" >"$dir/FAILED"
+		say "$t failed (exit $rc): $(<"$dir/FAILED")"
+		return 1
+	fi
+}
+
+# The truth: every path alone, each repetition.
+none_plan=$(awk -F'\t' 'BEGIN { OFS = "\t" } !s[$4]++ { $1 = "none"; print }' <<<"$plan")
+plan+=$'\n'$none_plan
+run_tracker none run-none.sh plain || die "the workloads could not run alone: $(<"$out/raw/none/FAILED")"
+
+# run_fg SPECS: the trackers of SPECS (TRACKER RUNNER MODE lines) in turn.
+run_fg() {
+	local t runner mode
+	while IFS=$'\t' read -r t runner mode; do
+		[ -n "$t" ] || continue
+		[ "${tool_ok[$(tool_of "$t")]:-0}" = 1 ] || continue
+		say "running $t ($(grep -c "^$t	" <<<"$plan") runs)"
+		run_tracker "$t" "$runner" "$mode" || failed=1
+	done <<<"$1"
+}
+specs=$(cut -f1-3 <<<"$plan" | awk '!s[$0]++' | grep -v '^none' || true)
+# heap.bt and memleak cannot both have uprobes on glibc's malloc family at
+# once (bpftrace fails to attach): heap.bt runs first, alone.
+run_fg "$(grep '^heap-bt' <<<"$specs" || true)"
+# memleak waits a second or two for its reports on every run: its runs go on
+# in the background, next to the others (they do not count each other's
+# processes: every tracker here follows its own pids).
+bg=""
+if grep -q '^memleak' <<<"$specs" && [ "${tool_ok[memleak]:-0}" = 1 ]; then
+	(
+		rc=0
+		while IFS=$'\t' read -r t runner mode; do
+			run_tracker "$t" "$runner" "$mode" || rc=1
+		done < <(grep '^memleak' <<<"$specs")
+		exit "$rc"
+	) &
+	bg=$!
+fi
+trap '[ -z "$bg" ] || kill "$bg" 2>/dev/null || true' EXIT
+run_fg "$(grep -v -e '^memleak' -e '^heap-bt' <<<"$specs" || true)"
+if [ -n "$bg" ]; then
+	say "waiting for memleak's runs"
+	wait "$bg" || failed=1
+	bg=""
+fi
+elapsed=$((SECONDS - started))
+
+# --- the tables and the heat map ------------------------------------------------------------
+err=$("$WLREPORT" scoreboard table --paths "$paths" --reps "$reps" --trackers "$trackers" \
+	--raw "$out/raw" --versions "$out/versions.tsv" --out "$out" 2>&1) ||
+	fail "the tables could not be made: ${err#wlreport: }"
+{
+	echo "paths=$paths"
+	echo "trackers=$trackers"
+	echo "repetitions=$reps"
+	echo "elapsed_s=$elapsed"
+	echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "kernel=$(uname -r)"
+	echo "host_cpus=$(nproc)"
+} >"$out/meta.txt"
+if command -v gnuplot >/dev/null 2>&1 || { (need_pkgs gnuplot-nox) >/dev/null 2>&1 && command -v gnuplot >/dev/null 2>&1; }; then
+	esc() { printf '%s' "${1//\'/\'\'}"; }
+	err=$(gnuplot -e "data='$(esc "$out/heat.dat")'; out='$(esc "$out/scoreboard.png")'; subtitle='$(esc "$reps runs a cell, kernel $(uname -r), $elapsed s")'" \
+		"$here/scoreboard/heatmap.gp" 2>&1 >/dev/null) || fail "gnuplot failed: $(last_line <<<"$err" /dev/stdin)"
+else
+	say "no gnuplot: no heat map"
+fi
+cat "$out/scoreboard.md"
+say "scoreboard made in ${elapsed}s: $out/scoreboard.md"
+exit "$failed"

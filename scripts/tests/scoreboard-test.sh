@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# scoreboard-test.sh - the tracker scoreboard on a few paths, held to the
+# expected classes.
+#
+# Runs scripts/scoreboard.sh on three paths of scripts/scoreboard/paths.tsv
+# (malloc-wl 1 and 256 KiB: a heap block and an mmap; bytearray-wl 4096),
+# 2 runs a cell, under every tracker, then checks each cell's class against
+# scripts/scoreboard/expected/TOOL-VERSION.csv: a class that differs, or a
+# tool version without a file, fails (a new tracker version shows up as a
+# diff; accept it with `wlreport scoreboard expected --csv
+# results/scoreboard/scoreboard.csv --out scripts/scoreboard/expected` after a
+# full scripts/scoreboard.sh). A tool that cannot run here is a SKIP with the
+# reason, never a pass.
+# Prints KTAP (lib.sh); exits non-zero on any failure. Needs root; installs
+# the trackers when missing (through scoreboard.sh); takes about 2 minutes.
+set -euo pipefail
+export LC_ALL=C
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+scripts=$(cd "$here/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$scripts/lib.sh"
+
+ktap_plan "" # the plan at the end: the cells depend on the tools that can run
+
+if [ "$(id -u)" -ne 0 ]; then
+	not_ok "running as root (bpftrace, bcc and the installs need it)"
+	ktap_done || exit 1
+fi
+check_workloads_built
+need_wlreport
+if [ "$ktap_fail" -ne 0 ]; then ktap_done || exit 1; fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/scoreboard-test.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+subset="malloc-1 malloc-256KiB bytearray-4KiB"
+for p in $subset; do
+	awk -F'\t' -v p="$p" '$1 == p' "$scripts/scoreboard/paths.tsv"
+done >"$work/paths.tsv"
+check "the subset's paths are in paths.tsv" test "$(wc -l <"$work/paths.tsv")" -eq 3
+
+start=$SECONDS
+rc=0
+"$scripts/scoreboard.sh" -p "$work/paths.tsv" -r 2 -o "$work/out" >"$work/stdout" 2>"$work/stderr" || rc=$?
+if ((rc == 0)); then
+	ok "scoreboard.sh ran ($((SECONDS - start)) s)"
+else
+	not_ok "scoreboard.sh ran (exit $rc): $(last_line "$work/stderr")"
+	sed 's/^/# /' "$work/stderr"
+fi
+for f in scoreboard.csv scoreboard.md scoreboard.png; do
+	check "scoreboard.sh wrote $f" test -s "$work/out/$f"
+done
+check "scoreboard.sh printed the table it wrote" cmp -s "$work/stdout" "$work/out/scoreboard.md"
+if [ ! -s "$work/out/scoreboard.csv" ]; then ktap_done || exit 1; fi
+
+# A tool that could not run: its cells are skipped, and so is its check.
+while IFS=$'\t' read -r tool dash why; do
+	if [ "$dash" = - ]; then
+		echo "# SKIPPED $tool: $why"
+		skip "$tool: every cell has its expected class" "$tool cannot run here: $why"
+	fi
+done <"$work/out/versions.tsv"
+
+"$WLREPORT" scoreboard check --csv "$work/out/scoreboard.csv" --expected "$scripts/scoreboard/expected" >"$work/check" ||
+	not_ok "wlreport scoreboard check ran"
+while IFS=$'\t' read -r what tv tracker path got expected; do
+	case "$what" in
+	same) ok "$tracker $path: $got, as expected for $tv" ;;
+	differs) not_ok "$tracker $path: $got, expected $expected for $tv" ;;
+	new) not_ok "$tracker $path: $got, but $tv.csv has no class for it" ;;
+	no-file) not_ok "$tv: no expected classes (scripts/scoreboard/expected/$tv.csv; a new version?)" ;;
+	gone) ;; # the subset leaves most cells out
+	esac
+done <"$work/check"
+
+ktap_done

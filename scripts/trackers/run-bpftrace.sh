@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# run-bpftrace.sh - the scoreboard's runner for our bpftrace trackers.
+#
+# Usage: scripts/trackers/run-bpftrace.sh MODE OUTDIR < RUNS
+#   MODE memtrack      memtrack.bt (MemTracker's rule: mmap + brk growth +
+#                      shmget of a whole process, from exec), one session for
+#                      every run; each run also has its null run, for the
+#                      process's start-up to be taken away
+#        memtrack-pid  memtrack-pid.bt attached to the workload at its --wait
+#                      line, one bpftrace a run
+#        heap          heap.bt (uprobes on glibc's malloc family), one session
+#                      for every run, each workload run plainly
+# RUNS and OUTDIR/ID.raw: see scripts/trackers/runner-lib.sh. Needs root.
+# Errors are one line on stderr. Exit status: 0 every run recorded; 1 bpftrace
+# failed (did not start or hung); 2 usage or setup error.
+set -euo pipefail
+export LC_ALL=C
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=scripts/lib.sh
+. "$here/../lib.sh"
+# shellcheck source=scripts/trackers/runner-lib.sh
+. "$here/runner-lib.sh"
+
+mode=${1:-}
+case "$mode" in
+-h|--help) usage; exit 0 ;;
+memtrack|memtrack-pid|heap) ;;
+*) die "unknown mode '$mode' (memtrack, memtrack-pid, heap; see --help)" ;;
+esac
+command -v bpftrace >/dev/null 2>&1 || die "bpftrace is not installed"
+((EUID == 0)) || die "bpftrace needs root"
+rl_init "${2:-}"
+
+# A session's ready line, and the pids of its runs, for the split at the end.
+declare -A pid_of=() null_pid_of=()
+ids=()
+session() {
+	local t=$rl_tmp/bt
+	# room for a whole scoreboard's pointers (memtrack.bt keeps them per pid)
+	tr_start "$t" env BPFTRACE_MAP_KEYS_MAX=65536 bpftrace -B line "$here/$1"
+	tr_wait_ready '^ready$' "$t" "bpftrace $1"
+}
+# lines_of PID -> the session's lines for that process
+lines_of() { grep -E "(^| )pid=$1( |\$)" "$rl_tmp/bt.out" || true; }
+
+case "$mode" in
+memtrack)
+	session memtrack.bt
+	while IFS= read -r line; do
+		rl_read_run "$line" || continue
+		p=$rl_tmp/$rl_id
+		wl_spawn "$p.null" "${rl_cmd[0]}" --json --wait "${rl_cmd[@]:1}" ||
+			fail "$rl_id: the workload never reached its --wait line: $(last_line "$p.null.err")"
+		wl_stop
+		wl_finish
+		null_pid_of[$rl_id]=$wl_pid
+		wl_spawn "$p" "${rl_cmd[0]}" --json --wait "${rl_cmd[@]:1}" ||
+			fail "$rl_id: the workload never reached its --wait line: $(last_line "$p.err")"
+		wl_release
+		wl_finish
+		pid_of[$rl_id]=$wl_pid
+		echo "$wl_status" >"$p.status"
+		ids+=("$rl_id")
+	done
+	tr_stop
+	for id in "${ids[@]}"; do
+		p=$rl_tmp/$id
+		lines_of "${pid_of[$id]}" >"$p.tr"
+		lines_of "${null_pid_of[$id]}" >"$p.null.tr"
+		emit "$id" "$(<"$p.status")" "${pid_of[$id]}" "$p.out" "$p.tr" "$p.null.out" "$p.null.tr"
+	done
+	;;
+heap)
+	session heap.bt
+	while IFS= read -r line; do
+		rl_read_run "$line" || continue
+		p=$rl_tmp/$rl_id
+		status=0
+		"${rl_cmd[0]}" --json "${rl_cmd[@]:1}" >"$p.out" 2>"$p.err" </dev/null &
+		pid_of[$rl_id]=$!
+		wait "$!" || status=$?
+		echo "$status" >"$p.status"
+		ids+=("$rl_id")
+	done
+	tr_stop
+	for id in "${ids[@]}"; do
+		p=$rl_tmp/$id
+		lines_of "${pid_of[$id]}" >"$p.tr"
+		emit "$id" "$(<"$p.status")" "${pid_of[$id]}" "$p.out" "$p.tr"
+	done
+	;;
+memtrack-pid)
+	while IFS= read -r line; do
+		rl_read_run "$line" || continue
+		p=$rl_tmp/$rl_id
+		wl_spawn "$p" "${rl_cmd[0]}" --json --wait "${rl_cmd[@]:1}" ||
+			fail "$rl_id: the workload never reached its --wait line: $(last_line "$p.err")"
+		tr_start "$p.bt" bpftrace -B line "$here/memtrack-pid.bt" "$wl_pid"
+		tr_wait_ready '^ready$' "$p.bt" "bpftrace memtrack-pid.bt"
+		wl_release
+		wl_finish
+		tr_stop
+		emit "$rl_id" "$wl_status" "$wl_pid" "$p.out" "$p.bt.out"
+	done
+	;;
+esac

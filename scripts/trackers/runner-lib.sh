@@ -1,0 +1,195 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # rl_id, rl_cmd, wl_status are the runners'
+# runner-lib.sh - what the scoreboard's tracker runners (run-*.sh) share;
+# source it after scripts/lib.sh.
+#
+# A runner is called once per tracker mode with a list of runs on stdin, one a
+# line, tab-separated: ID, the workload binary, then its arguments (ending with
+# SIZE). For each it writes OUTDIR/ID.raw, the one normalized file wlreport
+# reads (`wlreport scoreboard`), made of sections that each start with a line
+# "@@ NAME":
+#   @@ status       the workload's exit status (one line)
+#   @@ pid          the workload's pid
+#   @@ json         the workload's --json report (one line)
+#   @@ tracker      the tracker's own output for the run, as it printed it
+#   @@ null-json, @@ null-tracker
+#                   the same for the null run of a tracker that counts a
+#                   whole process from exec: the same command stopped by SIGINT
+#                   at its --wait line, so it did everything but allocate
+# A runner adds --json (and --wait, --hold where it needs them) before the
+# arguments. It exits 0 when every run was recorded (a workload that failed is
+# recorded with its status), 1 when the tracker failed (did not start, never
+# got ready, hung), 2 on a usage or setup error.
+
+# What a run is waiting for, at most (valgrind and gdb are slow to start).
+RL_TIMEOUT=${RL_TIMEOUT:-60}
+
+rl_tmp=""
+rl_tr_pid=""
+rl_wl_job=""
+rl_wl_fd=""
+# shellcheck disable=SC2317 # runs from the EXIT trap
+rl_cleanup() {
+	[ -z "$rl_tr_pid" ] || kill -KILL -- "-$rl_tr_pid" 2>/dev/null || true
+	[ -z "$rl_wl_job" ] || kill -KILL "$rl_wl_job" 2>/dev/null || true
+	[ -z "$rl_tmp" ] || rm -rf "$rl_tmp"
+}
+
+# rl_init OUTDIR: checks OUTDIR, makes the scratch folder, sets the traps.
+rl_init() {
+	[ -n "${1:-}" ] || die "usage: ${0##*/} MODE OUTDIR < RUNS (see --help)"
+	if [ ! -d "$1" ] || [ ! -w "$1" ]; then die "not a writable folder: $1"; fi
+	rl_out=$(cd "$1" && pwd)
+	rl_tmp=$(mktemp -d "${TMPDIR:-/tmp}/runner.XXXXXX") || die "cannot make a temporary folder"
+	trap rl_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+
+# rl_read_run LINE: splits a line of stdin into rl_id, rl_cmd (binary and
+# arguments); returns 1 for an empty line.
+rl_read_run() {
+	local -a f
+	IFS=$'\t' read -r -a f <<<"$1"
+	((${#f[@]} >= 3)) || return 1
+	[[ "${f[0]}" =~ ^[A-Za-z0-9._-]+$ ]] || die "bad run id: ${f[0]}"
+	rl_id=${f[0]}
+	rl_cmd=("${f[@]:1}")
+}
+
+# rl_wait_for REGEX TIMEOUT FILE...: 0 once a line of FILE matches REGEX, 1
+# after TIMEOUT seconds or as soon as process rl_watch (when set) is gone.
+rl_watch=""
+rl_wait_for() {
+	local re=$1 t=$2 i
+	shift 2
+	for ((i = 0; i < t * 50; i++)); do
+		grep -Eq -- "$re" "$@" 2>/dev/null && return 0
+		if [ -n "$rl_watch" ] && ! kill -0 "$rl_watch" 2>/dev/null; then
+			grep -Eq -- "$re" "$@" 2>/dev/null
+			return
+		fi
+		sleep 0.02
+	done
+	return 1
+}
+
+# wl_spawn PREFIX CMD...: starts CMD (a workload given --wait, maybe under a
+# tracker) with stdin on a pipe the runner holds, stdout in PREFIX.out and
+# stderr in PREFIX.err; waits for the workload's --wait line and sets wl_pid
+# from it (the workload's own pid, whatever wraps it). Fails (1) when the line
+# does not come.
+wl_pid=""
+wl_spawn() {
+	local p=$1 fifo="$rl_tmp/stdin"
+	shift
+	rm -f "$fifo"
+	mkfifo "$fifo"
+	: >"$p.out"
+	: >"$p.err"
+	# SIGINT at its default: a background job of a script would ignore it, and
+	# an ignored signal never reaches the workload's signalfd.
+	env --default-signal=INT "$@" <"$fifo" >"$p.out" 2>"$p.err" &
+	rl_wl_job=$!
+	exec {rl_wl_fd}>"$fifo"
+	rl_watch=$rl_wl_job
+	if ! rl_wait_for '^pid=[0-9]+ waiting' "$RL_TIMEOUT" "$p.err"; then
+		rl_watch=""
+		wl_finish
+		return 1
+	fi
+	rl_watch=""
+	wl_pid=$(sed -n 's/^pid=\([0-9]*\) waiting.*/\1/p' "$p.err" | head -n 1)
+}
+
+# wl_release: a line on the workload's stdin lets it go on.
+wl_release() { echo >&"$rl_wl_fd"; }
+
+# wl_stop: SIGINT, which ends the --wait or the --hold (the workload reports).
+wl_stop() { kill -INT "$wl_pid" 2>/dev/null || true; }
+
+# wl_finish: closes the workload's stdin and reaps it; sets wl_status.
+wl_status=0
+wl_finish() {
+	[ -z "$rl_wl_fd" ] || exec {rl_wl_fd}>&-
+	rl_wl_fd=""
+	wl_status=0
+	wait "$rl_wl_job" 2>/dev/null || wl_status=$?
+	rl_wl_job=""
+}
+
+# tr_start PREFIX CMD...: the tracker in a process group of its own, stdout in
+# PREFIX.out, stderr in PREFIX.err, stdin from /dev/null.
+tr_start() {
+	local p=$1
+	shift
+	: >"$p.out"
+	: >"$p.err"
+	setsid env --default-signal=INT "$@" >"$p.out" 2>"$p.err" </dev/null &
+	rl_tr_pid=$!
+}
+
+# tr_stop: SIGINT to the tracker's group, again each second (bpftrace 0.17
+# can lose one that comes just after it started); killed after 30 s, which
+# fails the runner.
+tr_stop() {
+	local i
+	for ((i = 0; i < 1500; i++)); do
+		kill -0 "$rl_tr_pid" 2>/dev/null || break
+		((i % 50)) || kill -INT -- "-$rl_tr_pid" 2>/dev/null || true
+		sleep 0.02
+	done
+	if kill -0 "$rl_tr_pid" 2>/dev/null; then
+		kill -KILL -- "-$rl_tr_pid" 2>/dev/null || true
+		wait "$rl_tr_pid" 2>/dev/null || true
+		rl_tr_pid=""
+		fail "the tracker did not exit within 30 s of SIGINT"
+	fi
+	wait "$rl_tr_pid" 2>/dev/null || true
+	rl_tr_pid=""
+}
+
+# tr_wait_exit SECONDS: lets the tracker finish by itself (heaptrack ends with
+# the process it traces); 1 when it is still running after SECONDS.
+tr_wait_exit() {
+	local i
+	for ((i = 0; i < $1 * 50; i++)); do
+		kill -0 "$rl_tr_pid" 2>/dev/null || { wait "$rl_tr_pid" 2>/dev/null || true; rl_tr_pid=""; return 0; }
+		sleep 0.02
+	done
+	return 1
+}
+
+# tr_wait_ready REGEX PREFIX WHAT: waits for the tracker's ready line in
+# PREFIX.out or PREFIX.err; fails the runner (exit 1) when it does not come.
+tr_wait_ready() {
+	rl_watch=$rl_tr_pid
+	if ! rl_wait_for "$1" "$RL_TIMEOUT" "$2.out" "$2.err"; then
+		rl_watch=""
+		local last
+		last=$(last_line "$2.out" "$2.err")
+		fail "$3 did not get ready${last:+: $last}"
+	fi
+	rl_watch=""
+}
+
+# json_of FILE: the workload's report, the first line that is one (a tracker
+# may write on the same stdout).
+json_of() { grep -m 1 '^{"workload"' "$1" 2>/dev/null || true; }
+
+# emit ID STATUS PID JSON_FILE TRACKER_FILE [NULL_JSON_FILE NULL_TRACKER_FILE]:
+# writes OUTDIR/ID.raw.
+emit() {
+	{
+		printf '@@ status\n%s\n@@ pid\n%s\n@@ json\n' "$2" "$3"
+		json_of "$4"
+		echo "@@ tracker"
+		cat -- "$5" 2>/dev/null || true
+		if [ $# -ge 7 ]; then
+			echo "@@ null-json"
+			json_of "$6"
+			echo "@@ null-tracker"
+			cat -- "$7" 2>/dev/null || true
+		fi
+	} >"$rl_out/$1.raw"
+}

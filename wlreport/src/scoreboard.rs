@@ -1,0 +1,1254 @@
+//! The tracker scoreboard (`scripts/scoreboard.sh`): every workload path of
+//! `scripts/scoreboard/paths.tsv` under every tracker, each cell classed against
+//! what the workload did.
+//!
+//! The shell starts trackers and workloads and records what they printed, one
+//! normalized file per run (`scripts/trackers/runner-lib.sh` describes it); this
+//! module plans the runs, reads those files, works out each tracker's figure and
+//! the truth, and classes the cells.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use wlcore::glibc;
+
+/// What a tracker's figure counts, and so which truth it is held to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Every allocating call of the malloc family: the bytes asked by all the
+    /// calls (`allocator_bytes` per call, `completed` calls).
+    Calls,
+    /// The heap in use at one moment (a peak, or what is outstanding while the
+    /// workload holds its block): one call's `allocator_bytes`.
+    Live,
+    /// Memory mapped by the process: `mmap_bytes` per call plus the heap's
+    /// `brk_growth_bytes`.
+    Mapping,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Calls => "calls",
+            Kind::Live => "live",
+            Kind::Mapping => "mapping",
+        }
+    }
+}
+
+/// One column of the scoreboard: a tracker run in one way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tracker {
+    /// The column's name.
+    pub name: &'static str,
+    /// The tool whose version is shown, and names the expected-results file.
+    pub tool: &'static str,
+    /// The runner under `scripts/trackers/` and its mode.
+    pub runner: &'static str,
+    pub mode: &'static str,
+    pub kind: Kind,
+    /// How it is run, for the tables.
+    pub how: &'static str,
+}
+
+/// Every tracker, in the scoreboard's order.
+pub const TRACKERS: [Tracker; 11] = [
+    Tracker {
+        name: "memtrack",
+        tool: "bpftrace",
+        runner: "run-bpftrace.sh",
+        mode: "memtrack",
+        kind: Kind::Mapping,
+        how: "memtrack.bt from exec (MemTracker's rule), minus the null run",
+    },
+    Tracker {
+        name: "memtrack-pid",
+        tool: "bpftrace",
+        runner: "run-bpftrace.sh",
+        mode: "memtrack-pid",
+        kind: Kind::Mapping,
+        how: "memtrack-pid.bt attached at the --wait line",
+    },
+    Tracker {
+        name: "strace",
+        tool: "strace",
+        runner: "run-strace.sh",
+        mode: "exec",
+        kind: Kind::Mapping,
+        how: "strace -f from exec (strace.sh), minus the null run",
+    },
+    Tracker {
+        name: "heap-bt",
+        tool: "bpftrace",
+        runner: "run-bpftrace.sh",
+        mode: "heap",
+        kind: Kind::Calls,
+        how: "heap.bt: uprobes on glibc's malloc family",
+    },
+    Tracker {
+        name: "memleak-p",
+        tool: "memleak",
+        runner: "run-memleak.sh",
+        mode: "pid",
+        kind: Kind::Live,
+        how: "memleak -p PID at the --wait line: outstanding while held",
+    },
+    Tracker {
+        name: "memleak-c",
+        tool: "memleak",
+        runner: "run-memleak.sh",
+        mode: "cmd",
+        kind: Kind::Live,
+        how: "memleak -c CMD: outstanding while held",
+    },
+    Tracker {
+        name: "heaptrack",
+        tool: "heaptrack",
+        runner: "run-heaptrack.sh",
+        mode: "preload",
+        kind: Kind::Calls,
+        how: "heaptrack CMD (LD_PRELOAD)",
+    },
+    Tracker {
+        name: "heaptrack-p",
+        tool: "heaptrack",
+        runner: "run-heaptrack.sh",
+        mode: "pid",
+        kind: Kind::Calls,
+        how: "heaptrack -p PID (gdb) at the --wait line",
+    },
+    Tracker {
+        name: "massif",
+        tool: "valgrind",
+        runner: "run-valgrind.sh",
+        mode: "massif",
+        kind: Kind::Live,
+        how: "massif: the peak snapshot's mem_heap_B",
+    },
+    Tracker {
+        name: "massif-pages",
+        tool: "valgrind",
+        runner: "run-valgrind.sh",
+        mode: "massif-pages",
+        kind: Kind::Mapping,
+        how: "massif --pages-as-heap=yes: peak pages, minus the null run",
+    },
+    Tracker {
+        name: "memcheck",
+        tool: "valgrind",
+        runner: "run-valgrind.sh",
+        mode: "memcheck",
+        kind: Kind::Calls,
+        how: "memcheck --leak-check=full: total heap usage",
+    },
+];
+
+pub fn tracker(name: &str) -> Option<&'static Tracker> {
+    TRACKERS.iter().find(|t| t.name == name)
+}
+
+/// One line of `paths.tsv`: a named workload path and the trackers it is run
+/// under.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Path {
+    pub name: String,
+    pub workload: String,
+    pub args: Vec<String>,
+    pub trackers: Vec<&'static str>,
+}
+
+/// Which trackers a `trackers` field selects: comma-separated items, each a
+/// tracker's name, a kind (`calls`, `live`, `mapping`: every tracker of it),
+/// `all`, or one of those after `-` to take it out again (`all,-memleak-c`).
+pub fn select(spec: &str) -> Result<Vec<&'static str>, String> {
+    let mut on = [false; TRACKERS.len()];
+    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (value, what) = match item.strip_prefix('-') {
+            Some(rest) => (false, rest),
+            None => (true, item),
+        };
+        let hits: Vec<usize> = TRACKERS
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| what == "all" || t.name == what || t.kind.as_str() == what)
+            .map(|(i, _)| i)
+            .collect();
+        if hits.is_empty() {
+            return Err(format!("unknown tracker or kind '{what}'"));
+        }
+        for i in hits {
+            on[i] = value;
+        }
+    }
+    Ok(TRACKERS
+        .iter()
+        .zip(on)
+        .filter(|(_, on)| *on)
+        .map(|(t, _)| t.name)
+        .collect())
+}
+
+/// Reads `paths.tsv`: `NAME<TAB>WORKLOAD<TAB>ARGS<TAB>TRACKERS` a line (ARGS
+/// space-separated, ending with the size); `#` starts a comment line.
+pub fn read_paths(text: &str) -> Result<Vec<Path>, String> {
+    let mut paths: Vec<Path> = vec![];
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_end();
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let f: Vec<&str> = line.split('\t').filter(|s| !s.is_empty()).collect();
+        let [name, workload, args, trackers] = f[..] else {
+            return Err(format!(
+                "line {}: not 4 tab-separated fields: {line}",
+                n + 1
+            ));
+        };
+        let ok_name = |s: &str| {
+            s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        };
+        if !ok_name(name) || !ok_name(workload) {
+            return Err(format!(
+                "line {}: names take letters, digits, '.', '_', '-': {line}",
+                n + 1
+            ));
+        }
+        if paths.iter().any(|p| p.name == name) {
+            return Err(format!("line {}: path '{name}' given twice", n + 1));
+        }
+        let args: Vec<String> = args.split_whitespace().map(String::from).collect();
+        if args.is_empty() {
+            return Err(format!("line {}: no arguments (the size at least)", n + 1));
+        }
+        let trackers = select(trackers).map_err(|e| format!("line {}: {e}", n + 1))?;
+        paths.push(Path {
+            name: name.into(),
+            workload: workload.into(),
+            args,
+            trackers,
+        });
+    }
+    if paths.is_empty() {
+        return Err("no paths".into());
+    }
+    Ok(paths)
+}
+
+/// The runs to make: `TRACKER<TAB>RUNNER<TAB>MODE<TAB>ID<TAB>WORKLOAD<TAB>ARGS...`
+/// a line, tracker by tracker; ID is `PATH.REP`. `only` keeps those trackers.
+pub fn plan(paths: &[Path], reps: u32, only: Option<&[&str]>) -> String {
+    let mut s = String::new();
+    for t in TRACKERS
+        .iter()
+        .filter(|t| only.is_none_or(|o| o.contains(&t.name)))
+    {
+        for p in paths.iter().filter(|p| p.trackers.contains(&t.name)) {
+            for r in 1..=reps {
+                let _ = writeln!(
+                    s,
+                    "{}\t{}\t{}\t{}.{r}\t{}\t{}",
+                    t.name,
+                    t.runner,
+                    t.mode,
+                    p.name,
+                    p.workload,
+                    p.args.join("\t")
+                );
+            }
+        }
+    }
+    s
+}
+
+/// One normalized raw file, by section (`@@ NAME` lines start them).
+pub fn sections(text: &str) -> BTreeMap<String, String> {
+    let mut m: BTreeMap<String, String> = BTreeMap::new();
+    let mut cur: Option<String> = None;
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix("@@ ") {
+            cur = Some(name.trim().to_string());
+            m.entry(name.trim().to_string()).or_default();
+        } else if let Some(c) = &cur {
+            let e = m.entry(c.clone()).or_default();
+            e.push_str(line);
+            e.push('\n');
+        }
+    }
+    m
+}
+
+/// What a tracker reported for a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reading {
+    pub bytes: u64,
+    /// Allocating calls, for the trackers that count them.
+    pub calls: Option<u64>,
+    /// Bytes the tracker put on other processes or threads of the run.
+    pub elsewhere: u64,
+    /// Other figures worth showing (memcheck's leak summary, massif's extra).
+    pub note: String,
+}
+
+/// `KEY=VALUE` out of a line of words.
+fn kv(line: &str, key: &str) -> Option<u64> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+}
+
+fn num(s: &str) -> Option<u64> {
+    s.replace(',', "").parse().ok()
+}
+
+/// The user figure (mmap + brk + shm) of memtrack.bt's `exit` line, of
+/// memtrack-pid.bt's `user=` line, or of strace.sh's summary.
+pub fn user_figure(text: &str) -> Result<u64, String> {
+    text.lines()
+        .filter(|l| l.starts_with("exit pid=") || l.starts_with("user="))
+        .find_map(|l| kv(l, "user"))
+        .ok_or_else(|| "no user= figure".to_string())
+}
+
+/// heap.bt: the `exit` line's calls and bytes.
+pub fn heap_bt(text: &str) -> Result<Reading, String> {
+    let l = text
+        .lines()
+        .find(|l| l.starts_with("exit pid="))
+        .ok_or("no exit line from heap.bt")?;
+    let (bytes, calls) = (
+        kv(l, "bytes").ok_or("no bytes=")?,
+        kv(l, "calls").ok_or("no calls=")?,
+    );
+    Ok(Reading {
+        bytes,
+        calls: Some(calls),
+        ..Default::default()
+    })
+}
+
+/// memleak: the last report's outstanding allocations ("N bytes in M
+/// allocations from stack" lines after the last "Top ... stacks" line).
+pub fn memleak(text: &str) -> Result<Reading, String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .rposition(|l| l.contains("stacks with outstanding allocations"))
+        .ok_or("memleak printed no report")?;
+    let (mut bytes, mut calls) = (0, 0);
+    for l in &lines[start + 1..] {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        if let [b, "bytes", "in", n, "allocations", ..] = w[..] {
+            bytes += num(b).ok_or_else(|| format!("bad line: {l}"))?;
+            calls += num(n).ok_or_else(|| format!("bad line: {l}"))?;
+        }
+    }
+    Ok(Reading {
+        bytes,
+        calls: Some(calls),
+        ..Default::default()
+    })
+}
+
+/// heaptrack: "calls to allocation functions: N" and the histogram lines
+/// ("histogram SIZE COUNT", from heaptrack_print -H): the bytes of every call.
+pub fn heaptrack(text: &str) -> Result<Reading, String> {
+    let calls = text
+        .lines()
+        .find_map(|l| l.strip_prefix("calls to allocation functions:"))
+        .and_then(|r| num(r.split_whitespace().next()?))
+        .ok_or("no 'calls to allocation functions' line")?;
+    let mut bytes = 0u64;
+    for l in text.lines().filter(|l| l.starts_with("histogram ")) {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        let [_, size, count] = w[..] else {
+            return Err(format!("bad line: {l}"));
+        };
+        let (s, c) = (num(size).ok_or("bad size")?, num(count).ok_or("bad count")?);
+        bytes += s * c;
+    }
+    let leaked = text
+        .lines()
+        .find_map(|l| l.strip_prefix("total memory leaked:"))
+        .map(str::trim)
+        .unwrap_or("?");
+    Ok(Reading {
+        bytes,
+        calls: Some(calls),
+        note: format!("leaked {leaked}"),
+        ..Default::default()
+    })
+}
+
+/// massif.out: the largest `mem_heap_B` of any snapshot (the peak one among
+/// them), and its `mem_heap_extra_B`.
+pub fn massif(text: &str) -> Result<Reading, String> {
+    let (mut best, mut extra, mut cur) = (None::<u64>, 0, None::<u64>);
+    for l in text.lines() {
+        if let Some(v) = l.strip_prefix("mem_heap_B=") {
+            cur = num(v);
+            if cur > best {
+                best = cur;
+                extra = 0;
+            }
+        } else if let Some(v) = l.strip_prefix("mem_heap_extra_B=") {
+            if cur == best {
+                extra = num(v).unwrap_or(0);
+            }
+        }
+    }
+    let bytes = best.ok_or("no mem_heap_B in massif's output")?;
+    Ok(Reading {
+        bytes,
+        note: format!("extra {extra} B"),
+        ..Default::default()
+    })
+}
+
+/// memcheck's log: "total heap usage: A allocs, F frees, B bytes allocated",
+/// with "in use at exit" and "definitely lost" as the note.
+pub fn memcheck(text: &str) -> Result<Reading, String> {
+    let after = |key: &str| {
+        text.lines()
+            .find_map(|l| Some(l.split_once(key)?.1.trim().to_string()))
+    };
+    let usage = after("total heap usage:").ok_or("no 'total heap usage' line")?;
+    let w: Vec<&str> = usage.split_whitespace().collect();
+    let [a, "allocs,", _, "frees,", b, "bytes", ..] = w[..] else {
+        return Err(format!("bad heap usage line: {usage}"));
+    };
+    let in_use = after("in use at exit:").unwrap_or_default();
+    let lost = after("definitely lost:").unwrap_or_else(|| "0 bytes in 0 blocks".into());
+    Ok(Reading {
+        bytes: num(b).ok_or("bad byte count")?,
+        calls: Some(num(a).ok_or("bad alloc count")?),
+        note: format!("in use at exit {in_use}; definitely lost {lost}"),
+        ..Default::default()
+    })
+}
+
+/// The tracker's reading of one run, from its raw file's sections.
+pub fn reading(t: &Tracker, s: &BTreeMap<String, String>) -> Result<Reading, String> {
+    let sec = |n: &str| {
+        s.get(n)
+            .map(String::as_str)
+            .ok_or(format!("no '{n}' section"))
+    };
+    let text = sec("tracker")?;
+    let minus_null = |f: fn(&str) -> Result<u64, String>| -> Result<Reading, String> {
+        let (run, null) = (f(text)?, f(sec("null-tracker")?)?);
+        Ok(Reading {
+            bytes: run.saturating_sub(null),
+            note: format!("{run} - {null} of the null run"),
+            ..Default::default()
+        })
+    };
+    match t.name {
+        "memtrack" | "strace" => minus_null(user_figure),
+        "memtrack-pid" => Ok(Reading {
+            bytes: user_figure(text)?,
+            ..Default::default()
+        }),
+        "heap-bt" => heap_bt(text),
+        "memleak-p" | "memleak-c" => memleak(text),
+        "heaptrack" | "heaptrack-p" => heaptrack(text),
+        "massif" => massif(text),
+        "massif-pages" => minus_null(|t| massif(t).map(|r| r.bytes)),
+        "memcheck" => memcheck(text),
+        n => Err(format!("no reader for tracker {n}")),
+    }
+}
+
+/// What the workload did, from its `--json` report (today's fields).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Truth {
+    /// What one call asked the allocator for.
+    pub per_call: u64,
+    pub completed: u64,
+    /// Calls that were made and failed (a failed repeat).
+    pub failed: u64,
+    pub mmap_bytes: u64,
+    pub brk_growth_bytes: u64,
+}
+
+impl Truth {
+    pub fn from_json(j: &str) -> Result<Truth, String> {
+        let v: Value =
+            serde_json::from_str(j.trim()).map_err(|e| format!("bad --json report: {e}"))?;
+        let u = |k: &str| v.get(k).and_then(Value::as_u64);
+        Ok(Truth {
+            per_call: u("allocator_bytes").ok_or("no allocator_bytes")?,
+            completed: u("completed").ok_or("no completed")?,
+            failed: u64::from(v.get("failed_repeat").is_some_and(|f| !f.is_null())),
+            mmap_bytes: u("mmap_bytes").unwrap_or(0),
+            brk_growth_bytes: u("brk_growth_bytes").unwrap_or(0),
+        })
+    }
+
+    /// The bytes and calls a tracker of this kind should report.
+    pub fn expect(&self, kind: Kind) -> (u64, Option<u64>) {
+        match kind {
+            Kind::Calls => (self.per_call * self.completed, Some(self.completed)),
+            Kind::Live => {
+                let n = self.completed.min(1);
+                (self.per_call * n, Some(n))
+            }
+            Kind::Mapping => (
+                self.mmap_bytes * self.completed + self.brk_growth_bytes,
+                None,
+            ),
+        }
+    }
+}
+
+/// A cell's class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Class {
+    Exact,
+    Rounded,
+    Noise,
+    Double,
+    Phantom,
+    Missed,
+    Misattributed,
+    /// The run failed or its output could not be read.
+    Failed,
+}
+
+impl Class {
+    pub const ALL: [Class; 8] = [
+        Class::Exact,
+        Class::Rounded,
+        Class::Noise,
+        Class::Double,
+        Class::Phantom,
+        Class::Missed,
+        Class::Misattributed,
+        Class::Failed,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Exact => "exact",
+            Class::Rounded => "rounded",
+            Class::Noise => "noise",
+            Class::Double => "double",
+            Class::Phantom => "phantom",
+            Class::Missed => "missed",
+            Class::Misattributed => "misattributed",
+            Class::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Class> {
+        Class::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+fn round_up(v: u64, to: u64) -> u64 {
+    v.div_ceil(to) * to
+}
+
+fn signed(d: i128) -> String {
+    if d >= 0 {
+        format!("+{d}")
+    } else {
+        d.to_string()
+    }
+}
+
+/// Classes a reading against the truth, with the reason in a few words.
+pub fn classify(kind: Kind, r: &Reading, t: &Truth) -> (Class, String) {
+    let (want, want_calls) = t.expect(kind);
+    let calls = match (r.calls, want_calls) {
+        (Some(c), Some(w)) => Some((c, w)),
+        _ => None,
+    };
+    let diff = i128::from(r.bytes) - i128::from(want);
+    let d = signed(diff);
+    let calls_note = |c: u64, w: u64| {
+        if c == w {
+            String::new()
+        } else {
+            format!(", {} calls", signed(i128::from(c) - i128::from(w)))
+        }
+    };
+    if diff == 0 {
+        return match calls {
+            Some((c, w)) if c > w => (Class::Noise, format!("bytes right{}", calls_note(c, w))),
+            Some((c, w)) if c < w => (Class::Missed, format!("bytes right{}", calls_note(c, w))),
+            _ => (Class::Exact, String::new()),
+        };
+    }
+    if want > 0 && r.bytes == 0 {
+        return (Class::Missed, format!("{d} B: saw nothing"));
+    }
+    // Calls the workload made and that failed, counted as if they had not.
+    let failed_bytes = t.per_call * t.failed;
+    if failed_bytes > 0 && diff == i128::from(failed_bytes) {
+        return (Class::Phantom, format!("{d} B: a failed call counted"));
+    }
+    let n = want_calls.unwrap_or(1).max(1);
+    if want > 0 && kind != Kind::Mapping && t.per_call > 0 {
+        // The malloc and the mmap glibc makes for it, both counted.
+        if r.bytes == want + n * glibc::mmapped_chunk_len(t.per_call) {
+            return (
+                Class::Double,
+                format!("{d} B: the malloc and glibc's mmap for it"),
+            );
+        }
+    }
+    if want > 0 && r.bytes == 2 * want {
+        return (Class::Double, format!("{d} B: counted twice"));
+    }
+    if want > 0 && kind != Kind::Mapping && diff > 0 {
+        let per = t.per_call;
+        let cases = [
+            (
+                glibc::mmapped_chunk_len(per),
+                "glibc's mmap of the chunk (header, page rounding)",
+            ),
+            (
+                glibc::chunk_size(per),
+                "glibc's chunk (8-byte header, 16-byte alignment)",
+            ),
+            (round_up(per, 4096), "page rounding"),
+        ];
+        for (each, why) in cases {
+            if r.bytes == n * each {
+                return (Class::Rounded, format!("{d} B: {why}"));
+            }
+        }
+    }
+    if want > 0 && kind == Kind::Mapping && diff > 0 && r.bytes == round_up(want, 4096) {
+        return (Class::Rounded, format!("{d} B: page rounding"));
+    }
+    if diff < 0 {
+        if r.elsewhere > 0 && i128::from(r.bytes + r.elsewhere) >= i128::from(want) {
+            return (
+                Class::Misattributed,
+                format!("{d} B here, {} B on another process or thread", r.elsewhere),
+            );
+        }
+        let c = calls.map(|(c, w)| calls_note(c, w)).unwrap_or_default();
+        return (Class::Missed, format!("{d} B{c}"));
+    }
+    let c = calls.map(|(c, w)| calls_note(c, w)).unwrap_or_default();
+    (Class::Noise, format!("{d} B{c}"))
+}
+
+/// One run of a cell, read and classed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunResult {
+    pub class: Class,
+    pub why: String,
+    pub reading: Option<Reading>,
+    pub want: u64,
+    pub want_calls: Option<u64>,
+}
+
+/// Reads and classes one run: `raw` is its normalized file, `reference` the
+/// json of the same repetition run with no tracker (the truth; the run's own
+/// json when there is none).
+pub fn run_result(t: &Tracker, raw: &str, reference: Option<&str>) -> RunResult {
+    let s = sections(raw);
+    let failed = |why: String| RunResult {
+        class: Class::Failed,
+        why,
+        reading: None,
+        want: 0,
+        want_calls: None,
+    };
+    let json = reference
+        .map(str::to_string)
+        .or_else(|| s.get("json").cloned())
+        .unwrap_or_default();
+    let truth = match Truth::from_json(&json) {
+        Ok(tr) => tr,
+        Err(e) => return failed(e),
+    };
+    let (want, want_calls) = truth.expect(t.kind);
+    let status = s
+        .get("status")
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default();
+    if status != "0" {
+        return RunResult {
+            want,
+            want_calls,
+            ..failed(format!("the workload exited with status {status}"))
+        };
+    }
+    match reading(t, &s) {
+        Ok(r) => {
+            let (class, why) = classify(t.kind, &r, &truth);
+            RunResult {
+                class,
+                why,
+                reading: Some(r),
+                want,
+                want_calls,
+            }
+        }
+        Err(e) => RunResult {
+            want,
+            want_calls,
+            ..failed(e)
+        },
+    }
+}
+
+/// A cell: a path under a tracker, over its repetitions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cell {
+    pub path: String,
+    pub tracker: &'static Tracker,
+    pub runs: Vec<RunResult>,
+    /// Why the tracker did not run here (the cell is then skipped).
+    pub skipped: Option<String>,
+}
+
+impl Cell {
+    /// The class most runs had; on a tie, the worse one (later in `Class`).
+    pub fn class(&self) -> Option<Class> {
+        let mut count: BTreeMap<Class, usize> = BTreeMap::new();
+        for r in &self.runs {
+            *count.entry(r.class).or_default() += 1;
+        }
+        count
+            .into_iter()
+            .max_by_key(|&(c, n)| (n, c))
+            .map(|(c, _)| c)
+    }
+    fn main_run(&self) -> Option<&RunResult> {
+        let c = self.class()?;
+        self.runs.iter().find(|r| r.class == c)
+    }
+    pub fn stable(&self) -> bool {
+        self.runs
+            .windows(2)
+            .all(|w| w[0].class == w[1].class && w[0].reading == w[1].reading)
+    }
+    /// What the table shows: the class and the reason, or "skipped".
+    pub fn label(&self) -> String {
+        if self.skipped.is_some() {
+            return "skipped".into();
+        }
+        match (self.class(), self.main_run()) {
+            (Some(c), Some(r)) => {
+                let mut s = c.as_str().to_string();
+                if !r.why.is_empty() {
+                    let _ = write!(s, " ({})", r.why);
+                }
+                if !self.stable() {
+                    let all: Vec<&str> = self.runs.iter().map(|r| r.class.as_str()).collect();
+                    let _ = write!(s, " [runs: {}]", all.join("/"));
+                }
+                s
+            }
+            _ => "not run".into(),
+        }
+    }
+}
+
+/// The versions recorded by the script: `TOOL<TAB>TEXT` a line, TEXT what
+/// the tool said of its version; `TOOL<TAB>-<TAB>WHY` for a tool that cannot run.
+pub fn read_versions(text: &str) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let (mut v, mut skipped) = (BTreeMap::new(), BTreeMap::new());
+    for line in text.lines() {
+        let f: Vec<&str> = line.splitn(3, '\t').collect();
+        match f[..] {
+            [tool, "-", why] => {
+                skipped.insert(tool.to_string(), why.to_string());
+            }
+            [tool, text, ..] => {
+                v.insert(
+                    tool.to_string(),
+                    version_number(text).unwrap_or_else(|| text.trim().to_string()),
+                );
+            }
+            _ => {}
+        }
+    }
+    (v, skipped)
+}
+
+/// The first dotted number of a `--version` text: "bpftrace v0.17.0" ->
+/// "0.17.0", "valgrind-3.19.0" -> "3.19.0", "0.26.0+ds-1" -> "0.26.0".
+pub fn version_number(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit() {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
+                i += 1;
+            }
+            let v = text[start..i].trim_end_matches('.');
+            if v.contains('.') {
+                return Some(v.to_string());
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// `scoreboard.csv`'s header.
+pub const CSV_HEADER: &str = "path,tracker,tool,version,kind,class,why,figure_bytes,truth_bytes,figure_calls,truth_calls,runs,run_classes,run_figures,note";
+
+fn med(v: &mut [u64]) -> Option<u64> {
+    v.sort_unstable();
+    v.get(v.len().checked_sub(1)? / 2).copied()
+}
+
+/// The CSV, one row a cell.
+pub fn csv(cells: &[Cell], versions: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut w = csv::Writer::from_writer(vec![]);
+    w.write_record(CSV_HEADER.split(','))
+        .map_err(|e| e.to_string())?;
+    for c in cells {
+        let t = c.tracker;
+        let ver = versions.get(t.tool).cloned().unwrap_or_default();
+        let mut bytes: Vec<u64> = c
+            .runs
+            .iter()
+            .filter_map(|r| r.reading.as_ref().map(|x| x.bytes))
+            .collect();
+        let mut calls: Vec<u64> = c
+            .runs
+            .iter()
+            .filter_map(|r| r.reading.as_ref()?.calls)
+            .collect();
+        let main = c.main_run();
+        let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+        let (class, why) = match (&c.skipped, c.class(), main) {
+            (Some(why), _, _) => ("skipped".to_string(), why.clone()),
+            (None, Some(cl), Some(m)) => (cl.as_str().to_string(), m.why.clone()),
+            _ => ("not run".to_string(), String::new()),
+        };
+        w.write_record([
+            c.path.clone(),
+            t.name.into(),
+            t.tool.into(),
+            ver,
+            t.kind.as_str().into(),
+            class,
+            why,
+            opt(med(&mut bytes)),
+            opt(main.map(|m| m.want)),
+            opt(med(&mut calls)),
+            opt(main.and_then(|m| m.want_calls)),
+            c.runs.len().to_string(),
+            c.runs
+                .iter()
+                .map(|r| r.class.as_str())
+                .collect::<Vec<_>>()
+                .join("/"),
+            c.runs
+                .iter()
+                .map(|r| {
+                    r.reading
+                        .as_ref()
+                        .map_or("-".into(), |x| x.bytes.to_string())
+                })
+                .collect::<Vec<_>>()
+                .join("/"),
+            main.and_then(|m| m.reading.as_ref())
+                .map(|r| r.note.clone())
+                .unwrap_or_default(),
+        ])
+        .map_err(|e| e.to_string())?;
+    }
+    String::from_utf8(w.into_inner().map_err(|e| e.to_string())?).map_err(|e| e.to_string())
+}
+
+/// The markdown: a row a tracker, a column a path, then the trackers' versions.
+pub fn markdown(
+    paths: &[Path],
+    cells: &[Cell],
+    versions: &BTreeMap<String, String>,
+    skipped: &BTreeMap<String, String>,
+) -> String {
+    let trackers: Vec<&Tracker> = TRACKERS
+        .iter()
+        .filter(|t| cells.iter().any(|c| c.tracker.name == t.name))
+        .collect();
+    let mut s = String::from("| tracker |");
+    for p in paths {
+        let _ = write!(s, " {} |", p.name);
+    }
+    s.push_str("\n| --- |");
+    s.push_str(&" --- |".repeat(paths.len()));
+    s.push('\n');
+    for t in &trackers {
+        let _ = write!(s, "| {} |", t.name);
+        for p in paths {
+            let l = cells
+                .iter()
+                .find(|c| c.tracker.name == t.name && c.path == p.name)
+                .map_or("".into(), Cell::label);
+            let _ = write!(s, " {l} |");
+        }
+        s.push('\n');
+    }
+    s.push_str(
+        "\n| tracker | tool | version | how it runs | truth |\n| --- | --- | --- | --- | --- |\n",
+    );
+    for t in &trackers {
+        let ver = match (versions.get(t.tool), skipped.get(t.tool)) {
+            (_, Some(why)) => format!("cannot run: {why}"),
+            (Some(v), None) => v.clone(),
+            _ => "?".into(),
+        };
+        let truth = match t.kind {
+            Kind::Calls => "allocator_bytes x completed, and completed calls",
+            Kind::Live => "allocator_bytes of the block held",
+            Kind::Mapping => "mmap_bytes x completed + brk_growth_bytes",
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {ver} | {} | {truth} |",
+            t.name, t.tool, t.how
+        );
+    }
+    s
+}
+
+/// The heat map's data for gnuplot: `X<TAB>Y<TAB>CODE<TAB>PATH<TAB>TRACKER<TAB>LABEL`
+/// a cell, CODE the class's place in `Class::ALL` (skipped: -1).
+pub fn heat(paths: &[Path], cells: &[Cell]) -> String {
+    let trackers: Vec<&Tracker> = TRACKERS
+        .iter()
+        .filter(|t| cells.iter().any(|c| c.tracker.name == t.name))
+        .collect();
+    let mut s = String::new();
+    for (y, t) in trackers.iter().enumerate() {
+        for (x, p) in paths.iter().enumerate() {
+            let Some(c) = cells
+                .iter()
+                .find(|c| c.tracker.name == t.name && c.path == p.name)
+            else {
+                continue;
+            };
+            let (code, label) = match (&c.skipped, c.class()) {
+                (Some(_), _) | (None, None) => (-1, "skipped".to_string()),
+                (None, Some(cl)) => (
+                    Class::ALL
+                        .iter()
+                        .position(|&k| k == cl)
+                        .map_or(-1, |i| i as i64),
+                    short(c),
+                ),
+            };
+            let _ = writeln!(s, "{x}\t{y}\t{code}\t{}\t{}\t{label}", p.name, t.name);
+        }
+    }
+    s
+}
+
+/// A cell's label in the heat map: the class, and the byte difference.
+fn short(c: &Cell) -> String {
+    let cl = c.class().map_or("", Class::as_str);
+    let d = c.main_run().and_then(|m| {
+        m.why
+            .split_whitespace()
+            .next()
+            .filter(|w| w.starts_with(['+', '-']))
+            .map(str::to_string)
+    });
+    match d {
+        Some(d) => format!("{cl}\\n{d}"),
+        None => cl.to_string(),
+    }
+}
+
+/// The expected-results files a scoreboard CSV makes: `TOOL-VERSION.csv` ->
+/// its `tracker,path,class` rows (skipped cells left out).
+pub fn expected_files(csv_text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    let mut r = csv::Reader::from_reader(csv_text.as_bytes());
+    for rec in r.records() {
+        let rec = rec.map_err(|e| e.to_string())?;
+        let f: Vec<&str> = rec.iter().collect();
+        let [path, tracker, tool, version, _, class, ..] = f[..] else {
+            return Err("scoreboard.csv: too few columns".into());
+        };
+        if class == "skipped" || class == "not run" {
+            continue;
+        }
+        let e = files
+            .entry(format!("{tool}-{version}.csv"))
+            .or_insert_with(|| "tracker,path,class\n".into());
+        let _ = writeln!(e, "{tracker},{path},{class}");
+    }
+    Ok(files)
+}
+
+/// What a check of a scoreboard against an expected file found for a cell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Same,
+    Differs { expected: String },
+    NotExpected,
+}
+
+/// A check's verdicts (`tracker`, `path`, class found, verdict) and the
+/// expected cells that the scoreboard does not have (`tracker path`).
+pub type Checked = (Vec<(String, String, String, Verdict)>, Vec<String>);
+
+/// Compares the scoreboard CSV's classes with an expected file's: a verdict
+/// for every cell of `tool` in the CSV, and the expected cells that are not in
+/// the CSV.
+pub fn check(csv_text: &str, expected_text: &str, tool: &str) -> Result<Checked, String> {
+    let mut exp: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut r = csv::Reader::from_reader(expected_text.as_bytes());
+    for rec in r.records() {
+        let rec = rec.map_err(|e| e.to_string())?;
+        let (Some(t), Some(p), Some(c)) = (rec.get(0), rec.get(1), rec.get(2)) else {
+            return Err("expected file: rows of tracker,path,class".into());
+        };
+        exp.insert((t.into(), p.into()), c.into());
+    }
+    let mut out = vec![];
+    let mut seen = vec![];
+    let mut r = csv::Reader::from_reader(csv_text.as_bytes());
+    let h = r.headers().map_err(|e| e.to_string())?.clone();
+    let col = |n: &str| {
+        h.iter()
+            .position(|c| c == n)
+            .ok_or(format!("scoreboard.csv has no {n} column"))
+    };
+    let (ip, it, itool, ic) = (col("path")?, col("tracker")?, col("tool")?, col("class")?);
+    for rec in r.records() {
+        let rec = rec.map_err(|e| e.to_string())?;
+        if &rec[itool] != tool || &rec[ic] == "skipped" {
+            continue;
+        }
+        let key = (rec[it].to_string(), rec[ip].to_string());
+        let got = rec[ic].to_string();
+        let v = match exp.get(&key) {
+            Some(e) if *e == got => Verdict::Same,
+            Some(e) => Verdict::Differs {
+                expected: e.clone(),
+            },
+            None => Verdict::NotExpected,
+        };
+        seen.push(key.clone());
+        out.push((key.0, key.1, got, v));
+    }
+    let missing = exp
+        .keys()
+        .filter(|k| !seen.contains(k))
+        .map(|(t, p)| format!("{t} {p}"))
+        .collect();
+    Ok((out, missing))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn truth(per_call: u64, mmap: u64, brk: u64) -> Truth {
+        Truth {
+            per_call,
+            completed: 1,
+            failed: 0,
+            mmap_bytes: mmap,
+            brk_growth_bytes: brk,
+        }
+    }
+    fn r(bytes: u64, calls: Option<u64>) -> Reading {
+        Reading {
+            bytes,
+            calls,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn paths_and_selection() {
+        let p = read_paths("# name\tworkload\targs\ttrackers\nm-1\tmalloc-wl\t1\tall\nb-4\tbytearray-wl\t--touch 4096\tmapping,-strace\n").unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].trackers.len(), TRACKERS.len());
+        assert_eq!(p[1].args, ["--touch", "4096"]);
+        assert_eq!(p[1].trackers, ["memtrack", "memtrack-pid", "massif-pages"]);
+        assert_eq!(
+            select("heap-bt,live").unwrap(),
+            ["heap-bt", "memleak-p", "memleak-c", "massif"]
+        );
+        assert!(select("nosuch").is_err());
+        assert!(read_paths("a\tmalloc-wl\t1\n").is_err());
+        assert!(read_paths("a\tm\t1\tall\na\tm\t2\tall\n").is_err());
+        let plan = plan(&p, 2, Some(&["strace"]));
+        assert_eq!(plan, "strace\trun-strace.sh\texec\tm-1.1\tmalloc-wl\t1\nstrace\trun-strace.sh\texec\tm-1.2\tmalloc-wl\t1\n");
+    }
+
+    #[test]
+    fn raw_files_and_readers() {
+        let raw = "@@ status\n0\n@@ json\n{\"a\":1}\n@@ tracker\nexit pid=7 comm=malloc-wl user=4251291 mmap=1\n@@ null-tracker\nexit pid=6 comm=malloc-wl user=3849883 mmap=1\n";
+        let s = sections(raw);
+        assert_eq!(s["status"], "0\n");
+        let t = tracker("memtrack").unwrap();
+        assert_eq!(reading(t, &s).unwrap().bytes, 401408);
+        assert_eq!(
+            user_figure(
+                "Attaching 9 probes...\nready\nuser=401408 mmap=266240 brk=135168\n401408\n"
+            )
+            .unwrap(),
+            401408
+        );
+        let ml = "Attaching to pid 5, Ctrl+C to quit.\n[10:00:00] Top 10 stacks with outstanding allocations:\n\t7 bytes in 1 allocations from stack\n[10:00:01] Top 10 stacks with outstanding allocations:\n\t266240 bytes in 1 allocations from stack\n\t\t0x1 sysmalloc\n\t1,024 bytes in 2 allocations from stack\n";
+        assert_eq!(memleak(ml).unwrap(), r(267264, Some(3)));
+        assert!(memleak("Attaching to pid 5").is_err());
+        let ht = "total runtime: 0.00s.\ncalls to allocation functions: 2 (1000/s)\ntotal memory leaked: 0B\nhistogram 72704 1\nhistogram 262144 1\n";
+        let h = heaptrack(ht).unwrap();
+        assert_eq!((h.bytes, h.calls), (334848, Some(2)));
+        let ms = "snapshot=0\nmem_heap_B=0\nmem_heap_extra_B=0\nsnapshot=1\nmem_heap_B=262144\nmem_heap_extra_B=8\nheap_tree=peak\nsnapshot=2\nmem_heap_B=0\nmem_heap_extra_B=0\n";
+        let m = massif(ms).unwrap();
+        assert_eq!((m.bytes, m.note.as_str()), (262144, "extra 8 B"));
+        let mc = "==1== HEAP SUMMARY:\n==1==     in use at exit: 0 bytes in 0 blocks\n==1==   total heap usage: 1 allocs, 1 frees, 1,048,576 bytes allocated\n";
+        let c = memcheck(mc).unwrap();
+        assert_eq!((c.bytes, c.calls), (1048576, Some(1)));
+        assert!(c.note.contains("in use at exit 0 bytes in 0 blocks"));
+        assert_eq!(
+            heap_bt("call=malloc pid=1 tid=1 size=5 ret=0x1\nexit pid=1 calls=1 bytes=5 frees=1\n")
+                .unwrap(),
+            r(5, Some(1))
+        );
+    }
+
+    #[test]
+    fn truth_from_json() {
+        let j = r#"{"allocator_bytes":262144,"completed":1,"failed_repeat":null,"served_by":"mmap","mmap_bytes":266240,"brk_growth_bytes":135168}"#;
+        let t = Truth::from_json(j).unwrap();
+        assert_eq!(t.expect(Kind::Calls), (262144, Some(1)));
+        assert_eq!(t.expect(Kind::Live), (262144, Some(1)));
+        assert_eq!(t.expect(Kind::Mapping), (401408, None));
+        let f = Truth::from_json(
+            r#"{"allocator_bytes":9,"completed":2,"failed_repeat":3,"mmap_bytes":null}"#,
+        )
+        .unwrap();
+        assert_eq!((f.failed, f.mmap_bytes), (1, 0));
+        assert!(Truth::from_json("{}").is_err());
+    }
+
+    #[test]
+    fn classes() {
+        let t = truth(262144, 266240, 135168);
+        assert_eq!(
+            classify(Kind::Calls, &r(262144, Some(1)), &t).0,
+            Class::Exact
+        );
+        assert_eq!(
+            classify(Kind::Mapping, &r(401408, None), &t).0,
+            Class::Exact
+        );
+        // memleak reports glibc's mmap length for the block
+        let (c, why) = classify(Kind::Live, &r(266240, Some(1)), &t);
+        assert_eq!(
+            (c, why.as_str()),
+            (
+                Class::Rounded,
+                "+4096 B: glibc's mmap of the chunk (header, page rounding)"
+            )
+        );
+        // heaptrack's preload pulls in libstdc++'s 72704-byte pool
+        let (c, why) = classify(Kind::Calls, &r(334848, Some(2)), &t);
+        assert_eq!((c, why.as_str()), (Class::Noise, "+72704 B, +1 calls"));
+        // an attached mapping tracker that misses the heap's growth
+        let (c, why) = classify(Kind::Mapping, &r(266240, None), &t);
+        assert_eq!((c, why.as_str()), (Class::Missed, "-135168 B"));
+        assert_eq!(classify(Kind::Calls, &r(0, Some(0)), &t).0, Class::Missed);
+        assert_eq!(
+            classify(Kind::Calls, &r(524288, Some(2)), &t).0,
+            Class::Double
+        );
+        assert_eq!(
+            classify(Kind::Calls, &r(262144 + 266240, Some(2)), &t).0,
+            Class::Double
+        );
+        assert_eq!(
+            classify(Kind::Calls, &r(262144, Some(3)), &t).0,
+            Class::Noise
+        );
+        // a heap block of 1 byte is a 32-byte chunk
+        let small = truth(1, 0, 135168);
+        assert_eq!(
+            classify(Kind::Live, &r(32, Some(1)), &small).0,
+            Class::Rounded
+        );
+        // a failed call counted as an allocation
+        let f = Truth {
+            per_call: 100,
+            completed: 2,
+            failed: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            classify(Kind::Calls, &r(300, Some(3)), &f).0,
+            Class::Phantom
+        );
+        // the bytes on another pid
+        let mut m = r(0, None);
+        m.elsewhere = 401408;
+        assert_eq!(classify(Kind::Mapping, &m, &t).0, Class::Missed);
+        m.bytes = 1;
+        assert_eq!(classify(Kind::Mapping, &m, &t).0, Class::Misattributed);
+    }
+
+    #[test]
+    fn cells_versions_and_checks() {
+        let t = tracker("heaptrack").unwrap();
+        let run = |c| RunResult {
+            class: c,
+            why: String::new(),
+            reading: Some(r(1, None)),
+            want: 1,
+            want_calls: None,
+        };
+        let cell = Cell {
+            path: "m-1".into(),
+            tracker: t,
+            runs: vec![run(Class::Exact), run(Class::Noise), run(Class::Noise)],
+            skipped: None,
+        };
+        assert_eq!(cell.class(), Some(Class::Noise));
+        assert!(!cell.stable());
+        let tie = Cell {
+            runs: vec![run(Class::Exact), run(Class::Missed)],
+            ..cell.clone()
+        };
+        assert_eq!(tie.class(), Some(Class::Missed));
+        assert_eq!(version_number("bpftrace v0.17.0"), Some("0.17.0".into()));
+        assert_eq!(version_number("valgrind-3.19.0"), Some("3.19.0".into()));
+        assert_eq!(version_number("strace -- version 6.1"), Some("6.1".into()));
+        assert_eq!(version_number("0.26.0+ds-1"), Some("0.26.0".into()));
+        let (v, s) = read_versions("heaptrack\theaptrack 1.4.0\nmemleak\t-\tno headers\n");
+        assert_eq!(
+            (v["heaptrack"].as_str(), s["memleak"].as_str()),
+            ("1.4.0", "no headers")
+        );
+        let csv_text = csv(&[cell], &v).unwrap();
+        assert!(csv_text
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("m-1,heaptrack,heaptrack,1.4.0,calls,noise,"));
+        let (verdicts, missing) = check(
+            &csv_text,
+            "tracker,path,class\nheaptrack,m-1,exact\nheaptrack,m-2,exact\n",
+            "heaptrack",
+        )
+        .unwrap();
+        assert_eq!(
+            verdicts[0].3,
+            Verdict::Differs {
+                expected: "exact".into()
+            }
+        );
+        assert_eq!(missing, ["heaptrack m-2"]);
+        let files = expected_files(&csv_text).unwrap();
+        assert_eq!(
+            files["heaptrack-1.4.0.csv"],
+            "tracker,path,class\nheaptrack,m-1,noise\n"
+        );
+    }
+}
