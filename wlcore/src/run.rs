@@ -54,6 +54,11 @@ pub trait Workload: Sized + Send {
     fn ready(&mut self) -> Result<(), Error> {
         Ok(())
     }
+    /// Whether the workload's own options can take a request of `size` bytes,
+    /// checked after [`Workload::ready`], before anything runs: a usage error if not.
+    fn check(&self, _size: u64) -> Result<(), Error> {
+        Ok(())
+    }
     /// The path this run takes, when the workload's options choose it
     /// (`malloc-wl --fn calloc`): named in the report.
     fn path(&self) -> &'static str {
@@ -139,10 +144,14 @@ pub fn main<W: Workload>(args: CArgs) -> i32 {
         .and_then(|()| cli::parse(args.owned(), W::NAME, help::<W>, |a, p| w.option(a, p)));
     // Set-up (mallopt, checks across options) only for a run, not for --help.
     let parsed = parsed.and_then(|p| match p {
-        Parsed::Run(c) => w.ready().map(|()| match w.print_only(c.size) {
-            Some(text) => Parsed::Print(text),
-            None => Parsed::Run(c),
-        }),
+        Parsed::Run(c) => {
+            w.ready()
+                .and_then(|()| w.check(c.size))
+                .map(|()| match w.print_only(c.size) {
+                    Some(text) => Parsed::Print(text),
+                    None => Parsed::Run(c),
+                })
+        }
         Parsed::Print(_) => Ok(p),
     });
     match parsed {

@@ -51,6 +51,23 @@ pub struct Hole {
     len: NonZeroUsize,
 }
 
+impl Hole {
+    /// Where it starts.
+    pub fn addr(&self) -> usize {
+        self.addr.as_ptr() as usize
+    }
+
+    /// Its length, as given to the call that unmapped it.
+    pub fn len(&self) -> usize {
+        self.len.get()
+    }
+
+    /// Never true: a hole has at least one byte.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
 impl Mapping {
     /// Where it starts.
     pub fn addr(&self) -> usize {
