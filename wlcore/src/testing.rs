@@ -125,7 +125,33 @@ pub struct Traced {
 /// gives the run and the calls, in order.
 pub fn strace_calls(trace: &str, cmd: &[&str]) -> (Run, Vec<Traced>) {
     let (run, text) = strace_log_with(&["-f"], trace, cmd);
-    (run, text.lines().filter_map(parse_traced).collect())
+    (run, parse_trace(&text))
+}
+
+/// The calls of a `strace -f` log, in order: a call another thread interrupted
+/// (`<unfinished ...>`, then `<... NAME resumed>`) is taken whole, where it ended.
+pub fn parse_trace(text: &str) -> Vec<Traced> {
+    let mut pending: Vec<(&str, &str)> = Vec::new();
+    let mut calls = Vec::new();
+    for line in text.lines() {
+        let tid = line.split_whitespace().next().unwrap_or_default();
+        if let Some(start) = line.strip_suffix(" <unfinished ...>") {
+            pending.push((tid, start));
+            continue;
+        }
+        let resumed = line
+            .find("<... ")
+            .and_then(|i| Some(i + line[i..].find(" resumed>")? + " resumed>".len()));
+        let joined = match resumed {
+            Some(end) => match pending.iter().position(|(t, _)| *t == tid) {
+                Some(i) => format!("{}{}", pending.remove(i).1, &line[end..]),
+                None => continue,
+            },
+            None => line.to_owned(),
+        };
+        calls.extend(parse_traced(&joined));
+    }
+    calls
 }
 
 /// `1234  mmap(NULL, 4096, PROT_READ, MAP_SHARED, 3, 0) = 0x7f..` (or `= -1 EEXIST (File exists)`).
@@ -783,5 +809,18 @@ mod tests {
         let t = parse_traced(r#"9 write(3, "kmalloc 4096, \"x\"", 12) = 12"#).unwrap();
         assert_eq!(t.args, [r"3", r#""kmalloc 4096, \"x\"""#, "12"]);
         assert!(parse_traced("9 +++ exited with 0 +++").is_none());
+        let log = "5 openat(AT_FDCWD, \"/proc/self/maps\", O_RDONLY <unfinished ...>
+6 mmap(NULL, 8192, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f0000000000
+5 <... openat resumed>) = 4
+6 close(4 <unfinished ...>
+6 <... close resumed>) = 0";
+        let calls = parse_trace(log);
+        let names: Vec<_> = calls.iter().map(|c| (c.tid, c.name.as_str())).collect();
+        assert_eq!(names, [(6, "mmap"), (5, "openat"), (6, "close")]);
+        assert_eq!(calls[1].args.len(), 3);
+        assert_eq!(
+            (calls[1].ret.as_str(), calls[2].args[0].as_str()),
+            ("4", "4")
+        );
     }
 }
