@@ -458,9 +458,10 @@ malloc family is made: a heap tracker should see nothing.";
                         fixed           mmap, then a MAP_FIXED mmap over it from its
                                         middle page (all of it for one page); one
                                         munmap of SIZE
-                        unmap-head      mmap (at least 3 pages), munmap of its first
-                        unmap-middle    page / its middle page / its last page; then
-                        unmap-tail      munmap of what is left (two pieces for middle)
+                        unmap-head      mmap (more than 2 pages), munmap of its first
+                        unmap-middle    page / its middle page / its last page, held
+                        unmap-tail      so; then munmap of each piece left (two for
+                                        unmap-middle)
                         mremap-grow     mmap, mremap to 2*SIZE (MREMAP_MAYMOVE); munmap
                         mremap-shrink   mmap, mremap to SIZE/2 rounded up to a page;
                                         munmap
@@ -485,9 +486,9 @@ malloc family is made: a heap tracker should see nothing.";
             return Ok(false);
         }
         let what = "--mode <NAME>";
-        let v = p
-            .value()
-            .map_err(|e| Error::usage(format!("{e} (see --help)")))?;
+        let v = p.value().map_err(|_| {
+            Error::usage("a value is required for '--mode' but none was supplied (see --help)")
+        })?;
         let v = v
             .into_string()
             .map_err(|v| bad(what, &v.to_string_lossy(), "not valid UTF-8"))?;
