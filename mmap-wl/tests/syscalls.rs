@@ -473,3 +473,49 @@ fn sizes_that_are_not_whole_pages_are_passed_as_given() {
     let p = page as i64;
     assert_eq!(mapped, [3 * p, -p, -2 * p], "the kernel's pages");
 }
+
+/// The user-space figure of the suite's strace tracker
+/// (`scripts/trackers/strace-sum.awk`) for `mmap-wl ARGS`.
+fn strace_figure(args: &[&str]) -> u64 {
+    let dir = scratch_dir("strace-sum");
+    let log = dir.join("trace");
+    let st = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=mmap,brk,shmget", "-o"])
+        .arg(&log)
+        .arg(BIN)
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(st.success(), "{args:?}");
+    let awk = repo_root().join("scripts/trackers/strace-sum.awk");
+    let out = std::process::Command::new("awk")
+        .arg("-f")
+        .arg(awk)
+        .arg(&log)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .find_map(|kv| kv.strip_prefix("user="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"))
+}
+
+#[test]
+fn the_suites_strace_tracker_counts_the_mmap_lengths() {
+    // Its figure sums successful mmap lengths, the loader's too: against
+    // `--mode anon` of the same size, a mode adds its own sum less SIZE.
+    let page = page();
+    for x in MODES {
+        let size = (x.pages * page).to_string();
+        let base = strace_figure(&["--mode", "anon", &size]);
+        let got = strace_figure(&["--mode", x.mode, &size]);
+        assert_eq!(
+            got as i64 - base as i64,
+            (x.mmap_sum as i64 - x.pages as i64) * page as i64,
+            "--mode {} {size}",
+            x.mode
+        );
+    }
+}
