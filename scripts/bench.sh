@@ -8,7 +8,7 @@
 # At 1 B it also counts instructions with callgrind (the start-up cost, exact and
 # repeatable where wall times on a shared machine are not) and the calls to the
 # malloc family that memcheck sees (a quiet workload makes only its own one).
-# Writes results/bench/bench.{md,csv} and prints the table.
+# Writes results/bench/bench.{md,csv} (the table by wlreport) and prints the table.
 #
 # Usage: scripts/bench.sh [--runs N] [--out DIR]
 set -euo pipefail
@@ -26,6 +26,7 @@ while (($#)); do
 done
 
 need_pkgs hyperfine time gcc python3 valgrind
+need_wlreport
 mkdir -p "$out"
 cargo build --release -q -p malloc-wl -p bytearray-wl
 cargo build-static -q -p malloc-wl -p bytearray-wl
@@ -61,7 +62,8 @@ peak_rss() {
 	echo "$max"
 }
 
-printf 'group,size,command,median_s,stddev_s,peak_rss_kib,instructions,heap_calls\n' >"$out/bench.csv"
+manifest="$out/manifest.tsv"
+: >"$manifest"
 for size in "${sizes[@]}"; do
 	# Fewer runs at 1 GiB: each takes a good fraction of a second.
 	n=$runs
@@ -73,7 +75,8 @@ for size in "${sizes[@]}"; do
 			cmds=("$rel/bytearray-wl $size" "$st/bytearray-wl $size" "$py -c 'bytearray($size)'" "$cm $size memset")
 		fi
 		say "timing $group at $size bytes ($n runs each)"
-		hyperfine -N --warmup 3 --runs "$n" --style none --export-json "$out/hf.json" "${cmds[@]}" >/dev/null
+		hf="$out/hyperfine-$group-$size.csv"
+		hyperfine -N --warmup 3 --runs "$n" --style none --export-csv "$hf" "${cmds[@]}" >/dev/null
 		for c in "${cmds[@]}"; do
 			read -r -a argv <<<"${c//\'/}"
 			rss=$(peak_rss "${argv[@]}")
@@ -83,38 +86,10 @@ for size in "${sizes[@]}"; do
 				# memcheck cannot replace the malloc linked into a static binary.
 				[[ $c == "$st/"* ]] || calls=$(heap_calls "${argv[@]}")
 			fi
-			python3 - "$out/hf.json" "$c" "$group" "$size" "$rss" "$ins" "$calls" >>"$out/bench.csv" <<'PY'
-import json, sys
-path, cmd, group, size, rss, ins, calls = sys.argv[1:]
-r = next(r for r in json.load(open(path))["results"] if r["command"] == cmd)
-print(f'{group},{size},"{cmd}",{r["median"]:.6f},{r["stddev"] or 0:.6f},{rss},{ins},{calls}')
-PY
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$group" "$size" "$c" "$rss" "$ins" "$calls" "$hf" >>"$manifest"
 		done
 	done
 done
 
-python3 - "$out/bench.csv" >"$out/bench.md" <<'PY'
-import csv, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
-def human(n):
-    n = int(n)
-    return next(f"{n >> s} {u}" for s, u in ((30, "GiB"), (20, "MiB"), (10, "KiB"), (0, "B")) if n >> s)
-def name(cmd):
-    static = " (static)" if "x86_64-unknown-linux-gnu/" in cmd else ""
-    return cmd.split(" ")[0].split("/")[-1] + " " + " ".join(cmd.split(" ")[1:]) + static
-print("| size | command | median time | peak RSS | instructions | malloc calls | time / workload | instructions / workload |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-base = {}
-for r in rows:
-    key = (r["group"], r["size"])
-    t, rss = float(r["median_s"]), int(r["peak_rss_kib"])
-    ins = int(r["instructions"]) if r["instructions"] else None
-    base.setdefault(key, (t, ins))  # the first of a group is the dynamic workload
-    bt, bins = base[key]
-    ins_text = f"{ins:,}" if ins else ""
-    ratio = f"{ins / bins:.2f}x" if ins and bins else ""
-    print(f'| {human(r["size"])} | `{name(r["command"]).replace(chr(39), "")}` '
-          f'| {t * 1000:.2f} ms ± {float(r["stddev_s"]) * 1000:.2f} '
-          f'| {rss} KiB | {ins_text} | {r["heap_calls"]} | {t / bt:.2f}x | {ratio} |')
-PY
+"$WLREPORT" bench --manifest "$manifest" --csv "$out/bench.csv" --md "$out/bench.md"
 cat "$out/bench.md"

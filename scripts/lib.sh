@@ -101,9 +101,9 @@ ensure_tracefs() {
 	[ -e "$t/events/kmem/kmalloc" ] || die "no kmem:kmalloc tracepoint in $t/events"
 }
 
-# check_size BIN SIZE: asks the workload binary BIN (malloc-wl: it allocates SIZE
-# and frees it without touching it) what SIZE is, so that a script accepts exactly
-# the sizes the workloads accept. Sets size_bytes and returns 0; or sets
+# check_size BIN SIZE [OPTION...]: asks the workload binary BIN, given its own
+# OPTIONs, what SIZE is (malloc-wl allocates SIZE and frees it without touching
+# it), so that a script accepts exactly the sizes (and options) the workloads accept. Sets size_bytes and returns 0; or sets
 # size_error to BIN's one-line complaint and returns BIN's exit status (2: not a
 # size, 3: the allocation failed).
 size_bytes="" size_error=""
@@ -111,7 +111,7 @@ size_bytes="" size_error=""
 check_size() {
 	local out rc=0
 	size_bytes="" size_error=""
-	out=$("$1" --json -- "$2" 2>&1) || rc=$?
+	out=$("$1" "${@:3}" --json -- "$2" 2>&1) || rc=$?
 	if ((rc == 0)) && [[ "$out" =~ \"requested_bytes\":[[:space:]]*([0-9]+) ]]; then
 		size_bytes=${BASH_REMATCH[1]}
 		return 0

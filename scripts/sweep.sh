@@ -17,7 +17,11 @@
 #   -r, --reps N           runs per workload and size (default 5); the median
 #                          is reported
 #   -w, --workloads LIST   comma-separated: malloc-wl, bytearray-wl,
-#                          kmalloc-test (default malloc-wl,bytearray-wl)
+#                          kmalloc-test, mmap-wl, brk-wl, shm-wl (default
+#                          malloc-wl,bytearray-wl); a workload's own options
+#                          follow a colon, joined by +, and the tables name
+#                          the path so: malloc-wl:--fn=calloc,
+#                          mmap-wl:--mode=fixed, malloc-wl:--fn=realloc+--from=1
 #   -o, --out DIR          output directory (default results/ at the top of
 #                          the repository)
 #   -k, --kernel-csv FILE  kernel results to merge into DATA.csv's kmalloc
@@ -164,22 +168,34 @@ esac
 
 IFS=, read -r -a workloads <<<"$workloads_opt"
 [ "${#workloads[@]}" -gt 0 ] || die "no workloads given"
+# workload_bin W -> the binary of W (what comes before its colon)
+workload_bin() { printf '%s/%s' "$bin_dir" "${1%%:*}"; }
+# workload_opts W -> W's own options (after the colon, joined by +), in the array wl_opts
+workload_opts() {
+	wl_opts=()
+	[[ "$1" == *:* ]] || return 0
+	IFS=+ read -r -a wl_opts <<<"${1#*:}"
+}
 for w in "${workloads[@]}"; do
-	case "$w" in
-	malloc-wl|bytearray-wl|kmalloc-test) ;;
-	*) die "unknown workload: '$w' (malloc-wl, bytearray-wl, kmalloc-test)" ;;
+	case "${w%%:*}" in
+	malloc-wl|bytearray-wl|kmalloc-test|mmap-wl|brk-wl|shm-wl) ;;
+	*) die "unknown workload: '$w' (malloc-wl, bytearray-wl, kmalloc-test, mmap-wl, brk-wl, shm-wl)" ;;
 	esac
 done
 
 # --- workload binaries ------------------------------------------------------------
 for w in "${workloads[@]}"; do
-	if [ ! -x "$bin_dir/$w" ]; then
+	b=$(workload_bin "$w")
+	if [ ! -x "$b" ]; then
 		if [ "$bin_dir" = "$repo/target/release" ] && command -v cargo >/dev/null 2>&1; then
-			echo "sweep.sh: $bin_dir/$w missing; running cargo build --release" >&2
+			echo "sweep.sh: $b missing; running cargo build --release" >&2
 			(cd "$repo" && cargo build --release --quiet) || die "cargo build --release failed"
 		fi
-		[ -x "$bin_dir/$w" ] || die "workload binary not found: $bin_dir/$w (cargo build --release)"
+		[ -x "$b" ] || die "workload binary not found: $b (cargo build --release)"
 	fi
+	# The workload's own options are its to refuse, before anything runs.
+	workload_opts "$w"
+	check_size "$b" "1" "${wl_opts[@]}" || die "-w $w: $size_error"
 	if [ "$w" = kmalloc-test ] && [ ! -e /proc/kmalloc_lkm ]; then
 		die "kmalloc-test needs the kmalloc_lkm module loaded (/proc/kmalloc_lkm is missing)"
 	fi
@@ -376,7 +392,9 @@ now_ns() {
 # --- one run ---------------------------------------------------------------------
 # run_one WORKLOAD SIZE REP -> appends a row to runs.csv; sets run_ok
 run_one() {
-	local w="$1" size="$2" rep="$3" bin="$bin_dir/$1"
+	local w="$1" size="$2" rep="$3" bin
+	bin=$(workload_bin "$w")
+	workload_opts "$w"
 	local status=0 pid="" t0 t1 json="" tracked="" figure=user line=""
 	local jf="$tmp/out.json" ef="$tmp/err.txt"
 	[ "$w" = kmalloc-test ] && [ "$tracker" = bpftrace ] && figure=kernel
@@ -385,7 +403,7 @@ run_one() {
 	case "$tracker" in
 	bpftrace|heap|none)
 		t0=$(now_ns)
-		"$bin" "${wl_args[@]}" --json "$size" >"$jf" 2>"$ef" &
+		"$bin" "${wl_args[@]}" "${wl_opts[@]}" --json "$size" >"$jf" 2>"$ef" &
 		pid=$!
 		wait "$pid" || status=$?
 		t1=$(now_ns)
@@ -399,7 +417,7 @@ run_one() {
 		;;
 	strace)
 		t0=$(now_ns)
-		"$here/trackers/strace.sh" --out "$tmp/strace.txt" -- "$bin" "${wl_args[@]}" --json "$size" >"$jf" 2>"$ef" || status=$?
+		"$here/trackers/strace.sh" --out "$tmp/strace.txt" -- "$bin" "${wl_args[@]}" "${wl_opts[@]}" --json "$size" >"$jf" 2>"$ef" || status=$?
 		t1=$(now_ns)
 		line=$(<"$tmp/strace.txt")
 		;;
@@ -434,7 +452,9 @@ run_one() {
 # run_external WORKLOAD SIZE -> ext_t0, ext_t1, ext_tracked, ext_pid; status
 ext_t0=0 ext_t1=0 ext_tracked="" ext_pid=""
 run_external() {
-	local w="$1" size="$2" bin="$bin_dir/$1"
+	local w="$1" size="$2" bin
+	bin=$(workload_bin "$w")
+	workload_opts "$w"
 	local fifo="$tmp/wl.stdin" tout="$tmp/tracker.out" terr="$tmp/tracker.err"
 	local wfd wpid tpid cmd i status=0 ready=0
 	ext_tracked="" ext_pid="" ext_t0=0 ext_t1=0
@@ -444,7 +464,7 @@ run_external() {
 	: >"$tmp/err.txt"
 	: >"$tmp/out.json"
 	exec {wfd}<>"$fifo"
-	"$bin" "${wl_args[@]}" --wait --json "$size" <"$fifo" >"$tmp/out.json" 2>"$tmp/err.txt" &
+	"$bin" "${wl_args[@]}" "${wl_opts[@]}" --wait --json "$size" <"$fifo" >"$tmp/out.json" 2>"$tmp/err.txt" &
 	wpid=$!
 	ext_pid="$wpid"
 	for ((i = 0; i < 1000; i++)); do

@@ -25,6 +25,7 @@ trailing NUL CPython keeps, then zeros written over all of it, so every page
 becomes resident. glibc's mmap threshold is pinned at its default (128 KiB) with
 mallopt, so every --repeat takes the same path.";
     type Held = CBuffer;
+    const WRITABLE: bool = true;
 
     fn new() -> Self {
         ByteArray

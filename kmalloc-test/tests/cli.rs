@@ -14,6 +14,18 @@ fn bad_usage_is_one_line_and_exit_2() {
 }
 
 #[test]
+fn cow_is_refused_for_kernel_memory() {
+    // Before anything is opened, module or not.
+    let r = run(BIN, &["--cow", "4096"]);
+    assert_fails(
+        &r,
+        "kmalloc-test",
+        2,
+        "'--cow' needs memory the process can write",
+    );
+}
+
+#[test]
 fn module_not_loaded_is_exit_4_with_how_to_load_it() {
     if Path::new("/proc/kmalloc_lkm").exists() {
         // Straight to the stream, past the test harness's capture.

@@ -98,6 +98,7 @@ it after the first free and serve the next from the heap.";
       --touch         Write one byte per page, so every page becomes resident
 ";
     type Held = CBuffer;
+    const WRITABLE: bool = true;
 
     fn new() -> Self {
         Malloc {

@@ -24,6 +24,7 @@ use std::os::unix::ffi::OsStrExt;
 use lexopt::Parser;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode as FileMode;
+use wlcore::cli::{Common, Place};
 use wlcore::exit::Error;
 use wlcore::ledger::{pages_spanned, Call, Errno, Ledger, Ret, Val};
 use wlcore::run::Workload;
@@ -473,6 +474,7 @@ malloc family is made: a heap tracker should see nothing.";
                                         succeeds, freeing nothing)
 ";
     type Held = Held;
+    const WRITABLE: bool = true;
 
     fn new() -> Self {
         Mmap {
@@ -504,7 +506,13 @@ malloc family is made: a heap tracker should see nothing.";
         self.page = page_size();
         Ok(())
     }
-    fn check(&self, size: u64) -> Result<(), Error> {
+    fn check(&self, opts: &Common) -> Result<(), Error> {
+        let size = opts.size;
+        if opts.place == Place::Cow && self.mode == Mode::UnmapUnmapped {
+            return Err(Error::usage(
+                "'--cow' needs memory the process can write; --mode unmap-unmapped holds a PROT_NONE range (see --help)",
+            ));
+        }
         let unmaps_a_page = matches!(
             self.mode,
             Mode::UnmapHead | Mode::UnmapMiddle | Mode::UnmapTail

@@ -126,7 +126,7 @@ fn cow_writes_the_writable_modes_and_refuses_the_others() {
         &run(BIN, &["--cow", "--mode", "unmap-unmapped", "8192"]),
         "mmap-wl",
         2,
-        "--cow: unmap-unmapped memory is not this process's to write",
+        "'--cow' needs memory the process can write; --mode unmap-unmapped holds a PROT_NONE range",
     );
 }
 

@@ -245,8 +245,26 @@ refuse "two folders" 2 "" plot.sh "$work/units" "$work/units"
 refuse "a folder without DATA.csv" 2 "" plot.sh "$work"
 refuse "an incomplete sweep" 2 "" plot.sh "${partial:-$work}"
 
+# --- paths.sh ----------------------------------------------------------------------------
+refuse "unknown option" 2 "" paths.sh --nosuch
+refuse "-s 0" 2 "" paths.sh -s 0
+refuse "a list that is not there" 2 "" paths.sh -l "$work/no-such-list"
+printf 'malloc-wl --fn nosuch\n' >"$work/bad-list"
+refuse "a run that fails" 1 "" paths.sh -l "$work/bad-list"
+if "$scripts/paths.sh" -s 8192 >"$work/paths.md" 2>"$work/stderr"; then
+	want=$(grep -cv '^#' "$scripts/paths/list")
+	check "paths.sh: one row per run of its list ($want)" \
+		test "$(grep -c '^| `' "$work/paths.md")" -eq "$want"
+	# shellcheck disable=SC2016 # the backquotes are Markdown's
+	check "paths.sh: malloc-wl 8192 is one malloc of 8192 and its free" \
+		grep -q '^| `malloc-wl` | malloc | malloc, free | 1 call(s), 8192 B, 1 free(s) |' "$work/paths.md"
+else
+	not_ok "paths.sh -s 8192 ran"
+	sed 's/^/#   /' "$work/stderr"
+fi
+
 # --- the exit statuses are documented ------------------------------------------------------
-for s in sweep.sh overhead.sh report.sh plot.sh; do
+for s in sweep.sh overhead.sh report.sh plot.sh paths.sh; do
 	check "$s --help documents exit status 2" grep -qi 'exit status' <("$scripts/$s" --help)
 done
 check "README documents sweep.sh's exit statuses" grep -q 'OUT/incomplete-' "$repo/README.md"

@@ -93,6 +93,13 @@ pub fn brk_probe() -> usize {
     unsafe { libc::syscall(libc::SYS_brk, 0usize) as usize }
 }
 
+/// The calling thread's id, by a raw `gettid` system call: glibc's wrapper would
+/// be one more symbol for the dynamic loader to bind at every start.
+pub fn tid() -> u64 {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as u64 }
+}
+
 /// One block from `malloc`, freed with `free` on drop.
 pub struct CBuffer {
     ptr: NonNull<u8>,

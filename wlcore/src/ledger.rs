@@ -242,7 +242,7 @@ fn entry(
         .num("seq", seq)
         .num("repeat", repeat)
         .num("pid", std::process::id().into())
-        .num("tid", nix::unistd::gettid().as_raw() as u64)
+        .num("tid", crate::cmem::tid())
         .str("call", call.name)
         .str("kind", call.kind.as_str());
     j.open("args", '{');

@@ -54,9 +54,10 @@ pub trait Workload: Sized + Send {
     fn ready(&mut self) -> Result<(), Error> {
         Ok(())
     }
-    /// Whether the workload's own options can take a request of `size` bytes,
-    /// checked after [`Workload::ready`], before anything runs: a usage error if not.
-    fn check(&self, _size: u64) -> Result<(), Error> {
+    /// Whether the workload's own options go with the common ones (the size,
+    /// `--cow`), checked after [`Workload::ready`], before anything runs: a
+    /// usage error if not.
+    fn check(&self, _opts: &Common) -> Result<(), Error> {
         Ok(())
     }
     /// The path this run takes, when the workload's options choose it
@@ -78,9 +79,12 @@ pub trait Workload: Sized + Send {
     fn free(&mut self, held: Self::Held, l: &Ledger) -> Result<(), Error>;
     /// The allocation's user-space address, when there is one.
     fn address(held: &Self::Held) -> Option<usize>;
+    /// Whether the allocation is memory of the process that it can write
+    /// (not a kernel allocation): without it `--cow` is refused as a usage error.
+    const WRITABLE: bool = false;
     /// Writes one byte in every page of the allocation (recorded with
-    /// [`Ledger::access`]); `false` when its memory is not the process's to
-    /// write (a kernel allocation), and then `--cow` is refused.
+    /// [`Ledger::access`]) and says so; `false` when it cannot (see
+    /// [`Workload::WRITABLE`]).
     fn touch(&mut self, _held: &mut Self::Held, _l: &Ledger) -> bool {
         false
     }
@@ -144,9 +148,14 @@ pub fn main<W: Workload>(args: CArgs) -> i32 {
         .and_then(|()| cli::parse(args.owned(), W::NAME, help::<W>, |a, p| w.option(a, p)));
     // Set-up (mallopt, checks across options) only for a run, not for --help.
     let parsed = parsed.and_then(|p| match p {
+        Parsed::Run(c) if c.place == Place::Cow && !W::WRITABLE => Err(Error::usage(format!(
+            "'--cow' needs memory the process can write; {} allocates {} (see --help)",
+            W::NAME,
+            W::PATH
+        ))),
         Parsed::Run(c) => {
             w.ready()
-                .and_then(|()| w.check(c.size))
+                .and_then(|()| w.check(&c))
                 .map(|()| match w.print_only(c.size) {
                     Some(text) => Parsed::Print(text),
                     None => Parsed::Run(c),

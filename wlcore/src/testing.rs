@@ -125,33 +125,45 @@ pub struct Traced {
 /// gives the run and the calls, in order.
 pub fn strace_calls(trace: &str, cmd: &[&str]) -> (Run, Vec<Traced>) {
     let (run, text) = strace_log_with(&["-f"], trace, cmd);
-    (run, parse_trace(&text))
+    (
+        run,
+        join_resumed(&text)
+            .iter()
+            .filter_map(|l| parse_traced(l))
+            .collect(),
+    )
 }
 
-/// The calls of a `strace -f` log, in order: a call another thread interrupted
-/// (`<unfinished ...>`, then `<... NAME resumed>`) is taken whole, where it ended.
-pub fn parse_trace(text: &str) -> Vec<Traced> {
-    let mut pending: Vec<(&str, &str)> = Vec::new();
-    let mut calls = Vec::new();
+/// strace -f's lines with each call that another thread interrupted made whole
+/// again: `7 shmget(IPC_PRIVATE, 8192 <unfinished ...>` and, later, `7 <...
+/// shmget resumed>, IPC_CREAT|0600) = 3` become one line where the call began.
+pub fn join_resumed(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    // The thread of each call still unfinished, and where its line is.
+    let mut open: Vec<(String, usize)> = Vec::new();
     for line in text.lines() {
-        let tid = line.split_whitespace().next().unwrap_or_default();
-        if let Some(start) = line.strip_suffix(" <unfinished ...>") {
-            pending.push((tid, start));
-            continue;
+        let tid = line
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        if let Some(head) = line.strip_suffix(" <unfinished ...>") {
+            open.push((tid, lines.len()));
+            lines.push(head.to_owned());
+        } else if let Some((_, rest)) = line.split_once("<... ") {
+            let tail = rest.split_once(" resumed>").map_or("", |(_, t)| t);
+            match open.iter().position(|(t, _)| *t == tid) {
+                Some(i) => {
+                    let (_, at) = open.remove(i);
+                    lines[at].push_str(tail);
+                }
+                None => lines.push(line.to_owned()),
+            }
+        } else {
+            lines.push(line.to_owned());
         }
-        let resumed = line
-            .find("<... ")
-            .and_then(|i| Some(i + line[i..].find(" resumed>")? + " resumed>".len()));
-        let joined = match resumed {
-            Some(end) => match pending.iter().position(|(t, _)| *t == tid) {
-                Some(i) => format!("{}{}", pending.remove(i).1, &line[end..]),
-                None => continue,
-            },
-            None => line.to_owned(),
-        };
-        calls.extend(parse_traced(&joined));
     }
-    calls
+    lines
 }
 
 /// `1234  mmap(NULL, 4096, PROT_READ, MAP_SHARED, 3, 0) = 0x7f..` (or `= -1 EEXIST (File exists)`).
@@ -693,6 +705,20 @@ impl Bpftrace {
     }
 
     /// memtrack.bt: the `key=value` figures of the exit line of process `pid`.
+    /// Every call heap.bt prints, of any process, until `pid` exits.
+    pub fn calls_until_exit(&self, pid: u32) -> Vec<HeapCall> {
+        let mut calls = Vec::new();
+        let exit = format!("exit pid={pid} ");
+        let end = self.next_line_where(|l| {
+            calls.extend(parse_heap_call(l));
+            l.starts_with(&exit)
+        });
+        if let Err(e) = end {
+            panic!("no exit line for pid {pid} from heap.bt ({e}); so far: {calls:?}");
+        }
+        calls
+    }
+
     pub fn exit_of(&self, pid: u32) -> std::collections::HashMap<String, u64> {
         let exit = format!("exit pid={pid} ");
         let line = self
@@ -771,6 +797,41 @@ pub fn parse_heap_call(line: &str) -> Option<HeapCall> {
 
 /// Checks that `calls` are exactly `n` pairs of `malloc(size)` and the `free`
 /// of the pointer it returned, and nothing else.
+/// The ledger's malloc-family entries as heap.bt prints them: threads and
+/// processes (`pthread_create`, `fork`) left out, a failed call as a NULL result.
+pub fn ledger_heap_calls(report: &Value) -> Vec<HeapCall> {
+    const SKIP: [&str; 3] = ["pthread_create", "pthread_join", "fork"];
+    report["ledger"]
+        .as_array()
+        .expect("a ledger list")
+        .iter()
+        .filter(|e| e["kind"] == "libc" && !SKIP.iter().any(|s| e["call"] == *s))
+        .map(|e| {
+            let args = &e["args"];
+            let free = e["call"] == "free";
+            // glibc's aligned_alloc is memalign under another name: a uprobe
+            // sees the one function (scripts/trackers/heap.bt).
+            let call = match e["call"].as_str().unwrap() {
+                "aligned_alloc" => "memalign",
+                c => c,
+            };
+            HeapCall {
+                call: call.to_owned(),
+                pid: field(e, "pid") as u32,
+                tid: field(e, "tid") as u32,
+                size: if free { 0 } else { field(args, "size") },
+                ptr: if free {
+                    addr(&args["ptr"])
+                } else if e["ret"].is_null() {
+                    0
+                } else {
+                    addr(&e["ret"])
+                },
+            }
+        })
+        .collect()
+}
+
 pub fn assert_only_mallocs(calls: &[HeapCall], n: usize, size: u64, what: &str) {
     assert_eq!(calls.len(), 2 * n, "{what}: {calls:#?}");
     for pair in calls.chunks(2) {
@@ -809,18 +870,17 @@ mod tests {
         let t = parse_traced(r#"9 write(3, "kmalloc 4096, \"x\"", 12) = 12"#).unwrap();
         assert_eq!(t.args, [r"3", r#""kmalloc 4096, \"x\"""#, "12"]);
         assert!(parse_traced("9 +++ exited with 0 +++").is_none());
-        let log = "5 openat(AT_FDCWD, \"/proc/self/maps\", O_RDONLY <unfinished ...>
-6 mmap(NULL, 8192, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f0000000000
-5 <... openat resumed>) = 4
-6 close(4 <unfinished ...>
-6 <... close resumed>) = 0";
-        let calls = parse_trace(log);
-        let names: Vec<_> = calls.iter().map(|c| (c.tid, c.name.as_str())).collect();
-        assert_eq!(names, [(6, "mmap"), (5, "openat"), (6, "close")]);
-        assert_eq!(calls[1].args.len(), 3);
-        assert_eq!(
-            (calls[1].ret.as_str(), calls[2].args[0].as_str()),
-            ("4", "4")
-        );
+    }
+
+    #[test]
+    fn interrupted_calls_joined() {
+        let text = "7 shmget(IPC_PRIVATE, 8192 <unfinished ...>\n\
+                    8 close(3)                = 0\n\
+                    7 <... shmget resumed>, IPC_CREAT|0600) = 3\n";
+        let lines = join_resumed(text);
+        assert_eq!(lines.len(), 2);
+        let t = parse_traced(&lines[0]).unwrap();
+        assert_eq!((t.tid, t.name.as_str(), t.ret.as_str()), (7, "shmget", "3"));
+        assert_eq!(t.args, ["IPC_PRIVATE", "8192", "IPC_CREAT|0600"]);
     }
 }

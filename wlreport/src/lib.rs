@@ -10,7 +10,11 @@
 //! - `wlreport kernel-check` (called by `sweep.sh` before it runs anything):
 //!   whether a kernel CSV can be merged;
 //! - `wlreport overhead` (called by `scripts/overhead.sh`): from hyperfine's
-//!   exports, `overhead.csv` and `overhead.md`.
+//!   exports, `overhead.csv` and `overhead.md`;
+//! - `wlreport bench` (called by `scripts/bench.sh`): from hyperfine's
+//!   exports and the counts the script took, `bench.csv` and `bench.md`;
+//! - `wlreport paths` (called by `scripts/paths.sh`): from the workloads'
+//!   `--json` ledgers, the README's table of every path.
 //!
 //! # `raw-runs.tsv`
 //!
@@ -54,8 +58,10 @@
 //! | `reported_mmap_bytes`, `reported_brk_growth_bytes` | from `--json`: the workload's own mmap and brk growth over its first allocation |
 //! | `failed_repeat`, `error` | from `--json`: the repeat that failed and why |
 
+pub mod bench;
 pub mod kernel;
 pub mod num;
 pub mod overhead;
+pub mod paths;
 pub mod runs;
 pub mod sweep;

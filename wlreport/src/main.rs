@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use wlreport::{kernel, overhead, runs, sweep};
+use wlreport::{bench, kernel, overhead, paths, runs, sweep};
 
 const USAGE: &str = "\
 wlreport - the tables of the tracker sweeps, from what the scripts recorded
@@ -22,6 +22,13 @@ Usage:
       the overhead ratios from hyperfine's CSV exports; each line of the
       manifest: WORKLOAD<TAB>SIZE<TAB>BYTES<TAB>TRACKER<TAB>BASELINE.csv<TAB>TRACKED.csv
       (BYTES may be empty); --ratios: the README's table, a column per tracker
+  wlreport bench --manifest FILE --csv FILE --md FILE
+      the benchmark table from hyperfine's CSV exports; each line of the
+      manifest: GROUP<TAB>SIZE<TAB>COMMAND<TAB>PEAK_RSS_KIB<TAB>INSTRUCTIONS<TAB>HEAP_CALLS<TAB>HYPERFINE.csv
+      (INSTRUCTIONS and HEAP_CALLS may be empty)
+  wlreport paths --size N --manifest FILE
+      the table of every path on stdout, from the workloads' --json reports;
+      each line of the manifest: LABEL<TAB>REPORT-FILE
   wlreport -h | --help
 
 Errors are one line on stderr, \"wlreport: ...\". Exit status: 0 done; 1 an
@@ -75,7 +82,7 @@ fn sweep_cmd(p: &mut lexopt::Parser) -> Res<()> {
             Long("kernel-csv") => kcsv = Some(string(p.value()?)?),
             Long("requested") => {
                 let v = string(p.value()?)?;
-                let (w, sizes) = v.split_once('=').ok_or_else(|| {
+                let (w, sizes) = v.rsplit_once('=').ok_or_else(|| {
                     Failure::Usage(format!("--requested takes WORKLOAD=SIZE,...: {v}"))
                 })?;
                 let sizes = sizes
@@ -200,6 +207,82 @@ fn kernel_csv_cmd(p: &mut lexopt::Parser) -> Res<()> {
     write(&out, &csv)
 }
 
+fn bench_cmd(p: &mut lexopt::Parser) -> Res<()> {
+    use lexopt::prelude::*;
+    let (mut manifest, mut csv, mut md) = (None::<PathBuf>, None::<PathBuf>, None::<PathBuf>);
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("manifest") => manifest = Some(p.value()?.into()),
+            Long("csv") => csv = Some(p.value()?.into()),
+            Long("md") => md = Some(p.value()?.into()),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let manifest = need(manifest, "--manifest")?;
+    let (csv, md) = (need(csv, "--csv")?, need(md, "--md")?);
+    let mut rows = vec![];
+    for line in read(&manifest)?.lines().filter(|l| !l.trim().is_empty()) {
+        let bad = |why: &str| Failure::Input(format!("{}: {why}: {line}", manifest.display()));
+        let f: Vec<&str> = line.split('\t').collect();
+        let [group, size, command, rss, ins, calls, hf] = f[..] else {
+            return Err(bad("not 7 fields"));
+        };
+        let n = |v: &str| v.parse::<u64>().map_err(|_| bad("not a number"));
+        let opt = |v: &str| {
+            if v.is_empty() {
+                Ok(None)
+            } else {
+                n(v).map(Some)
+            }
+        };
+        let measured = input(
+            overhead::parse_hyperfine_rows(&read(Path::new(hf))?).map_err(|e| format!("{hf}: {e}")),
+        )?;
+        let timing = measured
+            .iter()
+            .find(|(c, _)| c == command)
+            .map(|(_, t)| *t)
+            .ok_or_else(|| bad("the command is not in hyperfine's export"))?;
+        rows.push(bench::Row {
+            group: group.into(),
+            size: n(size)?,
+            command: command.into(),
+            timing,
+            peak_rss_kib: n(rss)?,
+            instructions: opt(ins)?,
+            heap_calls: opt(calls)?,
+        });
+    }
+    let (c, m) = bench::tables(&rows);
+    write(&csv, &c)?;
+    write(&md, &m)
+}
+
+fn paths_cmd(p: &mut lexopt::Parser) -> Res<()> {
+    use lexopt::prelude::*;
+    let (mut size, mut manifest) = (None::<u64>, None::<PathBuf>);
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("size") => size = Some(p.value()?.parse()?),
+            Long("manifest") => manifest = Some(p.value()?.into()),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let (size, manifest) = (need(size, "--size")?, need(manifest, "--manifest")?);
+    let mut rows = vec![];
+    for line in read(&manifest)?.lines().filter(|l| !l.trim().is_empty()) {
+        let (label, file) = line.split_once('\t').ok_or_else(|| {
+            Failure::Input(format!(
+                "{}: not LABEL<TAB>FILE: {line}",
+                manifest.display()
+            ))
+        })?;
+        rows.push(input(paths::row(label, &read(Path::new(file))?))?);
+    }
+    print!("{}", paths::table(&rows, size));
+    Ok(())
+}
+
 fn main_cmd() -> Res<()> {
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_env();
@@ -208,6 +291,8 @@ fn main_cmd() -> Res<()> {
             "sweep" => sweep_cmd(&mut p),
             "overhead" => overhead_cmd(&mut p),
             "kernel-csv" => kernel_csv_cmd(&mut p),
+            "paths" => paths_cmd(&mut p),
+            "bench" => bench_cmd(&mut p),
             "kernel-check" => {
                 let f = string(p.value()?)?;
                 if let Some(arg) = p.next()? {

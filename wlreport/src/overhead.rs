@@ -18,6 +18,15 @@ pub struct Timing {
 /// `stddev` (seconds), then one row (the first is taken). The command in the
 /// first column is quoted when it holds commas.
 pub fn parse_hyperfine(text: &str) -> Result<Timing, String> {
+    parse_hyperfine_rows(text)?
+        .into_iter()
+        .next()
+        .map(|(_, t)| t)
+        .ok_or_else(|| "no measurement".into())
+}
+
+/// Every row of hyperfine's `--export-csv` text: the command and its timing.
+pub fn parse_hyperfine_rows(text: &str) -> Result<Vec<(String, Timing)>, String> {
     let mut r = csv::ReaderBuilder::new()
         .flexible(true)
         .from_reader(text.as_bytes());
@@ -27,25 +36,31 @@ pub fn parse_hyperfine(text: &str) -> Result<Timing, String> {
             .position(|c| c == name)
             .ok_or_else(|| format!("no {name} column"))
     };
-    let (im, imed, isd) = (idx("mean")?, idx("median")?, idx("stddev")?);
-    let row = r
-        .records()
-        .next()
-        .ok_or("no measurement")?
-        .map_err(|e| e.to_string())?;
-    let get = |i: usize, name: &str| -> Result<f64, String> {
-        let v = row.get(i).unwrap_or("").trim();
-        v.parse::<f64>()
-            .ok()
-            .filter(|x| x.is_finite() && *x >= 0.0)
-            .ok_or_else(|| format!("{name} is not a number of seconds: '{v}'"))
-    };
-    Ok(Timing {
-        mean: get(im, "mean")?,
-        median: get(imed, "median")?,
-        // hyperfine leaves the deviation empty for a single run
-        stddev: get(isd, "stddev").unwrap_or(0.0),
-    })
+    let (ic, im, imed, isd) = (
+        idx("command")?,
+        idx("mean")?,
+        idx("median")?,
+        idx("stddev")?,
+    );
+    let mut rows = vec![];
+    for row in r.records() {
+        let row = row.map_err(|e| e.to_string())?;
+        let get = |i: usize, name: &str| -> Result<f64, String> {
+            let v = row.get(i).unwrap_or("").trim();
+            v.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite() && *x >= 0.0)
+                .ok_or_else(|| format!("{name} is not a number of seconds: '{v}'"))
+        };
+        let t = Timing {
+            mean: get(im, "mean")?,
+            median: get(imed, "median")?,
+            // hyperfine leaves the deviation empty for a single run
+            stddev: get(isd, "stddev").unwrap_or(0.0),
+        };
+        rows.push((row.get(ic).unwrap_or("").to_owned(), t));
+    }
+    Ok(rows)
 }
 
 /// One measurement: a workload at a size with a tracker, against no tracker.

@@ -1,0 +1,173 @@
+//! The benchmark table (`scripts/bench.sh`): each workload timed side by side
+//! with what it stands in for, with its peak RSS, and at 1 byte its instructions
+//! and malloc-family calls; ratios against the group's first command (the
+//! dynamic workload).
+
+use crate::overhead::{human_size, Timing};
+
+/// bench.csv's header.
+pub const CSV_HEADER: &str =
+    "group,size,command,median_s,stddev_s,peak_rss_kib,instructions,heap_calls";
+
+/// One command of a group at one size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    /// `malloc` or `bytearray`: the commands compared with each other.
+    pub group: String,
+    pub size: u64,
+    pub command: String,
+    pub timing: Timing,
+    pub peak_rss_kib: u64,
+    /// callgrind's count, at 1 byte only.
+    pub instructions: Option<u64>,
+    /// memcheck's malloc-family calls (not for a static binary).
+    pub heap_calls: Option<u64>,
+}
+
+/// How the README names a command: the program's file name and its arguments,
+/// quotes dropped, `(static)` for the static build.
+pub fn name(command: &str) -> String {
+    let static_build = command.contains("x86_64-unknown-linux-gnu/");
+    let mut words = command.split(' ');
+    let prog = words.next().unwrap_or_default();
+    let prog = prog.rsplit('/').next().unwrap_or(prog);
+    let mut n = std::iter::once(prog)
+        .chain(words)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('\'', "");
+    if static_build {
+        n.push_str(" (static)");
+    }
+    n
+}
+
+fn opt(v: Option<u64>) -> String {
+    v.map_or(String::new(), |v| v.to_string())
+}
+
+/// `1234567` as `1,234,567`.
+fn grouped(v: u64) -> String {
+    let s = v.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// bench.csv and the README's table.
+pub fn tables(rows: &[Row]) -> (String, String) {
+    let mut csv = format!("{CSV_HEADER}\n");
+    let mut md = String::from(
+        "| size | command | median time | peak RSS | instructions | malloc calls | time / workload | instructions / workload |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    let mut base: Vec<((&str, u64), &Row)> = vec![];
+    for r in rows {
+        csv += &format!(
+            "{},{},\"{}\",{:.6},{:.6},{},{},{}\n",
+            r.group,
+            r.size,
+            r.command,
+            r.timing.median,
+            r.timing.stddev,
+            r.peak_rss_kib,
+            opt(r.instructions),
+            opt(r.heap_calls)
+        );
+        let key = (r.group.as_str(), r.size);
+        // The first command of a group is the dynamic workload, the baseline.
+        let b = match base.iter().find(|(k, _)| *k == key) {
+            Some((_, b)) => *b,
+            None => {
+                base.push((key, r));
+                r
+            }
+        };
+        let ins_ratio = match (r.instructions, b.instructions) {
+            (Some(i), Some(bi)) if bi > 0 => format!("{:.2}x", i as f64 / bi as f64),
+            _ => String::new(),
+        };
+        md += &format!(
+            "| {} | `{}` | {:.2} ms ± {:.2} | {} KiB | {} | {} | {:.2}x | {} |\n",
+            human_size(r.size),
+            name(&r.command),
+            r.timing.median * 1e3,
+            r.timing.stddev * 1e3,
+            r.peak_rss_kib,
+            r.instructions.map_or(String::new(), grouped),
+            opt(r.heap_calls),
+            r.timing.median / b.timing.median,
+            ins_ratio
+        );
+    }
+    (csv, md)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(group: &str, command: &str, median: f64, ins: Option<u64>) -> Row {
+        Row {
+            group: group.into(),
+            size: 1,
+            command: command.into(),
+            timing: Timing {
+                mean: median,
+                median,
+                stddev: 0.00008,
+            },
+            peak_rss_kib: 1384,
+            instructions: ins,
+            heap_calls: Some(1),
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(name("target/release/malloc-wl 1"), "malloc-wl 1");
+        assert_eq!(
+            name("target/x86_64-unknown-linux-gnu/release/malloc-wl 1"),
+            "malloc-wl 1 (static)"
+        );
+        assert_eq!(
+            name("/usr/bin/python3.11 -c 'bytearray(1)'"),
+            "python3.11 -c bytearray(1)"
+        );
+    }
+
+    #[test]
+    fn ratios_against_the_first_of_a_group() {
+        let rows = [
+            row(
+                "malloc",
+                "target/release/malloc-wl 1",
+                0.00059,
+                Some(147_325),
+            ),
+            row("malloc", "results/bench/cmalloc 1", 0.00053, Some(129_503)),
+        ];
+        let (csv, md) = tables(&rows);
+        assert!(csv.starts_with(CSV_HEADER));
+        assert!(
+            csv.contains("malloc,1,\"results/bench/cmalloc 1\",0.000530,0.000080,1384,129503,1\n"),
+            "{csv}"
+        );
+        let lines: Vec<&str> = md.lines().collect();
+        assert_eq!(
+            lines[2],
+            "| 1 B | `malloc-wl 1` | 0.59 ms ± 0.08 | 1384 KiB | 147,325 | 1 | 1.00x | 1.00x |"
+        );
+        assert_eq!(
+            lines[3],
+            "| 1 B | `cmalloc 1` | 0.53 ms ± 0.08 | 1384 KiB | 129,503 | 1 | 0.90x | 0.88x |"
+        );
+        assert_eq!(grouped(139_326_842), "139,326,842");
+        assert_eq!(grouped(999), "999");
+    }
+}
