@@ -136,6 +136,7 @@ this workload's alone.";
       --touch         Write one byte per page, so every page becomes resident
 ";
     type Held = Heap;
+    const WRITABLE: bool = true;
 
     fn new() -> Self {
         Brk {

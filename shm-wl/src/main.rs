@@ -396,6 +396,7 @@ process: remove them with ipcrm -m ID and rm /dev/shm/NAME.";
 ";
     const SYSV: bool = true;
     type Held = Held;
+    const WRITABLE: bool = true;
 
     fn new() -> Self {
         Shm {

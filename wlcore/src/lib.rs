@@ -1,15 +1,21 @@
 //! What the memory workloads of this suite share.
 //!
-//! Every workload (`malloc-wl`, `bytearray-wl`, `kmalloc-test`) is a thin binary
+//! Every workload (`malloc-wl`, `bytearray-wl`, `kmalloc-test`, `mmap-wl`,
+//! `brk-wl`, `shm-wl`) is a thin binary
 //! that names one allocation path and nothing else; this crate holds the rest, the
 //! way uutils keeps its tools thin around one core:
 //!
 //! - [`cli`]: the options every workload takes (lexopt), usage errors as one line;
 //! - [`size`]: sizes with units (`4096`, `4KiB`, `1G`) and hold durations;
-//! - [`cmem`]: the C allocator, the arena for Rust's own allocations, `argv`:
-//!   with [`workload_main!`], the only `unsafe` of user space;
+//! - [`cmem`]: the C allocator, the arena for Rust's own allocations, `argv`,
+//!   threads and fork; with [`sys`] and [`workload_main!`], the only `unsafe`
+//!   of user space;
+//! - [`sys`]: the memory system calls of the path workloads, one call a function;
+//! - [`ledger`]: every call a workload makes and what it did to the process,
+//!   the `--json` report's list (schema: `docs/ledger.md`);
 //! - [`signals`]: `--wait`, `--hold` and stopping a loop, with a signalfd instead of handlers;
-//! - [`run`]: the loop of allocate / hold / free, timed, and its `--json` report;
+//! - [`run`]: the loop of allocate / hold / free (in threads or forked children
+//!   when asked), and its `--json` report;
 //! - [`out`]: stdout and stderr written whole, never a panic, SIGPIPE as EPIPE;
 //! - [`exit`]: the documented exit codes and the one-line error type;
 //! - [`stat`]: CLOCK_MONOTONIC and the process's own RSS, VSZ and brk heap;
@@ -17,8 +23,9 @@
 //!   mmap, and its length), checked by the tests, used by the report tool;
 //! - `testing` (feature `testing`): running the binaries in their tests, under strace.
 //!
-//! A workload implements [`run::Workload`] (allocate, say how much it asked the
-//! allocator for, free by drop) and names its `main` with [`workload_main!`].
+//! A workload implements [`run::Workload`] (allocate and free, each call
+//! recorded in the [`ledger::Ledger`]; say how much it asked the allocator for)
+//! and names its `main` with [`workload_main!`].
 //!
 //! The process is quiet: glibc's malloc family is called only by the workload's
 //! own allocation (Rust's allocations come from a static arena, see [`cmem`]),
