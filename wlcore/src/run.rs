@@ -54,6 +54,12 @@ pub trait Workload: Sized + Send {
     fn ready(&mut self) -> Result<(), Error> {
         Ok(())
     }
+    /// Whether the workload's own options go with the common ones (the size,
+    /// `--cow`), checked after [`Workload::ready`], before anything runs: a
+    /// usage error if not.
+    fn check(&self, _opts: &Common) -> Result<(), Error> {
+        Ok(())
+    }
     /// The path this run takes, when the workload's options choose it
     /// (`malloc-wl --fn calloc`): named in the report.
     fn path(&self) -> &'static str {
@@ -147,10 +153,14 @@ pub fn main<W: Workload>(args: CArgs) -> i32 {
             W::NAME,
             W::PATH
         ))),
-        Parsed::Run(c) => w.ready().map(|()| match w.print_only(c.size) {
-            Some(text) => Parsed::Print(text),
-            None => Parsed::Run(c),
-        }),
+        Parsed::Run(c) => {
+            w.ready()
+                .and_then(|()| w.check(&c))
+                .map(|()| match w.print_only(c.size) {
+                    Some(text) => Parsed::Print(text),
+                    None => Parsed::Run(c),
+                })
+        }
         Parsed::Print(_) => Ok(p),
     });
     match parsed {
