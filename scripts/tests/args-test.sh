@@ -251,15 +251,15 @@ refuse "-s 0" 2 "" paths.sh -s 0
 refuse "a list that is not there" 2 "" paths.sh -l "$work/no-such-list"
 printf 'malloc-wl --fn nosuch\n' >"$work/bad-list"
 refuse "a run that fails" 1 "" paths.sh -l "$work/bad-list"
-if "$scripts/paths.sh" -s 8192 >"$work/paths.md" 2>"$work/stderr"; then
+if "$scripts/paths.sh" -s 16KiB >"$work/paths.md" 2>"$work/stderr"; then
 	want=$(grep -cv '^#' "$scripts/paths/list")
 	check "paths.sh: one row per run of its list ($want)" \
 		test "$(grep -c '^| `' "$work/paths.md")" -eq "$want"
 	# shellcheck disable=SC2016 # the backquotes are Markdown's
-	check "paths.sh: malloc-wl 8192 is one malloc of 8192 and its free" \
-		grep -q '^| `malloc-wl` | malloc | malloc, free | 1 call(s), 8192 B, 1 free(s) |' "$work/paths.md"
+	check "paths.sh: malloc-wl 16KiB is one malloc of 16384 and its free" \
+		grep -q '^| `malloc-wl` | malloc | malloc, free | 1 call(s), 16384 B, 1 free(s) |' "$work/paths.md"
 else
-	not_ok "paths.sh -s 8192 ran"
+	not_ok "paths.sh -s 16KiB ran"
 	sed 's/^/#   /' "$work/stderr"
 fi
 
