@@ -293,6 +293,10 @@ fn bad_combinations_are_usage_errors() {
         let r = run(BIN, args);
         assert_fails(&r, "malloc-wl", 2, words);
     }
+    // A forked child's failure is said once, by the child (the parent used to
+    // add a second line).
+    let r = run(BIN, &["--fork", "1PiB"]);
+    assert_fails(&r, "malloc-wl", 3, "malloc(1125899906842624) failed");
     // Failures of the call itself are exit 3 with the call named.
     let r = run(BIN, &["--fn", "aligned_alloc", "--align", "1EiB", "1"]);
     assert_fails(

@@ -25,7 +25,7 @@ use std::os::unix::ffi::OsStrExt;
 use lexopt::Parser;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode as FileMode;
-use wlcore::cli::{Common, Place};
+use wlcore::cli::{self, Common, Place};
 use wlcore::exit::Error;
 use wlcore::ledger::{pages_spanned, Call, Errno, Ledger, Ret, Val};
 use wlcore::run::Workload;
@@ -100,12 +100,6 @@ impl Held {
             pieces: [Some(m), None],
         }
     }
-}
-
-fn bad(what: &str, v: &str, why: &str) -> Error {
-    Error::usage(format!(
-        "invalid value '{v}' for '{what}': {why} (see --help)"
-    ))
 }
 
 /// A call as strace would print it, for messages: `munmap(0x7f.., 8192)`.
@@ -488,19 +482,7 @@ malloc family is made: a heap tracker should see nothing.";
         if long != "mode" {
             return Ok(false);
         }
-        let what = "--mode <NAME>";
-        let v = p.value().map_err(|_| {
-            Error::usage("a value is required for '--mode' but none was supplied (see --help)")
-        })?;
-        let v = v
-            .into_string()
-            .map_err(|v| bad(what, &v.to_string_lossy(), "not valid UTF-8"))?;
-        let (name, mode) = MODES.iter().find(|(n, _)| *n == v).ok_or_else(|| {
-            let names: Vec<_> = MODES.iter().map(|(n, _)| *n).collect();
-            let v: String = v.chars().take(64).flat_map(char::escape_debug).collect();
-            bad(what, &v, &format!("one of {}", names.join(", ")))
-        })?;
-        (self.name, self.mode) = (name, *mode);
+        (self.name, self.mode) = cli::choice(p, "--mode <NAME>", &MODES)?;
         Ok(true)
     }
     fn ready(&mut self) -> Result<(), Error> {
@@ -526,7 +508,7 @@ malloc family is made: a heap tracker should see nothing.";
             )));
         }
         if usize::try_from(size).is_err() {
-            return Err(bad(
+            return Err(cli::bad_value(
                 "<SIZE>",
                 &size.to_string(),
                 "larger than the address space",

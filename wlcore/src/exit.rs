@@ -27,6 +27,8 @@ pub enum Code {
 pub struct Error {
     pub code: Code,
     pub msg: String,
+    /// Already said on stderr (by a forked child of ours): not to be said again.
+    pub said: bool,
 }
 
 /// The exit codes as `--help` lists them.
@@ -52,30 +54,25 @@ impl Error {
         Error {
             code,
             msg: msg.into(),
+            said: false,
         }
     }
     pub fn usage(msg: impl Into<String>) -> Self {
-        Error {
-            code: Code::Usage,
-            msg: msg.into(),
-        }
+        Error::new(Code::Usage, msg)
     }
     pub fn alloc(msg: impl Into<String>) -> Self {
-        Error {
-            code: Code::Alloc,
-            msg: msg.into(),
-        }
+        Error::new(Code::Alloc, msg)
     }
     pub fn env(msg: impl Into<String>) -> Self {
-        Error {
-            code: Code::Env,
-            msg: msg.into(),
-        }
+        Error::new(Code::Env, msg)
     }
 
-    /// Prints `tool: message` on stderr (if it can) and gives the exit code.
+    /// Prints `tool: message` on stderr (if it can, and unless it was said
+    /// already) and gives the exit code.
     pub fn report(&self, tool: &str) -> i32 {
-        crate::out::say(tool, &self.msg);
+        if !self.said {
+            crate::out::say(tool, &self.msg);
+        }
         self.code as i32
     }
 }

@@ -208,7 +208,11 @@ pub fn execute<W: Workload>(opts: &Common, mut w: W) -> i32 {
             } else {
                 e.msg.clone()
             };
-            Error::new(e.code, msg).report(W::NAME)
+            Error {
+                said: e.said,
+                ..Error::new(e.code, msg)
+            }
+            .report(W::NAME)
         }
         (None, Some(Err(e))) => Error::new(
             Code::Report,
@@ -363,10 +367,14 @@ impl Step<'_, '_> {
                 after: None,
                 stop: Ok(None),
             }),
-            code => Err(Error::new(
-                Code::from_child(code),
-                format!("the forked child failed (exit code {code})"),
-            )),
+            // The child said why on stderr; one line is all a failure gets.
+            code => Err(Error {
+                said: true,
+                ..Error::new(
+                    Code::from_child(code),
+                    format!("the forked child failed (exit code {code})"),
+                )
+            }),
         }
     }
 
