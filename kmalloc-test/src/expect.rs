@@ -20,6 +20,8 @@ const PAGE: u64 = 4096;
 const KMALLOC_MAX_SIZE: u64 = 4 << 20;
 /// KMALLOC_MAX_CACHE_SIZE: above it kmalloc takes whole pages.
 const KMALLOC_MAX_CACHE_SIZE: u64 = 8192;
+/// The smallest kvmalloc that can fall back to vmalloc (above a page).
+pub const KVMALLOC_FALLBACK_MIN: u64 = PAGE + 1;
 
 impl Path {
     pub const NAMES: &'static str =
@@ -169,12 +171,14 @@ fn vmalloc_events(size: u64) -> Vec<String> {
 }
 
 /// `--expect`: one JSON object with the write, the allocation events and the
-/// free events of `path` (`None`: a plain size) for `size` bytes.
-pub fn expectations(path: Option<Path>, from: u64, size: u64) -> String {
+/// free events of `path` (`None`: a plain size) for `size` bytes; `vmalloc`:
+/// kvmalloc's vmalloc fallback (`--force-vmalloc`).
+pub fn expectations(path: Option<Path>, from: u64, size: u64, vmalloc: bool) -> String {
     let p = path.unwrap_or(Path::Kmalloc);
     let write = match (path, p) {
         (None, _) => size.to_string(),
         (_, Path::Krealloc) => format!("krealloc {from} {size}"),
+        (_, Path::Kvmalloc) if vmalloc => format!("kvmalloc {size} vmalloc"),
         (_, p) => format!("{} {size}", p.name()),
     };
     let kvec = "_RN*kvec*Kmalloc* (the kernel crate's KVec)";
@@ -260,6 +264,26 @@ pub fn expectations(path: Option<Path>, from: u64, size: u64) -> String {
                     "1",
                     &[("va_start", q("alloc_vmap_area's va_start"))],
                     "then kmem:mm_page_free of its pages",
+                )],
+            )
+        }
+        Path::Kvmalloc if vmalloc => {
+            listed = "kvmalloc:vmalloc".into();
+            allocated = page_align(size);
+            let mut a = vmalloc_events(size);
+            a.push(event(
+                "kmem:kmalloc",
+                "0",
+                &[("bytes_req", size.to_string())],
+                "the kmalloc attempt is skipped, as if it had failed; a kvmalloc whose kmalloc really fails shows it first with ptr=0",
+            ));
+            (
+                a,
+                vec![event(
+                    "vmalloc:free_vmap_area_noflush",
+                    "1",
+                    &[("va_start", q("alloc_vmap_area's va_start"))],
+                    "",
                 )],
             )
         }
