@@ -845,16 +845,22 @@ impl ProcFile for Allocations {
     }
 }
 
+/// A module parameter's value: the kernel crate's `value()` returns a reference
+/// on Linux 7.2 and a copy on 7.3; this takes either.
+fn param<T: Copy, V: core::borrow::Borrow<T>>(v: V) -> T {
+    *v.borrow()
+}
+
 struct KmallocLkm {
     proc_file: Registration<Allocations>,
 }
 
 impl kernel::Module for KmallocLkm {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let mode = *module_parameters::mode.value();
-        let max_bytes = *module_parameters::max_bytes.value();
-        let max_files = *module_parameters::max_files.value();
-        let allow_leaks = *module_parameters::allow_leaks.value() != 0;
+        let mode: u16 = param(module_parameters::mode.value());
+        let max_bytes: usize = param(module_parameters::max_bytes.value());
+        let max_files: usize = param(module_parameters::max_files.value());
+        let allow_leaks = param::<u8, _>(module_parameters::allow_leaks.value()) != 0;
         let proc_file = Registration::new(
             c"kmalloc_lkm",
             mode & 0o777,
