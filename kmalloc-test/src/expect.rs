@@ -349,7 +349,10 @@ pub fn expectations(path: Option<Path>, from: u64, size: u64, vmalloc: bool) -> 
         }
         Path::Percpu => {
             let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
-            allocated = size.next_multiple_of(4);
+            let per_cpu = size.next_multiple_of(4);
+            // as the module lists it: a copy per possible CPU (here: per CPU
+            // this process may run on, the same when all are online)
+            allocated = per_cpu * ncpu;
             (
                 vec![event(
                     "percpu:percpu_alloc_percpu",
@@ -360,8 +363,7 @@ pub fn expectations(path: Option<Path>, from: u64, size: u64, vmalloc: bool) -> 
                         (
                             "bytes_alloc",
                             q(&format!(
-                                "{allocated} x possible CPUs ({} here if all are online)",
-                                allocated * ncpu
+                                "{per_cpu} x possible CPUs ({allocated} here if all are online)"
                             )),
                         ),
                         ("call_site", q(module)),

@@ -200,6 +200,9 @@ fn expect_prints_the_tracepoints_of_each_path() {
     assert_eq!(first(&j)["event"], "percpu:percpu_alloc_percpu");
     assert_eq!(first(&j)["fields"]["size"], 100);
     assert_eq!(first(&j)["fields"]["align"], 8);
+    // a copy per CPU, as the module's listing counts it
+    let cpus = std::thread::available_parallelism().unwrap().get() as u64;
+    assert_eq!(j["allocated_bytes"], 100 * cpus);
 }
 
 #[test]
