@@ -13,6 +13,8 @@
 //!   exports, `overhead.csv` and `overhead.md`;
 //! - `wlreport paths` (called by `scripts/paths.sh`): from the workloads'
 //!   `--json` ledgers, the README's table of every path.
+//! - `wlreport kpaths` (called by `scripts/kernel/kpaths.sh`): from the
+//!   kernel VM's console, the README's table of every kernel path.
 //!
 //! # `raw-runs.tsv`
 //!
@@ -57,6 +59,7 @@
 //! | `failed_repeat`, `error` | from `--json`: the repeat that failed and why |
 
 pub mod kernel;
+pub mod kpaths;
 pub mod num;
 pub mod overhead;
 pub mod paths;

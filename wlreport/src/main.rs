@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use wlreport::{kernel, overhead, paths, runs, sweep};
+use wlreport::{kernel, kpaths, overhead, paths, runs, sweep};
 
 const USAGE: &str = "\
 wlreport - the tables of the tracker sweeps, from what the scripts recorded
@@ -25,6 +25,9 @@ Usage:
   wlreport paths --size N --manifest FILE
       the table of every path on stdout, from the workloads' --json reports;
       each line of the manifest: LABEL<TAB>REPORT-FILE
+  wlreport kpaths --console LOG --runs N --reps R [--kernel VERSION]
+      the README's kernel table on stdout, from the KPATH lines of the VM's
+      console log (scripts/kernel/guest-kpaths.sh): N runs, R times each
   wlreport -h | --help
 
 Errors are one line on stderr, \"wlreport: ...\". Exit status: 0 done; 1 an
@@ -228,6 +231,31 @@ fn paths_cmd(p: &mut lexopt::Parser) -> Res<()> {
     Ok(())
 }
 
+fn kpaths_cmd(p: &mut lexopt::Parser) -> Res<()> {
+    use lexopt::prelude::*;
+    let (mut console, mut runs, mut reps) = (None::<PathBuf>, None::<usize>, None::<usize>);
+    let mut kernel = String::from("(unknown)");
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("console") => console = Some(p.value()?.into()),
+            Long("runs") => runs = Some(p.value()?.parse()?),
+            Long("reps") => reps = Some(p.value()?.parse()?),
+            Long("kernel") => kernel = string(p.value()?)?,
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let console = need(console, "--console")?;
+    let (runs, reps) = (need(runs, "--runs")?, need(reps, "--reps")?);
+    let text = String::from_utf8_lossy(
+        &std::fs::read(&console)
+            .map_err(|e| Failure::Input(format!("cannot read {}: {e}", console.display())))?,
+    )
+    .into_owned();
+    let rows = input(kpaths::from_console(&text, runs, reps))?;
+    print!("{}", kpaths::table(&rows, &kernel, reps));
+    Ok(())
+}
+
 fn main_cmd() -> Res<()> {
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_env();
@@ -237,6 +265,7 @@ fn main_cmd() -> Res<()> {
             "overhead" => overhead_cmd(&mut p),
             "kernel-csv" => kernel_csv_cmd(&mut p),
             "paths" => paths_cmd(&mut p),
+            "kpaths" => kpaths_cmd(&mut p),
             "kernel-check" => {
                 let f = string(p.value()?)?;
                 if let Some(arg) = p.next()? {
