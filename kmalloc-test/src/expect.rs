@@ -129,7 +129,7 @@ fn kmalloc_events(size: u64, gfp: &str, site: &str) -> Vec<String> {
     let (count, note) = if size > KMALLOC_MAX_CACHE_SIZE {
         (
             "2",
-            "Linux 7.2 traces a kmalloc above 8 KiB twice, with one ptr; count allocations by ptr",
+            "Linux 7.2 and 7.3 trace a kmalloc above 8 KiB twice, with one ptr; count allocations by ptr",
         )
     } else {
         ("1", "")

@@ -19,7 +19,7 @@
 #   bytes_req        the size it asked for (the truth)
 #   distinct_ptrs    how many allocations it made (1)
 #   raw_events       how many kmem:kmalloc events those produced (2 for one large
-#                    kmalloc on Linux 7.2: it is traced twice); an object's events
+#                    kmalloc on Linux 7.2 and 7.3: it is traced twice); an object's events
 #                    are told from those of an earlier object at the same address
 #                    by the kmem:kfree between them
 # One untraced run comes first, so that no run pays for the first use of a path.
