@@ -11,7 +11,7 @@
 //!   writer's context: `kmem:kmalloc` shows `bytes_req == size` for the writing
 //!   task. The write returns the number of bytes written.
 //! - Writing `PATH SIZE` does the same through another allocation path (one
-//!   space between the words):
+//!   space between the words; kvmalloc takes a third, `vmalloc`):
 //!
 //!   | PATH | what | limit | traced (writer's context) |
 //!   | --- | --- | --- | --- |
@@ -20,6 +20,7 @@
 //!   | `kmem_cache` | one object of the cache `kmalloc_lkm-SIZE` (`SLAB_NO_MERGE`), made by the first write of that size and kept until rmmod | 1 MiB | `kmem:kmem_cache_alloc` `name=kmalloc_lkm-SIZE bytes_req=SIZE` |
 //!   | `vmalloc` | `VVec` | 1 GiB | `vmalloc:alloc_vmap_area` `size=` SIZE in whole pages plus a guard page; order-0 `kmem:mm_page_alloc` per page |
 //!   | `kvmalloc` | `KVVec`: kmalloc, or vmalloc when kmalloc cannot serve it (above 4 MiB) | 1 GiB | as kmalloc (`call_site=kvrealloc_node_align_noprof`), or failed kmallocs (`ptr=0`) then as vmalloc |
+//!   | `kvmalloc SIZE vmalloc` | kvmalloc's vmalloc fallback at any size above a page (as when kmalloc fails): `vmalloc_huge_node(SIZE, GFP_KERNEL, NUMA_NO_NODE)`, the call kvmalloc makes then, freed with `kvfree` | 4097 B to 1 GiB | as vmalloc, with no kmalloc attempt before it |
 //!   | `pages` | `alloc_pages(GFP_KERNEL, order)` of the order covering SIZE | 4 MiB | `kmem:mm_page_alloc` `order=` that order |
 //!   | `percpu` | `__alloc_percpu(SIZE, 8)` | 32 KiB | `percpu:percpu_alloc_percpu` `size=SIZE align=8` |
 //!
@@ -139,8 +140,8 @@ use kernel::{
 mod proc;
 
 use proc::{
-    Cache, CacheObject, Context, Deferred, FileKey, Krealloced, Pages, Percpu, ProcFile,
-    Registration,
+    Cache, CacheObject, Context, Deferred, FileKey, Krealloced, KvmallocFallback, Pages, Percpu,
+    ProcFile, Registration,
 };
 
 module! {
@@ -259,6 +260,8 @@ enum Buffer {
     Cache(CacheObject),
     Vmalloc(VVec<u8>),
     Kvmalloc(KVVec<u8>),
+    /// `kvmalloc SIZE vmalloc`.
+    KvmallocFallback(KvmallocFallback),
     Pages(Pages),
     Percpu(Percpu),
 }
@@ -271,6 +274,7 @@ impl Buffer {
             Buffer::Kmalloc(v) => v.as_ptr() as usize,
             Buffer::Vmalloc(v) => v.as_ptr() as usize,
             Buffer::Kvmalloc(v) => v.as_ptr() as usize,
+            Buffer::KvmallocFallback(v) => v.addr(),
             Buffer::Krealloc(k) => k.addr(),
             Buffer::Cache(o) => o.addr(),
             Buffer::Pages(p) => p.addr(),
@@ -307,10 +311,17 @@ impl Allocation {
     }
 }
 
+/// Smallest `kvmalloc SIZE vmalloc`: kvmalloc falls back to vmalloc only
+/// above a page ("it doesn't really make sense to fallback to vmalloc for sub
+/// page requests", mm/slub.c).
+const KVMALLOC_FALLBACK_MIN: usize = PAGE_SIZE + 1;
+
 /// What a write asks for.
 enum Command {
     /// `SIZE` (kmalloc) or `PATH SIZE`.
     Alloc(Path, usize),
+    /// `kvmalloc SIZE vmalloc`.
+    KvmallocVmalloc(usize),
     /// `krealloc FROM TO`.
     Krealloc(usize, usize),
     /// `free-by kworker` / `free-by rcu`.
@@ -509,6 +520,12 @@ fn parse_command(input: &[u8]) -> Result<Command> {
             parse_size(to, KMALLOC_MAX_SIZE)?,
         ),
         (size, None, None) => Command::Alloc(Path::Kmalloc, parse_size(size, KMALLOC_MAX_SIZE)?),
+        (b"kvmalloc", Some(size), Some(b"vmalloc")) => {
+            match parse_size(size, Path::Kvmalloc.max_size())? {
+                s if s < KVMALLOC_FALLBACK_MIN => return Err(EINVAL),
+                s => Command::KvmallocVmalloc(s),
+            }
+        }
         (name, Some(size), None) => {
             let path = Path::ALL
                 .into_iter()
@@ -605,13 +622,15 @@ impl Allocations {
         Ok(t.0)
     }
 
-    /// Makes the allocation of `path` (`from` is krealloc's first size).
+    /// Makes the allocation of `path` (`from` is krealloc's first size;
+    /// `vmalloc`: kvmalloc's vmalloc fallback, without the kmalloc attempt).
     fn allocate(
         &self,
         inner: &mut Inner,
         path: Path,
         from: usize,
         size: usize,
+        vmalloc: bool,
     ) -> Result<(Buffer, usize, bool)> {
         let roundup = proc::kmalloc_usable_size;
         Ok(match path {
@@ -646,6 +665,11 @@ impl Allocations {
                 page_align(size),
                 false,
             ),
+            Path::Kvmalloc if vmalloc => (
+                Buffer::KvmallocFallback(KvmallocFallback::new(size)?),
+                page_align(size),
+                true,
+            ),
             Path::Kvmalloc => {
                 let v = KVVec::<u8>::with_capacity(size, GFP_KERNEL)?;
                 let vmalloced = proc::is_vmalloc(v.as_ptr());
@@ -671,8 +695,16 @@ impl Allocations {
         })
     }
 
-    /// Frees what `file` holds and makes a new allocation for it.
-    fn replace(&self, file: FileKey, path: Path, from: usize, size: usize) -> Result {
+    /// Frees what `file` holds and makes a new allocation for it (see
+    /// [`Allocations::allocate`]).
+    fn replace(
+        &self,
+        file: FileKey,
+        path: Path,
+        from: usize,
+        size: usize,
+        vmalloc: bool,
+    ) -> Result {
         let mut inner = self.inner.lock();
         inner.free(file);
         let (_, deferred_bytes) = self.deferred.pending();
@@ -684,7 +716,7 @@ impl Allocations {
         if over_cap || inner.live.len() == inner.live.capacity() {
             return Err(ENOMEM);
         }
-        let (buf, allocated, vmalloced) = self.allocate(&mut inner, path, from, size)?;
+        let (buf, allocated, vmalloced) = self.allocate(&mut inner, path, from, size, vmalloc)?;
         let task = current!();
         let a = Allocation {
             file,
@@ -797,8 +829,9 @@ impl ProcFile for Allocations {
         let mut raw = [0u8; MAX_INPUT];
         input.read_slice(&mut raw[..count])?;
         match parse_command(&raw[..count])? {
-            Command::Alloc(path, size) => self.replace(file, path, 0, size)?,
-            Command::Krealloc(from, to) => self.replace(file, Path::Krealloc, from, to)?,
+            Command::Alloc(path, size) => self.replace(file, path, 0, size, false)?,
+            Command::KvmallocVmalloc(size) => self.replace(file, Path::Kvmalloc, 0, size, true)?,
+            Command::Krealloc(from, to) => self.replace(file, Path::Krealloc, from, to, false)?,
             Command::FreeBy(ctx) => self.free_by(file, ctx)?,
             Command::Leak => self.leak(file)?,
         }
@@ -812,16 +845,22 @@ impl ProcFile for Allocations {
     }
 }
 
+/// A module parameter's value: the kernel crate's `value()` returns a reference
+/// on Linux 7.2 and a copy on 7.3; this takes either.
+fn param<T: Copy, V: core::borrow::Borrow<T>>(v: V) -> T {
+    *v.borrow()
+}
+
 struct KmallocLkm {
     proc_file: Registration<Allocations>,
 }
 
 impl kernel::Module for KmallocLkm {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let mode = *module_parameters::mode.value();
-        let max_bytes = *module_parameters::max_bytes.value();
-        let max_files = *module_parameters::max_files.value();
-        let allow_leaks = *module_parameters::allow_leaks.value() != 0;
+        let mode: u16 = param(module_parameters::mode.value());
+        let max_bytes: usize = param(module_parameters::max_bytes.value());
+        let max_files: usize = param(module_parameters::max_files.value());
+        let allow_leaks = param::<u8, _>(module_parameters::allow_leaks.value()) != 0;
         let proc_file = Registration::new(
             c"kmalloc_lkm",
             mode & 0o777,

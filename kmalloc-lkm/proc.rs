@@ -21,8 +21,8 @@
 //! workload are the ones the module makes on purpose.
 //!
 //! The second half wraps the allocation paths the kernel crate has no type for
-//! (krealloc to an exact size, slab caches, pages of any order, per-CPU
-//! memory), each as an owner that frees on drop, and [`Deferred`]: frees run
+//! (krealloc to an exact size, kvmalloc's vmalloc fallback, slab caches, pages
+//! of any order, per-CPU memory), each as an owner that frees on drop, and [`Deferred`]: frees run
 //! by a kworker or an RCU callback.
 
 use core::{
@@ -101,6 +101,12 @@ extern "C" {
         data: *mut c_void,
     ) -> *mut ProcDirEntry;
     fn proc_remove(entry: *mut ProcDirEntry);
+    // `include/linux/vmalloc.h`; exported, but not in the generated bindings.
+    fn vmalloc_huge_node_noprof(
+        size: kernel::ffi::c_ulong,
+        gfp_mask: bindings::gfp_t,
+        node: c_int,
+    ) -> *mut c_void;
 }
 
 /// The number of bytes kmalloc really hands out for a request of `size` bytes
@@ -384,6 +390,50 @@ impl Drop for Krealloced {
     fn drop(&mut self) {
         // SAFETY: `ptr` is a live kmalloc object owned by `self` (invariant).
         unsafe { bindings::kfree(self.ptr.as_ptr()) };
+    }
+}
+
+/// A kvmalloc served by its vmalloc fallback without the kmalloc attempt
+/// first: what `kvmalloc(size, GFP_KERNEL)` does above a page once kmalloc has
+/// failed, i.e. `__vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END,
+/// GFP_KERNEL, PAGE_KERNEL, VM_ALLOW_HUGE_VMAP, NUMA_NO_NODE, caller)`, which
+/// is `vmalloc_huge_node(size, GFP_KERNEL, NUMA_NO_NODE)`; freed with `kvfree`
+/// like any kvmalloc.
+///
+/// # Invariants
+///
+/// `ptr` was returned by `vmalloc_huge_node_noprof` and is owned by `self`.
+pub(crate) struct KvmallocFallback {
+    ptr: NonNull<c_void>,
+}
+
+// SAFETY: The area is owned; kvfree (vfree) may run on any thread, and hands
+// itself to a kworker in interrupt context.
+unsafe impl Send for KvmallocFallback {}
+
+impl KvmallocFallback {
+    /// vmallocs `size` bytes as kvmalloc's fallback does.
+    pub(crate) fn new(size: usize) -> Result<Self> {
+        let size = kernel::ffi::c_ulong::try_from(size).map_err(|_| EINVAL)?;
+        // SAFETY: GFP_KERNEL may sleep, which the caller (a write handler) may;
+        // vmalloc checks the size itself and returns NULL on failure.
+        let p = unsafe { vmalloc_huge_node_noprof(size, GFP, bindings::NUMA_NO_NODE) };
+        // INVARIANT: a non-NULL `p` is a fresh vmalloc area, now ours.
+        NonNull::new(p)
+            .map(|ptr| Self { ptr })
+            .ok_or(ENOMEM)
+    }
+
+    /// The area's address.
+    pub(crate) fn addr(&self) -> usize {
+        self.ptr.as_ptr() as usize
+    }
+}
+
+impl Drop for KvmallocFallback {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` is a live vmalloc area owned by `self` (invariant).
+        unsafe { bindings::kvfree(self.ptr.as_ptr()) };
     }
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything a tracker evaluation needs, in one command: the kernel sweep in the
-# test VM (the kmalloc column), the user-space sweep under a tracker, DATA.csv
-# with both, the tracker's error per size, its overhead, and the plots.
+# VM on the production kernel (the kmalloc column), the user-space sweep under a
+# tracker, DATA.csv with both, the tracker's error per size, its overhead, and
+# the plots.
 #
 # Usage: scripts/report.sh [--no-vm] [-t TRACKER] [-r REPS] [-o DIR]
 #   --no-vm     leave the kmalloc column empty (no kernel build, no VM)
@@ -51,7 +52,7 @@ cd "$here/.."
 
 kernel=()
 if ((vm)); then
-	say "kernel sweep in the test VM (the first run builds the kernel: about 12 minutes)"
+	say "kernel sweep in the VM on the production kernel (the first run builds it: about 9 minutes)"
 	scripts/kernel/vm-sweep.sh -r "$reps" -o "$out/kernel.csv"
 	kernel=(-k "$out/kernel.csv")
 fi

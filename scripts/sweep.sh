@@ -27,7 +27,8 @@
 #   -k, --kernel-csv FILE  kernel results to merge into DATA.csv's kmalloc
 #                          column: columns size,repetition,bytes_alloc_sum,
 #                          bytes_req,distinct_ptrs,raw_events,kmalloc_events,
-#                          cache_events,kmalloc_ptrs (scripts/kernel/vm-sweep.sh;
+#                          cache_events,kmalloc_ptrs,sheaf_bytes
+#                          (scripts/kernel/vm-sweep.sh;
 #                          size and bytes_alloc_sum are needed; header optional)
 #       --bin-dir DIR      where the workload binaries are (default
 #                          target/release; built with cargo when missing)

@@ -20,6 +20,8 @@ const PAGE: u64 = 4096;
 const KMALLOC_MAX_SIZE: u64 = 4 << 20;
 /// KMALLOC_MAX_CACHE_SIZE: above it kmalloc takes whole pages.
 const KMALLOC_MAX_CACHE_SIZE: u64 = 8192;
+/// The smallest kvmalloc that can fall back to vmalloc (above a page).
+pub const KVMALLOC_FALLBACK_MIN: u64 = PAGE + 1;
 
 impl Path {
     pub const NAMES: &'static str =
@@ -127,7 +129,7 @@ fn kmalloc_events(size: u64, gfp: &str, site: &str) -> Vec<String> {
     let (count, note) = if size > KMALLOC_MAX_CACHE_SIZE {
         (
             "2",
-            "Linux 7.2 traces a kmalloc above 8 KiB twice, with one ptr; count allocations by ptr",
+            "Linux 7.2 and 7.3 trace a kmalloc above 8 KiB twice, with one ptr; count allocations by ptr",
         )
     } else {
         ("1", "")
@@ -169,12 +171,14 @@ fn vmalloc_events(size: u64) -> Vec<String> {
 }
 
 /// `--expect`: one JSON object with the write, the allocation events and the
-/// free events of `path` (`None`: a plain size) for `size` bytes.
-pub fn expectations(path: Option<Path>, from: u64, size: u64) -> String {
+/// free events of `path` (`None`: a plain size) for `size` bytes; `vmalloc`:
+/// kvmalloc's vmalloc fallback (`--force-vmalloc`).
+pub fn expectations(path: Option<Path>, from: u64, size: u64, vmalloc: bool) -> String {
     let p = path.unwrap_or(Path::Kmalloc);
     let write = match (path, p) {
         (None, _) => size.to_string(),
         (_, Path::Krealloc) => format!("krealloc {from} {size}"),
+        (_, Path::Kvmalloc) if vmalloc => format!("kvmalloc {size} vmalloc"),
         (_, p) => format!("{} {size}", p.name()),
     };
     let kvec = "_RN*kvec*Kmalloc* (the kernel crate's KVec)";
@@ -263,6 +267,26 @@ pub fn expectations(path: Option<Path>, from: u64, size: u64) -> String {
                 )],
             )
         }
+        Path::Kvmalloc if vmalloc => {
+            listed = "kvmalloc:vmalloc".into();
+            allocated = page_align(size);
+            let mut a = vmalloc_events(size);
+            a.push(event(
+                "kmem:kmalloc",
+                "0",
+                &[("bytes_req", size.to_string())],
+                "the kmalloc attempt is skipped, as if it had failed; a kvmalloc whose kmalloc really fails shows it first with ptr=0",
+            ));
+            (
+                a,
+                vec![event(
+                    "vmalloc:free_vmap_area_noflush",
+                    "1",
+                    &[("va_start", q("alloc_vmap_area's va_start"))],
+                    "",
+                )],
+            )
+        }
         Path::Kvmalloc if size <= KMALLOC_MAX_SIZE => {
             listed = "kvmalloc:kmalloc".into();
             let gfp = if size > PAGE {
@@ -325,7 +349,10 @@ pub fn expectations(path: Option<Path>, from: u64, size: u64) -> String {
         }
         Path::Percpu => {
             let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
-            allocated = size.next_multiple_of(4);
+            let per_cpu = size.next_multiple_of(4);
+            // as the module lists it: a copy per possible CPU (here: per CPU
+            // this process may run on, the same when all are online)
+            allocated = per_cpu * ncpu;
             (
                 vec![event(
                     "percpu:percpu_alloc_percpu",
@@ -336,8 +363,7 @@ pub fn expectations(path: Option<Path>, from: u64, size: u64) -> String {
                         (
                             "bytes_alloc",
                             q(&format!(
-                                "{allocated} x possible CPUs ({} here if all are online)",
-                                allocated * ncpu
+                                "{per_cpu} x possible CPUs ({allocated} here if all are online)"
                             )),
                         ),
                         ("call_site", q(module)),

@@ -32,6 +32,8 @@ struct Kmalloc {
     path: Option<Path>,
     /// `--from`: krealloc's first size.
     from: Option<u64>,
+    /// `--force-vmalloc`: kvmalloc's vmalloc fallback at any size.
+    force_vmalloc: bool,
     /// `--expect`: print the expected tracepoints instead of allocating.
     expect: bool,
 }
@@ -51,6 +53,9 @@ the file cannot be opened.";
                      krealloc (with --from), kmem_cache, vmalloc, kvmalloc,
                      pages, percpu
   --from SIZE0       krealloc only: kmalloc SIZE0 bytes, then krealloc to SIZE
+  --force-vmalloc    kvmalloc only: take kvmalloc's vmalloc fallback, as when
+                     its kmalloc fails (writes 'kvmalloc SIZE vmalloc'; SIZE
+                     above a page: kvmalloc never falls back below)
   --expect           print, as one JSON object, the write and the tracepoints
                      (with their fields) a kernel tracker should see for this
                      path and size, and exit without allocating
@@ -82,6 +87,7 @@ the file cannot be opened.";
                 self.from = Some(size);
             }
             "expect" => self.expect = true,
+            "force-vmalloc" => self.force_vmalloc = true,
             _ => return Ok(false),
         }
         Ok(true)
@@ -94,6 +100,9 @@ the file cannot be opened.";
             )),
             (p, Some(_)) if p != Some(Path::Krealloc) => {
                 Err(Error::usage("--from is for --path krealloc only"))
+            }
+            (p, _) if self.force_vmalloc && p != Some(Path::Kvmalloc) => {
+                Err(Error::usage("--force-vmalloc is for --path kvmalloc only"))
             }
             _ => Ok(()),
         }
@@ -128,6 +137,7 @@ the file cannot be opened.";
         let text = match (self.path, self.from) {
             (None, _) => size.to_string(),
             (Some(Path::Krealloc), Some(from)) => format!("krealloc {from} {size}"),
+            (Some(Path::Kvmalloc), _) if self.force_vmalloc => format!("kvmalloc {size} vmalloc"),
             (Some(p), _) => format!("{} {size}", p.name()),
         };
         let path = self.path.unwrap_or(Path::Kmalloc);
@@ -147,6 +157,13 @@ the file cannot be opened.";
                 "{PROC_FILE} took {n} of {} bytes of '{text}'",
                 text.len()
             ))),
+            Err(Errno::EINVAL) if self.force_vmalloc => Err(Error::alloc(format!(
+                "the module refused {size} bytes (EINVAL): kvmalloc falls back to vmalloc \
+                 only above a page, {} to {} bytes ({})",
+                expect::KVMALLOC_FALLBACK_MIN,
+                path.max_size(),
+                path.limit_name()
+            ))),
             Err(Errno::EINVAL) => Err(Error::alloc(format!(
                 "the module refused {size} bytes (EINVAL): one {} allocation is 1 to {} bytes ({})",
                 path.name(),
@@ -164,14 +181,10 @@ the file cannot be opened.";
         }
     }
     fn print_only(&self, size: u64) -> Option<String> {
-        self.expect
-            .then(|| expect::expectations(self.path, self.from.unwrap_or(0), size) + "\n")
+        self.expect.then(|| self.expectations(size) + "\n")
     }
     fn report(&self, size: u64, j: &mut wlcore::out::Json) {
-        j.raw(
-            "expect",
-            &expect::expectations(self.path, self.from.unwrap_or(0), size),
-        );
+        j.raw("expect", &self.expectations(size));
     }
     fn free(&mut self, fd: OwnedFd, l: &Ledger) -> Result<(), Error> {
         let args = [("fd", Val::Int(fd.as_raw_fd().into()))];
@@ -182,6 +195,12 @@ the file cannot be opened.";
     }
     fn address(_: &OwnedFd) -> Option<usize> {
         None
+    }
+}
+
+impl Kmalloc {
+    fn expectations(&self, size: u64) -> String {
+        expect::expectations(self.path, self.from.unwrap_or(0), size, self.force_vmalloc)
     }
 }
 

@@ -114,6 +114,14 @@ fn bad_path_options_are_one_line_and_exit_2() {
             "'--from <SIZE0>'",
         ),
         (&["--path", "krealloc", "--from", "64"][..], "SIZE"),
+        (
+            &["--force-vmalloc", "65536"][..],
+            "--force-vmalloc is for --path kvmalloc only",
+        ),
+        (
+            &["--path", "vmalloc", "--force-vmalloc", "65536"][..],
+            "--force-vmalloc is for --path kvmalloc only",
+        ),
         (&["--path", "pages", "0"][..], "'<SIZE>'"),
     ] {
         assert_fails(&run(BIN, args), "kmalloc-test", 2, words);
@@ -182,6 +190,19 @@ fn expect_prints_the_tracepoints_of_each_path() {
         .iter()
         .any(|e| e["event"] == "vmalloc:alloc_vmap_area"));
 
+    // Forced to vmalloc at a size kmalloc serves: the vmalloc events only.
+    let j = expect(&["--path", "kvmalloc", "--force-vmalloc", "--expect", "64KiB"]);
+    assert_eq!(j["write"], "kvmalloc 65536 vmalloc");
+    assert_eq!(j["listed_path"], "kvmalloc:vmalloc");
+    assert_eq!(j["allocated_bytes"], 65536);
+    assert_eq!(first(&j)["event"], "vmalloc:alloc_vmap_area");
+    assert_eq!(first(&j)["fields"]["size"], 69632);
+    assert!(j["alloc_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["event"] != "kmem:kmalloc" || e["count"] == 0));
+
     let j = expect(&["--path", "pages", "--expect", "10000"]);
     assert_eq!(first(&j)["event"], "kmem:mm_page_alloc");
     assert_eq!(first(&j)["fields"]["order"], 2);
@@ -191,6 +212,9 @@ fn expect_prints_the_tracepoints_of_each_path() {
     assert_eq!(first(&j)["event"], "percpu:percpu_alloc_percpu");
     assert_eq!(first(&j)["fields"]["size"], 100);
     assert_eq!(first(&j)["fields"]["align"], 8);
+    // a copy per CPU, as the module's listing counts it
+    let cpus = std::thread::available_parallelism().unwrap().get() as u64;
+    assert_eq!(j["allocated_bytes"], 100 * cpus);
 }
 
 #[test]

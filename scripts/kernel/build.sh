@@ -16,7 +16,7 @@
 # config.production.fragment). The build tree stays usable for
 # out-of-tree modules: make -C "$KSRC" O="$KBUILD" M=DIR LLVM=-19 RUSTC=/usr/bin/rustc modules
 #
-# Usage: build.sh [--production] [--print-env]
+# Usage: build.sh [--production] [--linux X.Y] [--print-env]
 #        build.sh             build if needed, print the paths
 #        build.sh --print-env build if needed, print only `export VAR=...` lines
 #                             (use: eval "$(scripts/kernel/build.sh --print-env)")
@@ -24,6 +24,9 @@
 #                             config.production.fragment on top (no KASAN,
 #                             kmemleak, lockdep or fault injection), cached
 #                             beside the debug kernel under its own hash
+#        --linux X.Y          Debian's linux-source-X.Y instead of the default
+#                             (7.2, else the newest 7.x): e.g. --linux 7.3 for
+#                             a one-off comparison; cached under its version
 # A marker is written only after a successful build, so an interrupted build
 # resumes on the next run; a second run with the cache present does no work.
 set -euo pipefail
@@ -34,11 +37,16 @@ cache="${XDG_CACHE_HOME:-$HOME/.cache}/memory-workloads/kernel"
 dl="$cache/download"
 print_env=0
 production=0
-for arg in "$@"; do
-	case "$arg" in
-	--print-env) print_env=1 ;;
-	--production) production=1 ;;
-	*) printf 'kernel-build: unknown argument %s (usage: build.sh [--production] [--print-env])\n' "$arg" >&2; exit 2 ;;
+linux=""
+usage_line='usage: build.sh [--production] [--linux X.Y] [--print-env]'
+while (($#)); do
+	case "$1" in
+	--print-env) print_env=1; shift ;;
+	--production) production=1; shift ;;
+	--linux)
+		[[ "${2:-}" =~ ^[0-9]+\.[0-9]+$ ]] || { printf 'kernel-build: --linux takes a version like 7.3 (%s)\n' "$usage_line" >&2; exit 2; }
+		linux=$2; shift 2 ;;
+	*) printf 'kernel-build: unknown argument %s (%s)\n' "$1" "$usage_line" >&2; exit 2 ;;
 	esac
 done
 
@@ -85,8 +93,12 @@ fetch_source_deb() {
 	)
 	log "reading package lists of sid/forky/trixie-backports (private apt state in $dl)"
 	apt-get "${apt_opts[@]}" -q update >&2
-	if apt-cache "${apt_opts[@]}" show linux-source-7.2 >/dev/null 2>&1; then
-		name=linux-source-7.2
+	if [[ -n "$linux" ]]; then
+		apt-cache "${apt_opts[@]}" show "linux-source-$linux" >/dev/null 2>&1 ||
+			{ log "no package linux-source-$linux in sid/forky/trixie-backports"; exit 1; }
+		name="linux-source-$linux"
+	elif apt-cache "${apt_opts[@]}" show linux-source-7.2 >/dev/null 2>&1; then
+		name="linux-source-7.2"
 	else
 		name=$(apt-cache "${apt_opts[@]}" pkgnames linux-source-7. | sort -V | tail -n1)
 	fi
@@ -98,8 +110,12 @@ fetch_source_deb() {
 find_deb() {
 	local debs
 	shopt -s nullglob
-	debs=("$dl"/linux-source-7.2_*.deb)
-	((${#debs[@]})) || debs=("$dl"/linux-source-7.*_*.deb)
+	if [[ -n "$linux" ]]; then
+		debs=("$dl/linux-source-${linux}_"*.deb)
+	else
+		debs=("$dl"/linux-source-7.2_*.deb)
+		((${#debs[@]})) || debs=("$dl"/linux-source-7.*_*.deb)
+	fi
 	shopt -u nullglob
 	((${#debs[@]})) || return 1
 	printf '%s\n' "${debs[@]}" | sort -V | tail -n1

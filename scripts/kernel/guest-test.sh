@@ -322,6 +322,8 @@ check "kvmalloc 10000 is served by kmalloc: 10000 16384 kvmalloc:kmalloc" \
 	listed "kvmalloc 10000" 10000 16384 kvmalloc:kmalloc
 check "kvmalloc 8388608 is served by vmalloc: kvmalloc:vmalloc" \
 	listed "kvmalloc 8388608" 8388608 8388608 kvmalloc:vmalloc
+check "kvmalloc 10000 vmalloc (forced to the fallback) is listed: 10000 12288 kvmalloc:vmalloc" \
+	listed "kvmalloc 10000 vmalloc" 10000 12288 kvmalloc:vmalloc
 check "pages 10000 is listed: 10000 16384 pages (order 2)" listed "pages 10000" 10000 16384 pages
 ncpu=$(grep -c ^processor /proc/cpuinfo)
 check "percpu 100 is listed: 100 $((100 * ncpu)) percpu ($ncpu CPUs)" listed "percpu 100" 100 $((100 * ncpu)) percpu
@@ -332,7 +334,8 @@ check "closing the fd frees it" live_zero
 for bad in "kmalloc 0" "kmalloc 4194305" "kzalloc 4194305" "percpu 32769" "pages 4194305" \
 	"kmem_cache 1048577" "vmalloc 1073741825" "krealloc 100" "krealloc 0 5" "krealloc 5 4194305" \
 	"slab 100" "kmalloc  100" " 100" "vmalloc" "kmalloc 100 200" "free-by" "free-by me" "free-by kworker" \
-	"free-by rcu" "leak"; do
+	"free-by rcu" "leak" "kvmalloc 4096 vmalloc" "kvmalloc 10000 kmalloc" "vmalloc 10000 vmalloc" \
+	"kvmalloc 1073741825 vmalloc"; do
 	want=EINVAL
 	[ "$bad" = leak ] && want=EPERM
 	check "write '$bad' -> $want" [ "$(write_err "$bad")" = "$want" ]
@@ -357,10 +360,14 @@ echo 8192 >"$T/buffer_size_kb"
 events 1
 # traced_path PATH SIZE [FROM]: kmalloc-test --json --path PATH [--from FROM] SIZE
 # with tracing on; sets rc and pid; its events go to /tmp/tp, all to /tmp/ta.
+# traced_path PATH SIZE [FROM | vmalloc]: kmalloc-test --path PATH SIZE with
+# tracing on (--from FROM, or --force-vmalloc).
 traced_path() {
 	echo >"$T/trace"
 	echo 1 >"$T/tracing_on"
-	if [ -n "$3" ]; then
+	if [ "$3" = vmalloc ]; then
+		json=$("$KT" --json --path "$1" --force-vmalloc "$2")
+	elif [ -n "$3" ]; then
 		json=$("$KT" --json --path "$1" --from "$3" "$2")
 	else
 		json=$("$KT" --json --path "$1" "$2")
@@ -401,6 +408,8 @@ path_events() {
 	traced_path "$@"
 	p=$1 s=$2 from=$3 what=
 	good=0
+	opt=${from:+--from $from }
+	[ "$from" = vmalloc ] && opt="--force-vmalloc " from=
 	case "$p" in
 	kmalloc | kzalloc)
 		gfp=GFP_KERNEL
@@ -429,7 +438,7 @@ path_events() {
 		;;
 	vmalloc | kvmalloc)
 		vs=$(((s + 4095) / 4096 * 4096 + 4096))
-		if [ "$p" = kvmalloc ] && [ "$s" -le 4194304 ]; then
+		if [ "$p" = kvmalloc ] && [ "$s" -le 4194304 ] && [ -z "$opt" ]; then
 			ptr=$(one_key " kmalloc: call_site=kvrealloc_node_align_noprof[^ ]* ptr=[^ ]* bytes_req=$s " ptr)
 			what="served by kmalloc: ptr $ptr, $(grep -c "ptr=$ptr bytes_req=$s " /tmp/tp) kmem:kmalloc event(s), no vmap area: $(count_of ' alloc_vmap_area: ')"
 			[ -n "$ptr" ] && [ "$ptr" != 0000000000000000 ] && grep -Eq " kfree: .*ptr=$ptr( |\$)" /tmp/tp &&
@@ -443,7 +452,9 @@ path_events() {
 			done
 			failed=$(grep -c " kmalloc: .*ptr=0000000000000000 bytes_req=$s " /tmp/tp)
 			what="vmap area size $vs at 0x$hex, $pages pages (__GFP_HIGHMEM), $failed failed kmalloc(s)"
-			[ "$(count_of " alloc_vmap_area: va_start: [0-9]+ size=$vs ")" = 1 ] &&
+			# forced: no kmalloc attempt at all
+			[ -z "$opt" ] || [ "$(count_of " kmalloc: .*bytes_req=$s ")" = 0 ] &&
+				[ "$(count_of " alloc_vmap_area: va_start: [0-9]+ size=$vs ")" = 1 ] &&
 				grep -q " free_vmap_area_noflush: va_start=0x$hex " /tmp/tp &&
 				[ "$pages" = "$(vmalloc_pages "$s")" ] && good=1
 		fi
@@ -461,11 +472,11 @@ path_events() {
 		[ -n "$ptr" ] && grep -q " percpu_free_percpu: .*ptr=$ptr\$" /tmp/tp && good=1
 		;;
 	esac
-	note "$p ${from:+$from->}$s: $what"
+	note "$p $opt$s: $what"
 	if [ "$rc" = 0 ] && [ "$good" = 1 ]; then
-		ok "kmalloc-test --path $p ${from:+--from $from }$s: its events in pid $pid, and their frees"
+		ok "kmalloc-test --path $p $opt$s: its events in pid $pid, and their frees"
 	else
-		not_ok "kmalloc-test --path $p ${from:+--from $from }$s: exit $rc, pid '$pid'"
+		not_ok "kmalloc-test --path $p $opt$s: exit $rc, pid '$pid'"
 		grep -v -E 'kmem_cache_free: call_site=rcu_core|name=(kmemleak_object|names_cache|pde_opener)' /tmp/tp | head -n 30
 	fi
 }
@@ -480,6 +491,7 @@ for s in 32 100 4096 65536; do path_events kmem_cache "$s"; done
 path_events kmem_cache 100
 for s in 1 4096 10000 1048576 16777216; do path_events vmalloc "$s"; done
 for s in 100 65536 8388608; do path_events kvmalloc "$s"; done
+for s in 4097 65536; do path_events kvmalloc "$s" vmalloc; done
 for s in 1 4096 10000 65536 4194304; do path_events pages "$s"; done
 for s in 4 100 32768; do path_events percpu "$s"; done
 

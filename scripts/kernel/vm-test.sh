@@ -2,17 +2,24 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Tests the kmalloc_lkm kernel module in a QEMU guest:
-#   1. installs the toolchain and builds the kernel (cached, see build.sh),
+#   1. installs the toolchain and builds the kernel (cached, see build.sh): the
+#      debug kernel (KASAN, kmemleak, lockdep, fault injection) that the tests
+#      need, or with --production the kernel the measurements use,
 #   2. builds kmalloc-lkm/ against it, the static kmalloc-test and malloc-wl
 #      binaries of the workspace and the static stall-reader.c helper,
 #   3. boots the guest with scripts/kernel/guest-test.sh (or another guest
 #      script) and exits with its status.
 #
-# Usage: scripts/kernel/vm-test.sh [--bench] [--guest SCRIPT] [--timeout S]
-#                                  [--log FILE] [--quiet] [-- GUEST_ARG...]
+# Usage: scripts/kernel/vm-test.sh [--bench] [--guest SCRIPT] [--production]
+#                                  [--linux X.Y] [--timeout S] [--log FILE]
+#                                  [--quiet] [-- GUEST_ARG...]
 #   --bench          run scripts/kernel/guest-bench.sh instead of the tests
 #   --guest SCRIPT   run SCRIPT in the guest (busybox sh) instead of the tests;
 #                    it finds kmalloc_lkm.ko, kmalloc-test and malloc-wl in /bin
+#   --production     boot the production kernel (build.sh --production: no
+#                    KASAN, kmemleak, lockdep or fault injection) instead of
+#                    the debug one; guest-test.sh needs the debug kernel
+#   --linux X.Y      another Debian kernel source (build.sh --linux X.Y)
 #   --timeout S      fail when the guest runs longer (default 300 s)
 #   --log FILE       keep the guest console in FILE
 #   --quiet          print only the guest script's output (the whole console
@@ -23,11 +30,16 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 guest="$here/guest-test.sh"
 run_args=()
+build_args=()
 
 while (($#)); do
 	case "$1" in
 	--bench) guest="$here/guest-bench.sh"; shift ;;
 	--guest) guest=$(realpath "$2"); shift 2 ;;
+	--production) build_args+=("$1"); shift ;;
+	--linux)
+		(($# >= 2)) || { echo "vm-test: --linux needs a version (X.Y)" >&2; exit 2; }
+		build_args+=("$1" "$2"); shift 2 ;;
 	--timeout | --log) run_args+=("$1" "$2"); shift 2 ;;
 	--quiet) run_args+=("$1"); shift ;;
 	--) shift; break ;;
@@ -40,7 +52,7 @@ log() { printf 'vm-test: %s\n' "$*" >&2; }
 t0=$(date +%s)
 
 # 1. toolchain and kernel (build.sh runs toolchain.sh)
-eval "$("$here/build.sh" --print-env)"
+eval "$("$here/build.sh" "${build_args[@]}" --print-env)"
 log "kernel $KVERSION: $BZIMAGE"
 
 # 2. the module and the static workloads

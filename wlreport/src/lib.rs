@@ -15,6 +15,8 @@
 //!   exports and the counts the script took, `bench.csv` and `bench.md`;
 //! - `wlreport paths` (called by `scripts/paths.sh`): from the workloads'
 //!   `--json` ledgers, the README's table of every path.
+//! - `wlreport kpaths` (called by `scripts/kernel/kpaths.sh`): from the
+//!   kernel VM's console, the README's table of every kernel path.
 //!
 //! # `raw-runs.tsv`
 //!
@@ -60,6 +62,7 @@
 
 pub mod bench;
 pub mod kernel;
+pub mod kpaths;
 pub mod num;
 pub mod overhead;
 pub mod paths;

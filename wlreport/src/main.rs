@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use wlreport::{bench, kernel, overhead, paths, runs, scoreboard, sweep};
+use wlreport::{bench, kernel, kpaths, overhead, paths, runs, scoreboard, sweep};
 
 const USAGE: &str = "\
 wlreport - the tables of the tracker sweeps, from what the scripts recorded
@@ -42,6 +42,9 @@ Usage:
   wlreport scoreboard check --csv FILE --expected DIR
       a line a cell: same|differs|new|gone|no-file TAB TOOL-VERSION TAB TRACKER
       TAB PATH TAB CLASS TAB EXPECTED (exit 0 when it could compare)
+  wlreport kpaths --console LOG --runs N --reps R [--kernel VERSION]
+      the README's kernel table on stdout, from the KPATH lines of the VM's
+      console log (scripts/kernel/guest-kpaths.sh): N runs, R times each
   wlreport -h | --help
 
 Errors are one line on stderr, \"wlreport: ...\". Exit status: 0 done; 1 an
@@ -431,6 +434,31 @@ fn scoreboard_cmd(p: &mut lexopt::Parser) -> Res<()> {
     }
 }
 
+fn kpaths_cmd(p: &mut lexopt::Parser) -> Res<()> {
+    use lexopt::prelude::*;
+    let (mut console, mut runs, mut reps) = (None::<PathBuf>, None::<usize>, None::<usize>);
+    let mut kernel = String::from("(unknown)");
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("console") => console = Some(p.value()?.into()),
+            Long("runs") => runs = Some(p.value()?.parse()?),
+            Long("reps") => reps = Some(p.value()?.parse()?),
+            Long("kernel") => kernel = string(p.value()?)?,
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let console = need(console, "--console")?;
+    let (runs, reps) = (need(runs, "--runs")?, need(reps, "--reps")?);
+    let text = String::from_utf8_lossy(
+        &std::fs::read(&console)
+            .map_err(|e| Failure::Input(format!("cannot read {}: {e}", console.display())))?,
+    )
+    .into_owned();
+    let rows = input(kpaths::from_console(&text, runs, reps))?;
+    print!("{}", kpaths::table(&rows, &kernel, reps));
+    Ok(())
+}
+
 fn main_cmd() -> Res<()> {
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_env();
@@ -442,6 +470,7 @@ fn main_cmd() -> Res<()> {
             "paths" => paths_cmd(&mut p),
             "bench" => bench_cmd(&mut p),
             "scoreboard" => scoreboard_cmd(&mut p),
+            "kpaths" => kpaths_cmd(&mut p),
             "kernel-check" => {
                 let f = string(p.value()?)?;
                 if let Some(arg) = p.next()? {

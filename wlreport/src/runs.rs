@@ -454,6 +454,7 @@ mod tests {
             kmalloc_events: Some(70),
             cache_events: Some(30),
             kmalloc_ptrs: Some(60),
+            sheaf_bytes: None,
         };
         let r = Run::from_kernel(&k);
         // the process's, as in bpftrace's rows

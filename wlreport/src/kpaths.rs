@@ -1,0 +1,539 @@
+//! The kernel paths table (`scripts/kernel/kpaths.sh`): for every allocation
+//! path of kmalloc_lkm, what a tracefs or MemTracker-style kernel tracker sums
+//! for one write of kmalloc-test, next to the truth.
+//!
+//! The guest (`scripts/kernel/guest-kpaths.sh`) prints, for each run and
+//! repetition, `KPATH-RUN <run> <rep>`, `KPATH-JSON <kmalloc-test --json>`,
+//! one `KPATH-EV <trace line>` per event in kmalloc-test's pid, and
+//! `KPATH-END <exit status>`. Tracefs runs on CLOCK_MONOTONIC there, the clock
+//! of the ledger's `start_ns`/`end_ns`, so the events of the write(2) that
+//! made the allocation are those between its two timestamps (tracefs prints
+//! whole microseconds: an event counts when its microsecond meets the window).
+//! Nothing else of the process runs in that window (docs/ledger.md), so what
+//! the write's events add up to is what a tracker sums for the allocation.
+//!
+//! Per run:
+//! - the MemTracker-style figure: `bytes_alloc` of `kmem:kmalloc` and
+//!   `kmem:kmem_cache_alloc`, summed over every event as such a tracker does
+//!   (a failed kmalloc, `ptr=0`, and both events of a large kmalloc included);
+//! - what that figure leaves out: `kmem:mm_page_alloc` (`PAGE_SIZE << order`
+//!   each), `vmalloc:alloc_vmap_area` (`size`, guard page included) and
+//!   `percpu:percpu_alloc_percpu` (`bytes_alloc`);
+//! - the truth, from the report's `"expect"`: the size written and what the
+//!   module allocated for it (`allocated_bytes`, as its listing says).
+
+use serde_json::Value;
+
+const PAGE: u64 = 4096;
+
+/// One tracepoint event of a tracefs line.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Event {
+    /// The line's timestamp in ns (tracefs prints whole microseconds).
+    pub ts_ns: u64,
+    /// The event's name without its system: `kmalloc`, `mm_page_alloc`, ...
+    pub name: String,
+    /// The `key=value` words after the name, in order.
+    pub fields: Vec<(String, String)>,
+}
+
+/// `SECONDS.FRACTION` in ns.
+fn timestamp_ns(text: &str) -> Option<u64> {
+    let (s, frac) = text.split_once('.')?;
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !digits(s) || !digits(frac) || frac.len() > 9 {
+        return None;
+    }
+    let ns: u64 = format!("{frac:0<9}").parse().ok()?;
+    s.parse::<u64>()
+        .ok()?
+        .checked_mul(1_000_000_000)?
+        .checked_add(ns)
+}
+
+impl Event {
+    /// Parses `<comm>-<pid> [cpu] <flags> <seconds>.<micros>: <name>: k=v ...`.
+    pub fn parse(line: &str) -> Option<Event> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let i = words
+            .iter()
+            .position(|w| w.strip_suffix(':').and_then(timestamp_ns).is_some())?;
+        let ts_ns = timestamp_ns(words[i].strip_suffix(':')?)?;
+        let name = words.get(i + 1)?.strip_suffix(':')?.to_string();
+        let fields = words[i + 2..]
+            .iter()
+            .filter_map(|w| w.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Some(Event {
+            ts_ns,
+            name,
+            fields,
+        })
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn num(&self, key: &str) -> u64 {
+        self.get(key).and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+
+    /// Whether the event's microsecond meets the window `[start, end]` (ns).
+    fn within(&self, start: u64, end: u64) -> bool {
+        self.ts_ns + 999 >= start && self.ts_ns <= end
+    }
+}
+
+/// What the events of one write add up to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Figures {
+    pub kmalloc_events: u64,
+    /// `kmem:kmalloc` events with `ptr=0`: attempts that failed.
+    pub failed_kmallocs: u64,
+    pub kmalloc_bytes: u64,
+    pub cache_events: u64,
+    pub cache_bytes: u64,
+    pub page_events: u64,
+    pub page_bytes: u64,
+    pub vmap_events: u64,
+    pub vmap_bytes: u64,
+    pub percpu_events: u64,
+    pub percpu_bytes: u64,
+}
+
+impl Figures {
+    /// What a MemTracker-style tracker sums: kmalloc and kmem_cache_alloc.
+    pub fn tracked(&self) -> u64 {
+        self.kmalloc_bytes + self.cache_bytes
+    }
+
+    /// Adds up `events`.
+    pub fn of(events: &[Event]) -> Figures {
+        let mut f = Figures::default();
+        for e in events {
+            match e.name.as_str() {
+                "kmalloc" => {
+                    f.kmalloc_events += 1;
+                    f.kmalloc_bytes += e.num("bytes_alloc");
+                    if e.get("ptr").is_some_and(|p| p.bytes().all(|b| b == b'0')) {
+                        f.failed_kmallocs += 1;
+                    }
+                }
+                "kmem_cache_alloc" => {
+                    f.cache_events += 1;
+                    f.cache_bytes += e.num("bytes_alloc");
+                }
+                "mm_page_alloc" => {
+                    f.page_events += 1;
+                    f.page_bytes += PAGE << e.num("order");
+                }
+                "alloc_vmap_area" => {
+                    f.vmap_events += 1;
+                    f.vmap_bytes += e.num("size");
+                }
+                "percpu_alloc_percpu" => {
+                    f.percpu_events += 1;
+                    f.percpu_bytes += e.num("bytes_alloc");
+                }
+                _ => {}
+            }
+        }
+        f
+    }
+}
+
+/// One run of kmalloc-test: the truth and the figures of its write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Run {
+    /// What kmalloc-test wrote to /proc/kmalloc_lkm.
+    pub write: String,
+    /// The path as the module lists it (`kvmalloc:vmalloc`, ...).
+    pub listed: String,
+    pub requested: u64,
+    /// What the module allocated for it (its listing's `allocated`).
+    pub allocated: u64,
+    pub figures: Figures,
+}
+
+fn field<'a>(v: &'a Value, key: &str, what: &str) -> Result<&'a Value, String> {
+    match &v[key] {
+        Value::Null => Err(format!("{what} has no {key}")),
+        x => Ok(x),
+    }
+}
+
+fn number(v: &Value, key: &str, what: &str) -> Result<u64, String> {
+    field(v, key, what)?
+        .as_u64()
+        .ok_or_else(|| format!("{what}'s {key} is not a number"))
+}
+
+/// The run of one `--json` report and the trace lines of its pid: the events
+/// inside its write's window.
+pub fn run(json: &str, trace: &[&str]) -> Result<Run, String> {
+    let j: Value = serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
+    match j["ledger_version"].as_u64() {
+        Some(1) => {}
+        v => return Err(format!("ledger_version {v:?}, this reads 1")),
+    }
+    let entries = field(&j, "ledger", "the report")?
+        .as_array()
+        .ok_or("the ledger is not a list")?;
+    let write = entries
+        .iter()
+        .find(|e| e["call"] == "write")
+        .ok_or("the ledger has no write")?;
+    if !write["errno"].is_null() {
+        return Err(format!("the write failed: {}", write["errno"]));
+    }
+    let (start, end) = (
+        number(write, "start_ns", "the write")?,
+        number(write, "end_ns", "the write")?,
+    );
+    let expect = field(&j, "expect", "the report")?;
+    let text = |v: &Value, k: &str| -> Result<String, String> {
+        field(v, k, "the entry")?
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("{k} is not text"))
+    };
+    let events: Vec<Event> = trace
+        .iter()
+        .filter_map(|l| Event::parse(l))
+        .filter(|e| e.within(start, end))
+        .collect();
+    Ok(Run {
+        write: text(&write["args"], "buf")?,
+        listed: text(expect, "listed_path")?,
+        requested: number(expect, "requested_bytes", "expect")?,
+        allocated: number(expect, "allocated_bytes", "expect")?,
+        figures: Figures::of(&events),
+    })
+}
+
+/// The runs of the console log, one per run (1 to `runs`): of its `reps`
+/// repetitions, the one with the median tracked figure. Every repetition of
+/// every run must have reported once, with exit status 0.
+pub fn from_console(console: &str, runs: usize, reps: usize) -> Result<Vec<Run>, String> {
+    let mut got: Vec<Vec<Run>> = vec![vec![]; runs];
+    let mut seen = std::collections::BTreeSet::new();
+    // the run being read: (run, rep, json, trace lines)
+    let mut cur: Option<(usize, usize, Option<String>, Vec<String>)> = None;
+    for line in console.lines().map(|l| l.trim_end_matches('\r')) {
+        if let Some(rest) = line.strip_prefix("KPATH-RUN ") {
+            let w: Vec<usize> = rest.split(' ').map(|x| x.parse().unwrap_or(0)).collect();
+            let (n, rep) = match w[..] {
+                [n, rep] if (1..=runs).contains(&n) && (1..=reps).contains(&rep) => (n, rep),
+                _ => return Err(format!("a run that was not asked for: {line}")),
+            };
+            if !seen.insert((n, rep)) {
+                return Err(format!("run {n} repetition {rep} reported twice"));
+            }
+            cur = Some((n, rep, None, vec![]));
+        } else if let Some(json) = line.strip_prefix("KPATH-JSON ") {
+            if let Some(c) = cur.as_mut() {
+                c.2 = Some(json.to_string());
+            }
+        } else if let Some(ev) = line.strip_prefix("KPATH-EV ") {
+            if let Some(c) = cur.as_mut() {
+                c.3.push(ev.to_string());
+            }
+        } else if let Some(rc) = line.strip_prefix("KPATH-END ") {
+            let (n, rep, json, trace) = cur
+                .take()
+                .ok_or_else(|| format!("KPATH-END without KPATH-RUN: {line}"))?;
+            if rc.trim() != "0" {
+                return Err(format!(
+                    "run {n} repetition {rep}: kmalloc-test exited {rc}"
+                ));
+            }
+            let json = json.ok_or_else(|| format!("run {n} repetition {rep}: no report"))?;
+            let lines: Vec<&str> = trace.iter().map(String::as_str).collect();
+            got[n - 1].push(run(&json, &lines).map_err(|e| format!("run {n}: {e}"))?);
+        }
+    }
+    let done: usize = got.iter().map(Vec::len).sum();
+    if done != runs * reps {
+        return Err(format!("{done} of {} runs reported", runs * reps));
+    }
+    Ok(got
+        .into_iter()
+        .map(|mut r| {
+            r.sort_by_key(|x| x.figures.tracked());
+            r.swap_remove((r.len() - 1) / 2)
+        })
+        .collect())
+}
+
+fn events(n: u64, what: &str) -> String {
+    format!("{n} {what}")
+}
+
+/// The markdown table of `runs`, under a line that says where it comes from.
+pub fn table(runs: &[Run], kernel: &str, reps: usize) -> String {
+    let mut t = format!(
+        "Linux {kernel}, production config; the median of {reps} runs of each; bytes, and the \
+         events of kmalloc-test's write(2) in its pid\n\n"
+    );
+    t += "| write | listed as | requested | allocated | kmalloc + kmem_cache_alloc | its events | tracked - allocated | mm_page_alloc | alloc_vmap_area | percpu_alloc_percpu |\n";
+    t += "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n";
+    for r in runs {
+        let f = &r.figures;
+        let mut ev = vec![];
+        if f.kmalloc_events > 0 {
+            let mut k = events(f.kmalloc_events, "kmalloc");
+            if f.failed_kmallocs > 0 {
+                k += &format!(" ({} failed)", f.failed_kmallocs);
+            }
+            ev.push(k);
+        }
+        if f.cache_events > 0 {
+            ev.push(events(f.cache_events, "kmem_cache_alloc"));
+        }
+        let ev = if ev.is_empty() {
+            "none".to_string()
+        } else {
+            ev.join(", ")
+        };
+        let diff = i128::from(f.tracked()) - i128::from(r.allocated);
+        let other = |bytes: u64, n: u64| {
+            if n == 0 {
+                "0".to_string()
+            } else {
+                format!("{bytes} ({n})")
+            }
+        };
+        t += &format!(
+            "| `{}` | {} | {} | {} | {} | {} | {:+} | {} | {} | {} |\n",
+            r.write,
+            r.listed,
+            r.requested,
+            r.allocated,
+            f.tracked(),
+            ev,
+            diff,
+            other(f.page_bytes, f.page_events),
+            other(f.vmap_bytes, f.vmap_events),
+            other(f.percpu_bytes, f.percpu_events),
+        );
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KMALLOC: &str = " kmalloc-test-57      [001] .....   12.000105: kmalloc: call_site=_RNvMs0_kvec_Kmalloc+0x5a/0x87 [kmalloc_lkm] ptr=ffff888004a1b000 bytes_req=65536 bytes_alloc=65536 gfp_flags=GFP_KERNEL node=-1 accounted=false";
+
+    fn report(start: u64, end: u64, buf: &str, allocated: u64) -> String {
+        format!(
+            r#"{{"workload":"kmalloc-test","pid":57,"ledger_version":1,"ledger":[{{"seq":0,"call":"openat","start_ns":11000000000,"end_ns":11000050000,"errno":null}},{{"seq":1,"call":"write","args":{{"fd":3,"buf":"{buf}","count":5}},"errno":null,"start_ns":{start},"end_ns":{end}}},{{"seq":2,"call":"close","start_ns":13000000000,"end_ns":13000001000,"errno":null}}],"expect":{{"listed_path":"kmalloc","requested_bytes":65536,"allocated_bytes":{allocated}}}}}"#
+        )
+    }
+
+    #[test]
+    fn a_trace_line() {
+        let e = Event::parse(KMALLOC).unwrap();
+        assert_eq!(e.ts_ns, 12_000_105_000);
+        assert_eq!(e.name, "kmalloc");
+        assert_eq!(e.get("bytes_alloc"), Some("65536"));
+        assert_eq!(e.get("call_site"), Some("_RNvMs0_kvec_Kmalloc+0x5a/0x87"));
+        // a comm with spaces and dashes, and a name with a colon in its fields
+        let v = Event::parse("  my prog-x-9  [000] ...1.  7.5: alloc_vmap_area: va_start: 1844 size=69632 align=1 failed=0").unwrap();
+        assert_eq!(
+            (v.ts_ns, v.name.as_str()),
+            (7_500_000_000, "alloc_vmap_area")
+        );
+        assert_eq!(v.num("size"), 69632);
+        assert_eq!(Event::parse("KPATH garbage"), None);
+        assert_eq!(Event::parse("x 12.0000000001: kmalloc: ptr=0"), None);
+    }
+
+    #[test]
+    fn sums_every_kind_of_event() {
+        let lines = [
+            KMALLOC,
+            " t-1 [000] .... 1.000001: kmalloc: call_site=x ptr=ffff888004a1b000 bytes_req=65536 bytes_alloc=65536",
+            " t-1 [000] .... 1.000002: kmalloc: call_site=x ptr=0000000000000000 bytes_req=8388608 bytes_alloc=8388608",
+            " t-1 [000] .... 1.000003: kmem_cache_alloc: call_site=x ptr=ffff1 bytes_req=64 bytes_alloc=64 name=vmap_area",
+            " t-1 [000] .... 1.000004: mm_page_alloc: page=0x1 pfn=0x2 order=2 migratetype=0 gfp_flags=GFP_KERNEL",
+            " t-1 [000] .... 1.000005: mm_page_alloc: page=0x1 pfn=0x3 order=0 migratetype=0 gfp_flags=GFP_KERNEL",
+            " t-1 [000] .... 1.000006: alloc_vmap_area: va_start: 1 size=69632 align=1 vstart=1 vend=2 failed=0",
+            " t-1 [000] .... 1.000007: percpu_alloc_percpu: call_site=x reserved=0 is_atomic=0 size=100 align=8 base_addr=0x1 off=2 ptr=0x3 bytes_alloc=208 gfp_flags=GFP_KERNEL",
+            " t-1 [000] .... 1.000008: kfree: call_site=x ptr=ffff1",
+        ];
+        let ev: Vec<Event> = lines.iter().filter_map(|l| Event::parse(l)).collect();
+        let f = Figures::of(&ev);
+        assert_eq!(
+            f,
+            Figures {
+                kmalloc_events: 3,
+                failed_kmallocs: 1,
+                kmalloc_bytes: 2 * 65536 + 8388608,
+                cache_events: 1,
+                cache_bytes: 64,
+                page_events: 2,
+                page_bytes: 16384 + 4096,
+                vmap_events: 1,
+                vmap_bytes: 69632,
+                percpu_events: 1,
+                percpu_bytes: 208,
+            }
+        );
+        assert_eq!(f.tracked(), 2 * 65536 + 8388608 + 64);
+    }
+
+    #[test]
+    fn only_the_writes_events_count() {
+        let json = report(12_000_100_500, 12_000_200_000, "65536", 65536);
+        let before = " kmalloc-test-57 [001] ..... 12.000099: kmalloc: call_site=exec ptr=1 bytes_req=512 bytes_alloc=512";
+        // the microsecond 12.000100 ends at 12.000100999, inside the window
+        let edge = " kmalloc-test-57 [001] ..... 12.000100: kmalloc: call_site=edge ptr=2 bytes_req=8 bytes_alloc=8";
+        let after = " kmalloc-test-57 [001] ..... 12.000201: kmalloc: call_site=exit ptr=3 bytes_req=64 bytes_alloc=64";
+        let r = run(&json, &[before, edge, KMALLOC, after]).unwrap();
+        assert_eq!(r.write, "65536");
+        assert_eq!((r.requested, r.allocated), (65536, 65536));
+        assert_eq!(r.figures.kmalloc_events, 2);
+        assert_eq!(r.figures.tracked(), 65544);
+    }
+
+    #[test]
+    fn a_report_without_a_good_write_is_refused() {
+        assert!(run("{", &[]).unwrap_err().contains("not JSON"));
+        let no_write = r#"{"ledger_version":1,"ledger":[{"call":"openat"}],"expect":{}}"#;
+        assert_eq!(run(no_write, &[]).unwrap_err(), "the ledger has no write");
+        let failed = report(1, 2, "65536", 65536).replace(
+            r#""errno":null,"start_ns":1"#,
+            r#""errno":"ENOMEM","start_ns":1"#,
+        );
+        assert!(run(&failed, &[]).unwrap_err().contains("ENOMEM"));
+        let v2 = report(1, 2, "1", 1).replace("\"ledger_version\":1", "\"ledger_version\":2");
+        assert!(run(&v2, &[]).unwrap_err().contains("ledger_version"));
+    }
+
+    fn console(reps: &[(usize, usize, u64)]) -> String {
+        let mut c = String::from("GUEST-START: 7.2.13 cpus=2\r\n[    1.0] noise\n");
+        for &(n, rep, bytes) in reps {
+            c += &format!("KPATH-RUN {n} {rep}\r\n");
+            c += &format!(
+                "KPATH-JSON {}\r\n",
+                report(12_000_100_000, 12_000_200_000, "65536", 65536)
+            );
+            c += &format!("KPATH-EV  kmalloc-test-57 [001] ..... 12.000150: kmalloc: ptr=1 bytes_req=65536 bytes_alloc={bytes}\r\n");
+            c += "KPATH-END 0\r\n";
+        }
+        c
+    }
+
+    #[test]
+    fn the_median_repetition_of_each_run() {
+        let c = console(&[
+            (1, 1, 70000),
+            (1, 2, 65536),
+            (1, 3, 65600),
+            (2, 1, 8),
+            (2, 2, 8),
+            (2, 3, 8),
+        ]);
+        let r = from_console(&c, 2, 3).unwrap();
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].figures.tracked(), 65600);
+        assert_eq!(r[1].figures.tracked(), 8);
+    }
+
+    #[test]
+    fn every_repetition_must_report_once_and_succeed() {
+        let one = console(&[(1, 1, 8)]);
+        assert_eq!(
+            from_console(&one, 1, 2).unwrap_err(),
+            "1 of 2 runs reported"
+        );
+        assert!(from_console(&format!("{one}{one}"), 1, 2)
+            .unwrap_err()
+            .contains("twice"));
+        assert!(from_console(&one, 1, 1).is_ok());
+        assert!(from_console(&console(&[(2, 1, 8)]), 1, 1)
+            .unwrap_err()
+            .contains("not asked"));
+        let failed = one.replace("KPATH-END 0", "KPATH-END 3");
+        assert!(from_console(&failed, 1, 1)
+            .unwrap_err()
+            .contains("exited 3"));
+        let lost = one.replace("KPATH-JSON", "KPATH-XJSON");
+        assert!(from_console(&lost, 1, 1).unwrap_err().contains("no report"));
+    }
+
+    #[test]
+    fn the_table() {
+        let run = |write: &str, listed: &str, allocated, figures| Run {
+            write: write.into(),
+            listed: listed.into(),
+            requested: 65536,
+            allocated,
+            figures,
+        };
+        let rows = [
+            run(
+                "kmalloc 65536",
+                "kmalloc",
+                65536,
+                Figures {
+                    kmalloc_events: 2,
+                    kmalloc_bytes: 131072,
+                    page_events: 1,
+                    page_bytes: 65536,
+                    ..Figures::default()
+                },
+            ),
+            run(
+                "pages 65536",
+                "pages",
+                65536,
+                Figures {
+                    page_events: 1,
+                    page_bytes: 65536,
+                    ..Figures::default()
+                },
+            ),
+            run(
+                "kvmalloc 8388608",
+                "kvmalloc:vmalloc",
+                8388608,
+                Figures {
+                    kmalloc_events: 5,
+                    failed_kmallocs: 4,
+                    kmalloc_bytes: 4 * 8388608 + 64,
+                    cache_events: 1,
+                    cache_bytes: 64,
+                    vmap_events: 1,
+                    vmap_bytes: 8392704,
+                    ..Figures::default()
+                },
+            ),
+        ];
+        let t = table(&rows, "7.2.13", 3);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].starts_with("Linux 7.2.13, production config; the median of 3 runs"));
+        assert_eq!(lines[1], "");
+        assert!(lines[2].starts_with("| write | listed as |"));
+        assert_eq!(
+            lines[4],
+            "| `kmalloc 65536` | kmalloc | 65536 | 65536 | 131072 | 2 kmalloc | +65536 | 65536 (1) | 0 | 0 |"
+        );
+        assert_eq!(
+            lines[5],
+            "| `pages 65536` | pages | 65536 | 65536 | 0 | none | -65536 | 65536 (1) | 0 | 0 |"
+        );
+        assert_eq!(
+            lines[6],
+            "| `kvmalloc 8388608` | kvmalloc:vmalloc | 65536 | 8388608 | 33554560 | 5 kmalloc (4 failed), 1 kmem_cache_alloc | +25165952 | 0 | 8392704 (1) | 0 |"
+        );
+        assert_eq!(lines.len(), 7);
+    }
+}
