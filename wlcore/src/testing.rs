@@ -611,24 +611,63 @@ pub struct HeapCall {
 }
 
 /// A bpftrace script of `scripts/trackers/` running while a test runs, its
-/// stdout read line by line.
+/// stdout read line by line. One at a time in a test binary: two sessions
+/// putting uprobes on the same libc functions at once can fail to attach
+/// (`perf_event_open`: EINVAL), so each holds a lock while it runs.
 pub struct Bpftrace {
     child: std::process::Child,
     out: std::sync::mpsc::Receiver<String>,
+    /// Held while it runs; `None` only between attempts to start.
+    _one_at_a_time: Option<std::sync::MutexGuard<'static, ()>>,
 }
 
 impl Bpftrace {
-    /// Starts `bpftrace -B line scripts/trackers/SCRIPT ARGS` and waits until it
-    /// prints `ready` (its probes are attached). `None`, with a note on the
-    /// test's stderr, where it cannot run: not root. As root a missing bpftrace
-    /// fails the test (`scripts/test.sh` installs it).
+    /// Starts `script` with `args` and returns once it has attached every
+    /// probe and catches SIGINT; `None` (with a SKIPPED line) without root. An
+    /// attach that fails (another uprobe tracer on the machine, such as bcc's
+    /// memleak, can hold the same functions) is tried again, 5 times in all.
     pub fn start(script: &str, args: &[&str]) -> Option<Bpftrace> {
-        use std::io::{BufRead, Write};
+        use std::io::Write;
         if !nix::unistd::Uid::effective().is_root() {
-            // Straight to the stream, past the test harness's capture.
             let _ = writeln!(std::io::stderr(), "SKIPPED: bpftrace ({script}) needs root");
             return None;
         }
+        static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let mut guard = Some(ONE.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut why = String::new();
+        for attempt in 1..=5 {
+            if attempt > 1 {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "{script}: attempt {} did not attach ({why}); trying again",
+                    attempt - 1
+                );
+                std::thread::sleep(std::time::Duration::from_secs(2));
+            }
+            let (child, out) = Self::spawn(script, args);
+            let t = Bpftrace {
+                child,
+                out,
+                _one_at_a_time: guard,
+            };
+            match t.next_line_where(|l| l == "ready") {
+                Ok(_) => return Some(t.catching_sigint(script)),
+                Err(e) => {
+                    why = e;
+                    // The lock is kept for the next attempt; dropping t stops bpftrace.
+                    let mut t = t;
+                    guard = t._one_at_a_time.take();
+                }
+            }
+        }
+        panic!("{script} did not attach in 5 attempts: {why}");
+    }
+
+    fn spawn(
+        script: &str,
+        args: &[&str],
+    ) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+        use std::io::BufRead;
         let path = repo_root().join("scripts/trackers").join(script);
         let mut child = Command::new("bpftrace")
             .args(["-B", "line"])
@@ -651,13 +690,12 @@ impl Bpftrace {
                 }
             }
         });
-        let t = Bpftrace { child, out: rx };
-        // bpftrace says "Attaching N probes..." first.
-        t.next_line_where(|l| l == "ready")
-            .unwrap_or_else(|e| panic!("{script} did not attach: {e}"));
-        // bpftrace 0.17 runs BEGIN before it takes SIGINT over: a SIGINT in
-        // between (seen on a loaded machine) kills it before its END report.
-        let status = format!("/proc/{}/status", t.child.id());
+        (child, rx)
+    }
+
+    /// Waits until bpftrace catches SIGINT, so that stopping it prints its END.
+    fn catching_sigint(self, script: &str) -> Bpftrace {
+        let status = format!("/proc/{}/status", self.child.id());
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while !catches_sigint(&std::fs::read_to_string(&status).unwrap_or_default()) {
             assert!(
@@ -666,7 +704,7 @@ impl Bpftrace {
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        Some(t)
+        self
     }
 
     /// Reads lines (a minute at most) until one satisfies `want`, and gives it;
