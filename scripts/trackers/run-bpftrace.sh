@@ -41,8 +41,15 @@ session() {
 	tr_start "$t" env BPFTRACE_MAP_KEYS_MAX=65536 bpftrace -B line "$here/$1"
 	tr_wait_ready '^ready$' "$t" "bpftrace $1"
 }
-# lines_of PID -> the session's lines for that process
-lines_of() { grep -E "(^| )pid=$1( |\$)" "$rl_tmp/bt.out" || true; }
+# lines_of PID [JSON]: the session's lines for that process, and for the
+# processes its --json ledger names (a forked child reports on its own)
+lines_of() {
+	local pids=$1
+	if [ -n "${2:-}" ]; then
+		pids=$( (echo "$1"; json_of "$2" | grep -o '"pid":[0-9]*' | cut -d: -f2) | sort -u | paste -sd'|')
+	fi
+	grep -E "(^| )pid=($pids)( |\$)" "$rl_tmp/bt.out" || true
+}
 
 case "$mode" in
 memtrack)
@@ -66,7 +73,7 @@ memtrack)
 	tr_stop
 	for id in "${ids[@]}"; do
 		p=$rl_tmp/$id
-		lines_of "${pid_of[$id]}" >"$p.tr"
+		lines_of "${pid_of[$id]}" "$p.out" >"$p.tr"
 		lines_of "${null_pid_of[$id]}" >"$p.null.tr"
 		emit "$id" "$(<"$p.status")" "${pid_of[$id]}" "$p.out" "$p.tr" "$p.null.out" "$p.null.tr"
 	done
@@ -86,7 +93,7 @@ heap)
 	tr_stop
 	for id in "${ids[@]}"; do
 		p=$rl_tmp/$id
-		lines_of "${pid_of[$id]}" >"$p.tr"
+		lines_of "${pid_of[$id]}" "$p.out" >"$p.tr"
 		emit "$id" "$(<"$p.status")" "${pid_of[$id]}" "$p.out" "$p.tr"
 	done
 	;;
