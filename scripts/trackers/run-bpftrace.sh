@@ -35,11 +35,25 @@ rl_init "${2:-}"
 # A session's ready line, and the pids of its runs, for the split at the end.
 declare -A pid_of=() null_pid_of=()
 ids=()
+# A uprobe another tracer holds on the same function (bcc's memleak) makes
+# bpftrace fail to attach: it is tried again, 10 s apart, 6 times.
 session() {
-	local t=$rl_tmp/bt
-	# room for a whole scoreboard's pointers (memtrack.bt keeps them per pid)
-	tr_start "$t" env BPFTRACE_MAP_KEYS_MAX=65536 bpftrace -B line "$here/$1"
-	tr_wait_ready '^ready$' "$t" "bpftrace $1"
+	local t=$rl_tmp/bt try
+	for try in 1 2 3 4 5 6; do
+		# room for a whole scoreboard's pointers (memtrack.bt keeps them per pid)
+		tr_start "$t" env BPFTRACE_MAP_KEYS_MAX=65536 bpftrace -B line "$here/$1"
+		rl_watch=$rl_tr_pid
+		if rl_wait_for '^ready$' "$RL_TIMEOUT" "$t.out" "$t.err"; then
+			rl_watch=""
+			return 0
+		fi
+		rl_watch=""
+		grep -q 'Error attaching probe' "$t.err" && ((try < 6)) || break
+		say "bpftrace $1 could not attach its probes (another tracer's?); again in 10 s"
+		tr_stop
+		sleep 10
+	done
+	fail "bpftrace $1 did not get ready: $(last_line "$t.out" "$t.err")"
 }
 # lines_of PID [JSON]: the session's lines for that process, and for the
 # processes its --json ledger names (a forked child reports on its own)

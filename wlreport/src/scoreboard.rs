@@ -544,7 +544,7 @@ pub fn reading(t: &Tracker, s: &BTreeMap<String, String>) -> Result<Reading, Str
         "memtrack" => memtrack(
             text,
             sec("null-tracker")?,
-            sec("pid")?.trim().parse().unwrap_or(0),
+            s.get("pid").and_then(|p| p.trim().parse().ok()).unwrap_or(0),
         ),
         "strace" => minus_null(user_figure),
         "memtrack-pid" => Ok(Reading {
@@ -615,6 +615,9 @@ pub const ALLOCATING: [&str; 8] = [
     "valloc",
     "pvalloc",
 ];
+
+/// glibc's heap of a thread's arena (HEAP_MAX_SIZE, x86-64).
+const ARENA: i128 = 64 << 20;
 
 /// A hold shorter than this is not told from the calls around it.
 const HOLD_GAP_NS: u64 = 40_000_000;
@@ -788,11 +791,38 @@ impl Truth {
             }
         };
         let mut segments: BTreeMap<u64, u64> = BTreeMap::new();
-        let mut own_mmaps = 0i128;
+        // malloc-family blocks that glibc mmapped (the call mapped at least
+        // the block), by address
+        let mut mmapped: Vec<u64> = vec![];
+        // the workload's own mmaps: their lengths, and what they mapped
+        let (mut own_mmaps, mut own_mapped) = (0i128, 0i128);
         for (k, e) in first.iter().enumerate() {
             let (call, held) = (s(e, "call"), k < held_end);
             let (ok, mapped) = (e["errno"].is_null(), i128::from(i(e, "mapped_bytes")));
             let errno = s(e, "errno");
+            if e["kind"] == "libc" && ok && ALLOCATING.contains(&call.as_str()) {
+                let size = arg(e, "size") * e["args"]["nmemb"].as_u64().unwrap_or(1);
+                if call == "realloc" && held && mapped > 0 && mmapped.contains(&arg(e, "ptr")) {
+                    add(
+                        MAPPING,
+                        -mapped,
+                        Class::Missed,
+                        "glibc's mremap of the mmapped chunk (realloc) not seen".into(),
+                    );
+                }
+                if mapped >= i128::from(size) {
+                    mmapped.extend(hex_or_num(&e["ret"]));
+                }
+                if held && e["tid"] != e["pid"] && mapped >= ARENA {
+                    add(
+                        MAPPING,
+                        ARENA,
+                        Class::Noise,
+                        "glibc's arena for the thread: 128 MiB mmapped to align 64 MiB, half unmapped at once"
+                            .into(),
+                    );
+                }
+            }
             match (call.as_str(), ok) {
                 ("mmap", false) => add(
                     ALL_KINDS,
@@ -808,6 +838,7 @@ impl Truth {
                 ),
                 ("mmap", true) if held => {
                     own_mmaps += page(arg(e, "length"));
+                    own_mapped += mapped;
                     let over = page(arg(e, "length")) - mapped;
                     if over > 0 && s(&e["args"], "flags").contains("MAP_FIXED") {
                         add(
@@ -835,12 +866,6 @@ impl Truth {
                     -mapped,
                     Class::Noise,
                     "a page unmapped before the hold still counted (munmap not subtracted)".into(),
-                ),
-                ("munmap", true) if mapped == 0 => add(
-                    MAPPING,
-                    -page(arg(e, "length")),
-                    Class::Phantom,
-                    "the munmap of nothing subtracted".into(),
                 ),
                 ("brk", true) if held && mapped < 0 => add(
                     MAPPING,
@@ -876,10 +901,18 @@ impl Truth {
         }
         add(
             HEAP,
-            own_mmaps,
+            own_mapped,
             Class::Noise,
             "the workload's own mmap, counted as a heap block".into(),
         );
+        if own_mmaps != own_mapped {
+            add(
+                HEAP,
+                own_mmaps,
+                Class::Noise,
+                "the workload's own mmaps, counted as heap blocks".into(),
+            );
+        }
     }
 
     /// The bytes and calls a tracker of this kind should report.
@@ -1088,10 +1121,24 @@ pub fn run_result(t: &Tracker, raw: &str, reference: Option<&str>) -> RunResult 
         .map(|v| v.trim().to_string())
         .unwrap_or_default();
     if status != "0" {
+        // why: the workload's own error, or the tracker's refusal
+        let own = s
+            .get("json")
+            .and_then(|j| serde_json::from_str::<Value>(j.trim()).ok())
+            .and_then(|v| v["error"].as_str().map(String::from));
+        let tool = s.get("tracker").and_then(|t| {
+            t.lines()
+                .find(|l| l.contains("aborting"))
+                .map(|l| l.trim_start_matches(['*', ' ']).to_string())
+        });
+        let why = match own.or(tool) {
+            Some(w) => format!("exit {status}: {}", w.replace('|', "/")),
+            None => format!("the workload exited with status {status}"),
+        };
         return RunResult {
             want,
             want_calls,
-            ..failed(format!("the workload exited with status {status}"))
+            ..failed(why)
         };
     }
     match reading(t, &s) {
@@ -1486,10 +1533,454 @@ mod tests {
         Truth {
             per_call,
             completed: 1,
-            failed: 0,
-            mmap_bytes: mmap,
-            brk_growth_bytes: brk,
+            calls: 1,
+            call_bytes: per_call,
+            live_blocks: 1,
+            live_bytes: per_call,
+            held_bytes: mmap + brk,
+            ..Default::default()
         }
+    }
+
+    /// A report of `entries`: `(call, args, ret, errno, mapped_bytes,
+    /// sysv_bytes, start in ms)`, one process, the first repeat.
+    fn report(entries: &[(&str, &str, &str, &str, i64, i64, u64)]) -> String {
+        ledger_of(
+            &entries
+                .iter()
+                .map(|&(c, a, r, e, m, v, t)| (7, 7, c, a, r, e, m, v, t))
+                .collect::<Vec<_>>(),
+        )
+    }
+    #[allow(clippy::type_complexity)]
+    fn ledger_of(entries: &[(u64, u64, &str, &str, &str, &str, i64, i64, u64)]) -> String {
+        let es: Vec<String> = entries
+            .iter()
+            .map(|&(pid, tid, call, args, ret, errno, mapped, sysv, ms)| {
+                let kind = if ["malloc", "calloc", "realloc", "free", "memalign", "aligned_alloc", "fork"].contains(&call) {
+                    "libc"
+                } else {
+                    "syscall"
+                };
+                format!(
+                    r#"{{"repeat":1,"pid":{pid},"tid":{tid},"call":"{call}","kind":"{kind}","args":{{{args}}},"ret":{ret},"errno":{errno},"start_ns":{},"mapped_bytes":{mapped},"sysv_bytes":{sysv}}}"#,
+                    ms * 1_000_000
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"pid":7,"allocator_bytes":8192,"completed":1,"failed_repeat":null,"ledger":[{}]}}"#,
+            es.join(",")
+        )
+    }
+    fn class_of(kind: Kind, bytes: u64, json: &str) -> (Class, String) {
+        classify(kind, &r(bytes, None), &Truth::from_json(json).unwrap())
+    }
+
+    #[test]
+    fn truth_from_the_ledger_mmap_wl() {
+        let map = r#""addr":"0x0","length":8192,"flags":"MAP_PRIVATE|MAP_ANONYMOUS""#;
+        // fixed: the overlay maps nothing new; held: 8192
+        let fixed = report(&[
+            ("mmap", map, r#""0x1000""#, "null", 8192, 0, 0),
+            (
+                "mmap",
+                r#""addr":"0x2000","length":4096,"flags":"MAP_PRIVATE|MAP_FIXED|MAP_ANONYMOUS""#,
+                r#""0x2000""#,
+                "null",
+                0,
+                0,
+                1,
+            ),
+            (
+                "munmap",
+                r#""addr":"0x1000","length":8192"#,
+                "0",
+                "null",
+                -8192,
+                0,
+                101,
+            ),
+        ]);
+        let t = Truth::from_json(&fixed).unwrap();
+        assert_eq!(
+            (t.held_bytes, t.calls, t.call_bytes, t.live_bytes),
+            (8192, 0, 0, 0)
+        );
+        assert_eq!(class_of(Kind::Mapping, 8192, &fixed).0, Class::Exact);
+        let (c, why) = class_of(Kind::Mapping, 12288, &fixed);
+        assert_eq!(c, Class::Double, "{why}");
+        assert!(why.starts_with("+4096 B: the MAP_FIXED mmap"), "{why}");
+        // a heap tracker that hooks mmap (memleak) sees the mapping as a block
+        let (c, why) = classify(Kind::Live, &r(8192, Some(1)), &t);
+        assert_eq!(c, Class::Noise, "{why}");
+        assert!(why.contains("own mmap"), "{why}");
+        // mremap-move: the reservation replaced
+        let mv = report(&[
+            ("mmap", map, r#""0x1000""#, "null", 8192, 0, 0),
+            ("mmap", map, r#""0x4000""#, "null", 8192, 0, 1),
+            (
+                "mremap",
+                r#""old_address":"0x1000","old_size":8192,"new_size":8192"#,
+                r#""0x4000""#,
+                "null",
+                -8192,
+                0,
+                2,
+            ),
+            (
+                "munmap",
+                r#""addr":"0x4000","length":8192"#,
+                "0",
+                "null",
+                -8192,
+                0,
+                102,
+            ),
+        ]);
+        assert_eq!(Truth::from_json(&mv).unwrap().held_bytes, 8192);
+        assert_eq!(class_of(Kind::Mapping, 16384, &mv).0, Class::Double);
+        // mremap-grow: held 2 x SIZE; a tracker of mmap lengths misses the growth
+        let grow = report(&[
+            ("mmap", map, r#""0x1000""#, "null", 8192, 0, 0),
+            (
+                "mremap",
+                r#""old_address":"0x1000","old_size":8192,"new_size":16384"#,
+                r#""0x4000""#,
+                "null",
+                8192,
+                0,
+                1,
+            ),
+            (
+                "munmap",
+                r#""addr":"0x4000","length":16384"#,
+                "0",
+                "null",
+                -16384,
+                0,
+                101,
+            ),
+        ]);
+        let (c, why) = class_of(Kind::Mapping, 8192, &grow);
+        assert_eq!(
+            (c, why.as_str()),
+            (Class::Missed, "-8192 B: mremap's growth not seen")
+        );
+        // unmap-middle: one page given back before the hold
+        let mid = report(&[
+            (
+                "mmap",
+                r#""addr":"0x0","length":12288"#,
+                r#""0x1000""#,
+                "null",
+                12288,
+                0,
+                0,
+            ),
+            (
+                "munmap",
+                r#""addr":"0x2000","length":4096"#,
+                "0",
+                "null",
+                -4096,
+                0,
+                1,
+            ),
+            (
+                "munmap",
+                r#""addr":"0x1000","length":4096"#,
+                "0",
+                "null",
+                -4096,
+                0,
+                101,
+            ),
+            (
+                "munmap",
+                r#""addr":"0x3000","length":4096"#,
+                "0",
+                "null",
+                -4096,
+                0,
+                102,
+            ),
+        ]);
+        assert_eq!(Truth::from_json(&mid).unwrap().held_bytes, 8192);
+        assert_eq!(class_of(Kind::Mapping, 12288, &mid).0, Class::Noise);
+        // fail-eexist: the failed mmap counted is a phantom
+        let fail = report(&[
+            ("mmap", map, r#""0x1000""#, "null", 8192, 0, 0),
+            (
+                "mmap",
+                r#""addr":"0x1000","length":8192,"flags":"MAP_FIXED_NOREPLACE""#,
+                "null",
+                r#""EEXIST""#,
+                0,
+                0,
+                1,
+            ),
+            (
+                "munmap",
+                r#""addr":"0x1000","length":8192"#,
+                "0",
+                "null",
+                -8192,
+                0,
+                101,
+            ),
+        ]);
+        assert_eq!(class_of(Kind::Mapping, 8192, &fail).0, Class::Exact);
+        let (c, why) = class_of(Kind::Mapping, 16384, &fail);
+        assert_eq!(
+            (c, why.as_str()),
+            (Class::Phantom, "+8192 B: the failed mmap (EEXIST) counted")
+        );
+        // no hold in the ledger: up to the peak
+        let nohold = report(&[
+            ("mmap", map, r#""0x1000""#, "null", 8192, 0, 0),
+            (
+                "munmap",
+                r#""addr":"0x1000","length":8192"#,
+                "0",
+                "null",
+                -8192,
+                0,
+                1,
+            ),
+        ]);
+        assert_eq!(Truth::from_json(&nohold).unwrap().held_bytes, 8192);
+    }
+
+    #[test]
+    fn truth_from_the_ledger_brk_and_shm() {
+        let cycles = report(&[
+            ("brk", r#""addr":"0x0""#, r#""0x10000""#, "null", 0, 0, 0),
+            (
+                "brk",
+                r#""addr":"0x12000""#,
+                r#""0x12000""#,
+                "null",
+                8192,
+                0,
+                1,
+            ),
+            (
+                "brk",
+                r#""addr":"0x10000""#,
+                r#""0x10000""#,
+                "null",
+                -8192,
+                0,
+                2,
+            ),
+            (
+                "brk",
+                r#""addr":"0x12000""#,
+                r#""0x12000""#,
+                "null",
+                8192,
+                0,
+                3,
+            ),
+            (
+                "brk",
+                r#""addr":"0x10000""#,
+                r#""0x10000""#,
+                "null",
+                -8192,
+                0,
+                4,
+            ),
+            (
+                "brk",
+                r#""addr":"0x12000""#,
+                r#""0x12000""#,
+                "null",
+                8192,
+                0,
+                5,
+            ),
+            (
+                "brk",
+                r#""addr":"0x10000""#,
+                r#""0x10000""#,
+                "null",
+                -8192,
+                0,
+                105,
+            ),
+        ]);
+        assert_eq!(Truth::from_json(&cycles).unwrap().held_bytes, 8192);
+        let (c, why) = class_of(Kind::Mapping, 24576, &cycles);
+        assert_eq!(c, Class::Double);
+        assert!(why.ends_with("(2 times)"), "{why}");
+        // sysv-same-key: one segment (its shmat mapping not counted again)
+        let same = report(&[
+            (
+                "shmget",
+                r#""key":"0x40","size":8192"#,
+                "5",
+                "null",
+                0,
+                8192,
+                0,
+            ),
+            (
+                "shmget",
+                r#""key":"0x40","size":8192"#,
+                "5",
+                "null",
+                0,
+                0,
+                1,
+            ),
+            ("shmat", r#""shmid":5"#, r#""0x1000""#, "null", 8192, 0, 2),
+            ("shmdt", r#""shmaddr":"0x1000""#, "0", "null", -8192, 0, 102),
+            (
+                "shmctl",
+                r#""shmid":5,"cmd":"IPC_RMID""#,
+                "0",
+                "null",
+                0,
+                -8192,
+                103,
+            ),
+        ]);
+        assert_eq!(Truth::from_json(&same).unwrap().held_bytes, 8192);
+        assert_eq!(class_of(Kind::Mapping, 8192, &same).0, Class::Exact);
+        let (c, why) = class_of(Kind::Mapping, 16384, &same);
+        assert_eq!(c, Class::Double);
+        assert!(why.contains("second shmget"), "{why}");
+    }
+
+    #[test]
+    fn truth_from_the_ledger_malloc_family_and_forks() {
+        // realloc from 1 MiB to 4 MiB: 2 calls, 5 MiB asked, 4 MiB live
+        let re = report(&[
+            (
+                "malloc",
+                r#""size":1048576"#,
+                r#""0x1010""#,
+                "null",
+                1187840,
+                0,
+                0,
+            ),
+            (
+                "realloc",
+                r#""ptr":"0x1010","size":4194304"#,
+                r#""0x9010""#,
+                "null",
+                3145728,
+                0,
+                1,
+            ),
+            (
+                "free",
+                r#""ptr":"0x9010""#,
+                "null",
+                "null",
+                -4198400,
+                0,
+                101,
+            ),
+        ]);
+        let t = Truth::from_json(&re).unwrap();
+        assert_eq!((t.calls, t.call_bytes), (2, 5 << 20));
+        assert_eq!(
+            (t.live_blocks, t.live_bytes, t.held_bytes),
+            (1, 4 << 20, 4333568)
+        );
+        let (c, why) = class_of(Kind::Mapping, 1187840, &re);
+        assert_eq!(c, Class::Missed);
+        assert!(why.contains("mremap"), "{why}");
+        // calloc: nmemb x size; aligned_alloc seen twice (memalign and
+        // aligned_alloc at one address)
+        let al = report(&[
+            (
+                "calloc",
+                r#""nmemb":4,"size":16"#,
+                r#""0x1010""#,
+                "null",
+                135168,
+                0,
+                0,
+            ),
+            (
+                "aligned_alloc",
+                r#""alignment":64,"size":262144"#,
+                r#""0x9040""#,
+                "null",
+                266240,
+                0,
+                1,
+            ),
+            ("free", r#""ptr":"0x9040""#, "null", "null", -266240, 0, 101),
+        ]);
+        let t = Truth::from_json(&al).unwrap();
+        assert_eq!((t.calls, t.call_bytes, t.live_bytes), (2, 262208, 262208));
+        let twice = classify(Kind::Calls, &r(2 * 262208, Some(4)), &t);
+        assert_eq!(twice.0, Class::Double);
+        // --fork: the child's calls; the bytes on the parent are misattributed
+        let fork = ledger_of(&[
+            (7, 7, "fork", "", "8", "null", 0, 0, 0),
+            (8, 8, "fork", "", "0", "null", 0, 0, 1),
+            (
+                8,
+                8,
+                "malloc",
+                r#""size":262144"#,
+                r#""0x1010""#,
+                "null",
+                401408,
+                0,
+                2,
+            ),
+            (
+                8,
+                8,
+                "free",
+                r#""ptr":"0x1010""#,
+                "null",
+                "null",
+                -266240,
+                0,
+                102,
+            ),
+        ]);
+        let t = Truth::from_json(&fork).unwrap();
+        assert_eq!(
+            (t.pids.clone(), t.held_bytes, t.calls),
+            (vec![8], 401408, 1)
+        );
+        let mut seen = Reading {
+            by_pid: vec![(7, 0, Some(0)), (8, 262144, Some(1))],
+            calls: Some(1),
+            ..Default::default()
+        };
+        seen.attribute(&t.pids);
+        assert_eq!(classify(Kind::Calls, &seen, &t).0, Class::Exact);
+        let mut wrong = Reading {
+            by_pid: vec![(7, 262144, Some(1)), (8, 0, Some(0))],
+            calls: Some(1),
+            ..Default::default()
+        };
+        wrong.attribute(&t.pids);
+        let (c, why) = classify(Kind::Calls, &wrong, &t);
+        assert_eq!(c, Class::Misattributed, "{why}");
+        // memtrack: the null run comes off the parent, the child as it is
+        let m = memtrack(
+            "exit pid=8 comm=malloc-wl user=401408\nexit pid=7 comm=malloc-wl user=3000000\n",
+            "exit pid=6 comm=malloc-wl user=3000000\n",
+            7,
+        )
+        .unwrap();
+        assert_eq!(m.by_pid, [(8, 401408, None), (7, 0, None)]);
+        // memcheck with a child: a summary each
+        let mc = "==8== total heap usage: 1 allocs, 1 frees, 262,144 bytes allocated\n==7== total heap usage: 0 allocs, 0 frees, 0 bytes allocated\n";
+        let c = memcheck(mc).unwrap();
+        assert_eq!(c.by_pid, [(8, 262144, Some(1)), (7, 0, Some(0))]);
     }
     fn r(bytes: u64, calls: Option<u64>) -> Reading {
         Reading {
@@ -1562,7 +2053,7 @@ mod tests {
             r#"{"allocator_bytes":9,"completed":2,"failed_repeat":3,"mmap_bytes":null}"#,
         )
         .unwrap();
-        assert_eq!((f.failed, f.mmap_bytes), (1, 0));
+        assert_eq!((f.failed, f.held_bytes), (1, 0));
         assert!(Truth::from_json("{}").is_err());
     }
 
@@ -1616,6 +2107,8 @@ mod tests {
             per_call: 100,
             completed: 2,
             failed: 1,
+            calls: 2,
+            call_bytes: 200,
             ..Default::default()
         };
         assert_eq!(
@@ -1625,7 +2118,7 @@ mod tests {
         // the bytes on another pid
         let mut m = r(0, None);
         m.elsewhere = 401408;
-        assert_eq!(classify(Kind::Mapping, &m, &t).0, Class::Missed);
+        assert_eq!(classify(Kind::Mapping, &m, &t).0, Class::Misattributed);
         m.bytes = 1;
         assert_eq!(classify(Kind::Mapping, &m, &t).0, Class::Misattributed);
     }
