@@ -48,7 +48,7 @@ session() {
 			return 0
 		fi
 		rl_watch=""
-		grep -q 'Error attaching probe' "$t.err" && ((try < 6)) || break
+		if ! grep -q 'Error attaching probe' "$t.err" || ((try == 6)); then break; fi
 		say "bpftrace $1 could not attach its probes (another tracer's?); again in 10 s"
 		tr_stop
 		sleep 10

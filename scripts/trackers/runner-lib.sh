@@ -108,8 +108,9 @@ wl_release() { echo >&"$rl_wl_fd"; }
 # wl_stop: SIGINT, which ends the --wait or the --hold (the workload reports);
 # with --fork the child holds, so it gets one too (the parent waits for it).
 wl_stop() {
-	local c
-	for c in $(cat /proc/"$wl_pid"/task/*/children 2>/dev/null); do
+	local c kids
+	kids=$(cat /proc/"$wl_pid"/task/*/children 2>/dev/null || true)
+	for c in $kids; do
 		kill -INT "$c" 2>/dev/null || true
 	done
 	kill -INT "$wl_pid" 2>/dev/null || true
