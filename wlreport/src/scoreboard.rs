@@ -618,6 +618,14 @@ pub const ALLOCATING: [&str; 8] = [
     "pvalloc",
 ];
 
+/// Whether an entry's `mapped_bytes` count toward what was mapped: not a
+/// shmat's (the segment is counted once, by `sysv_bytes`), nor a
+/// pthread_join's (its window spans the joined thread's own calls, whose
+/// mapping it measures again).
+fn counted(call: &str) -> bool {
+    call != "shmat" && call != "pthread_join"
+}
+
 /// glibc's heap of a thread's arena (HEAP_MAX_SIZE, x86-64).
 const ARENA: i128 = 64 << 20;
 
@@ -727,7 +735,7 @@ impl Truth {
                     live.insert(hex_or_num(&e["ret"]).unwrap_or(k as u64), bytes);
                 }
             }
-            if call != "shmat" {
+            if counted(&call) {
                 mapped += i(e, "mapped_bytes");
             }
             mapped += i(e, "sysv_bytes");
@@ -748,10 +756,10 @@ impl Truth {
             .iter()
             .map(|e| {
                 i(e, "sysv_bytes")
-                    + if s(e, "call") == "shmat" {
-                        0
-                    } else {
+                    + if counted(&s(e, "call")) {
                         i(e, "mapped_bytes")
+                    } else {
+                        0
                     }
             })
             .sum::<i64>()
@@ -827,6 +835,15 @@ impl Truth {
                 }
                 if mapped >= i128::from(size) {
                     mmapped.extend(hex_or_num(&e["ret"]));
+                    let own = mapped - i128::from(i(e, "heap_bytes")) - i128::from(size);
+                    if held && own > 0 {
+                        add(
+                            &[Kind::Live],
+                            own,
+                            Class::Rounded,
+                            "glibc's whole mmap for the block (alignment, header, pages)".into(),
+                        );
+                    }
                 }
                 if held && e["tid"] != e["pid"] && mapped >= ARENA {
                     add(
