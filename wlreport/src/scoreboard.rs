@@ -1168,7 +1168,11 @@ pub fn run_result(t: &Tracker, raw: &str, reference: Option<&str>) -> RunResult 
         let tool = s.get("tracker").and_then(|t| {
             t.lines()
                 .find(|l| l.contains("aborting"))
-                .map(|l| l.trim_start_matches(['*', ' ']).to_string())
+                // "**1234** Program aborting ...": the pid left out
+                .map(|l| {
+                    l.trim_start_matches(|c: char| c.is_ascii_digit() || c == '*' || c == ' ')
+                        .to_string()
+                })
         });
         let why = match own.or(tool) {
             Some(w) => format!("exit {status}: {}", w.replace('|', "/")),
