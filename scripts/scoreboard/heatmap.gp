@@ -10,8 +10,8 @@ set datafile separator "\t"
 set title "Tracker scoreboard: each cell's class against the workload's own account\n{/*0.8 ".subtitle."}"
 set xrange [-0.5:*]
 set yrange [*:*] reverse
-set xtics rotate by 30 right nomirror
-set ytics nomirror
+set xtics rotate by 30 right nomirror noenhanced
+set ytics nomirror noenhanced
 set tics scale 0
 unset key
 set cbrange [-2.5:7.5]
