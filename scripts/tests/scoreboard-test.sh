@@ -2,9 +2,11 @@
 # scoreboard-test.sh - the tracker scoreboard on a few paths, held to the
 # expected classes.
 #
-# Runs scripts/scoreboard.sh on three paths of scripts/scoreboard/paths.tsv
-# (malloc-wl 1 and 256 KiB: a heap block and an mmap; bytearray-wl 4096),
-# 2 runs a cell, under every tracker, then checks each cell's class against
+# Runs scripts/scoreboard.sh on five paths of scripts/scoreboard/paths.tsv
+# (malloc-wl 256 KiB: glibc's mmap; its --fork: the child's calls;
+# bytearray-wl 4096: a heap block; mmap-wl --mode fixed: the overlay counted
+# twice; shm-wl sysv-same-key: the second shmget), 2 runs a cell, under
+# every tracker that paths.tsv runs on them, then checks each cell's class against
 # scripts/scoreboard/expected/TOOL-VERSION.csv: a class that differs, or a
 # tool version without a file, fails (a new tracker version shows up as a
 # diff; accept it with `wlreport scoreboard expected --csv
@@ -12,7 +14,7 @@
 # full scripts/scoreboard.sh). A tool that cannot run here is a SKIP with the
 # reason, never a pass.
 # Prints KTAP (lib.sh); exits non-zero on any failure. Needs root; installs
-# the trackers when missing (through scoreboard.sh); takes about 2 minutes.
+# the trackers when missing (through scoreboard.sh); takes under 3 minutes.
 set -euo pipefail
 export LC_ALL=C
 
@@ -34,11 +36,11 @@ if [ "$ktap_fail" -ne 0 ]; then ktap_done || exit 1; fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/scoreboard-test.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-subset="malloc-1 malloc-256KiB bytearray-4KiB"
+subset="malloc-256KiB fork-256KiB bytearray-4KiB mmap-fixed shm-sysv-same-key"
 for p in $subset; do
 	awk -F'\t' -v p="$p" '$1 == p' "$scripts/scoreboard/paths.tsv"
 done >"$work/paths.tsv"
-check "the subset's paths are in paths.tsv" test "$(wc -l <"$work/paths.tsv")" -eq 3
+check "the subset's paths are in paths.tsv" test "$(wc -l <"$work/paths.tsv")" -eq 5
 
 start=$SECONDS
 rc=0

@@ -35,14 +35,39 @@ rl_init "${2:-}"
 # A session's ready line, and the pids of its runs, for the split at the end.
 declare -A pid_of=() null_pid_of=()
 ids=()
-session() {
-	local t=$rl_tmp/bt
-	# room for a whole scoreboard's pointers (memtrack.bt keeps them per pid)
-	tr_start "$t" env BPFTRACE_MAP_KEYS_MAX=65536 bpftrace -B line "$here/$1"
-	tr_wait_ready '^ready$' "$t" "bpftrace $1"
+# bt_start PREFIX SCRIPT [ARGS]: bpftrace SCRIPT, up to its ready line. A
+# uprobe another tracer holds on the same function (bcc's memleak) makes it
+# fail to attach, and a machine busy with other BPF programs can refuse its
+# RLIMIT_MEMLOCK: it is tried again, 10 s apart, 6 times.
+bt_start() {
+	local t=$1 bt=$2 try
+	shift 2
+	for try in 1 2 3 4 5 6; do
+		# room for a whole scoreboard's pointers (memtrack.bt keeps them per pid)
+		tr_start "$t" env BPFTRACE_MAP_KEYS_MAX=65536 bpftrace -B line "$here/$bt" "$@"
+		rl_watch=$rl_tr_pid
+		if rl_wait_for '^ready$' "$RL_TIMEOUT" "$t.out" "$t.err"; then
+			rl_watch=""
+			return 0
+		fi
+		rl_watch=""
+		if ! grep -Eq 'Error attaching probe|RLIMIT_MEMLOCK' "$t.err" || ((try == 6)); then break; fi
+		say "bpftrace $bt: $(last_line "$t.err"); again in 10 s"
+		tr_stop
+		sleep 10
+	done
+	fail "bpftrace $bt did not get ready: $(last_line "$t.out" "$t.err")"
 }
-# lines_of PID -> the session's lines for that process
-lines_of() { grep -E "(^| )pid=$1( |\$)" "$rl_tmp/bt.out" || true; }
+session() { bt_start "$rl_tmp/bt" "$1"; }
+# lines_of PID [JSON]: the session's lines for that process, and for the
+# processes its --json ledger names (a forked child reports on its own)
+lines_of() {
+	local pids=$1
+	if [ -n "${2:-}" ]; then
+		pids=$( (echo "$1"; json_of "$2" | grep -o '"pid":[0-9]*' | cut -d: -f2) | sort -u | paste -sd'|')
+	fi
+	grep -E "(^| )pid=($pids)( |\$)" "$rl_tmp/bt.out" || true
+}
 
 case "$mode" in
 memtrack)
@@ -66,7 +91,7 @@ memtrack)
 	tr_stop
 	for id in "${ids[@]}"; do
 		p=$rl_tmp/$id
-		lines_of "${pid_of[$id]}" >"$p.tr"
+		lines_of "${pid_of[$id]}" "$p.out" >"$p.tr"
 		lines_of "${null_pid_of[$id]}" >"$p.null.tr"
 		emit "$id" "$(<"$p.status")" "${pid_of[$id]}" "$p.out" "$p.tr" "$p.null.out" "$p.null.tr"
 	done
@@ -86,7 +111,7 @@ heap)
 	tr_stop
 	for id in "${ids[@]}"; do
 		p=$rl_tmp/$id
-		lines_of "${pid_of[$id]}" >"$p.tr"
+		lines_of "${pid_of[$id]}" "$p.out" >"$p.tr"
 		emit "$id" "$(<"$p.status")" "${pid_of[$id]}" "$p.out" "$p.tr"
 	done
 	;;
@@ -96,8 +121,7 @@ memtrack-pid)
 		p=$rl_tmp/$rl_id
 		wl_spawn "$p" "${rl_cmd[0]}" --json --wait "${rl_cmd[@]:1}" ||
 			fail "$rl_id: the workload never reached its --wait line: $(last_line "$p.err")"
-		tr_start "$p.bt" bpftrace -B line "$here/memtrack-pid.bt" "$wl_pid"
-		tr_wait_ready '^ready$' "$p.bt" "bpftrace memtrack-pid.bt"
+		bt_start "$p.bt" memtrack-pid.bt "$wl_pid"
 		wl_release
 		wl_finish
 		tr_stop

@@ -3,8 +3,10 @@
 # whose --json report is the truth each tracker is held to.
 #
 # Usage: scripts/trackers/run-none.sh plain OUTDIR < RUNS
-# RUNS and OUTDIR/ID.raw: see scripts/trackers/runner-lib.sh (the tracker
-# section is empty). Exit status: 0 every run recorded; 2 usage error.
+# Each run holds its allocation for 100 ms (--hold): the one long gap between
+# the ledger's calls tells the allocate side from the free side (wlreport
+# scoreboard's truth: what was held). RUNS and OUTDIR/ID.raw: see
+# scripts/trackers/runner-lib.sh (the tracker section is empty). Exit status: 0 every run recorded; 2 usage error.
 set -euo pipefail
 export LC_ALL=C
 
@@ -25,7 +27,7 @@ while IFS= read -r line; do
 	rl_read_run "$line" || continue
 	p=$rl_tmp/$rl_id
 	status=0
-	"${rl_cmd[0]}" --json "${rl_cmd[@]:1}" >"$p.out" 2>"$p.err" </dev/null || status=$?
+	"${rl_cmd[0]}" --json --hold 100ms "${rl_cmd[@]:1}" >"$p.out" 2>"$p.err" </dev/null || status=$?
 	: >"$p.tr"
 	emit "$rl_id" "$status" "$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p' "$p.out" | head -n 1)" "$p.out" "$p.tr"
 done

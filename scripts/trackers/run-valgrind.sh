@@ -58,6 +58,8 @@ while IFS= read -r line; do
 	else
 		status=0
 		"${tool[@]}" "${rl_cmd[0]}" --json "${rl_cmd[@]:1}" >"$p.out" 2>"$p.err" </dev/null || status=$?
+		# valgrind's own refusal ("Program aborting because of call to pvalloc")
+		grep -h 'Program aborting' "$p.err" >>"$p.tr" 2>/dev/null || true
 		pid=$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p' "$p.out" | head -n 1)
 		emit "$rl_id" "$status" "$pid" "$p.out" "$p.tr"
 	fi

@@ -105,8 +105,16 @@ wl_spawn() {
 # wl_release: a line on the workload's stdin lets it go on.
 wl_release() { echo >&"$rl_wl_fd"; }
 
-# wl_stop: SIGINT, which ends the --wait or the --hold (the workload reports).
-wl_stop() { kill -INT "$wl_pid" 2>/dev/null || true; }
+# wl_stop: SIGINT, which ends the --wait or the --hold (the workload reports);
+# with --fork the child holds, so it gets one too (the parent waits for it).
+wl_stop() {
+	local c kids
+	kids=$(cat /proc/"$wl_pid"/task/*/children 2>/dev/null || true)
+	for c in $kids; do
+		kill -INT "$c" 2>/dev/null || true
+	done
+	kill -INT "$wl_pid" 2>/dev/null || true
+}
 
 # wl_finish: closes the workload's stdin and reaps it; sets wl_status.
 wl_status=0

@@ -288,6 +288,36 @@ pub struct Reading {
     pub elsewhere: u64,
     /// Other figures worth showing (memcheck's leak summary, massif's extra).
     pub note: String,
+    /// The figure process by process (pid, bytes, calls), for the trackers
+    /// that report each process on its own; `bytes` and `calls` are then the
+    /// sums over all of them until `attribute` splits them.
+    pub by_pid: Vec<(u64, u64, Option<u64>)>,
+}
+
+impl Reading {
+    /// Keeps in `bytes` and `calls` what the tracker put on `home` (the
+    /// processes that made the calls) and moves the rest to `elsewhere`.
+    pub fn attribute(&mut self, home: &[u64]) {
+        if self.by_pid.is_empty() || home.is_empty() {
+            return;
+        }
+        let (mut bytes, mut calls, mut other) = (0, None::<u64>, 0);
+        for &(pid, b, c) in &self.by_pid {
+            if home.contains(&pid) {
+                bytes += b;
+                if let Some(c) = c {
+                    calls = Some(calls.unwrap_or(0) + c);
+                }
+            } else {
+                other += b;
+            }
+        }
+        self.bytes = bytes;
+        if self.calls.is_some() {
+            self.calls = Some(calls.unwrap_or(0));
+        }
+        self.elsewhere = other;
+    }
 }
 
 /// `KEY=VALUE` out of a line of words.
@@ -309,21 +339,60 @@ pub fn user_figure(text: &str) -> Result<u64, String> {
         .ok_or_else(|| "no user= figure".to_string())
 }
 
-/// heap.bt: the `exit` line's calls and bytes.
+/// heap.bt: the `exit` lines' calls and bytes, one a process.
 pub fn heap_bt(text: &str) -> Result<Reading, String> {
-    let l = text
+    let mut r = Reading::default();
+    for l in text.lines().filter(|l| l.starts_with("exit pid=")) {
+        let (pid, bytes, calls) = (
+            kv(l, "pid").ok_or("no pid=")?,
+            kv(l, "bytes").ok_or("no bytes=")?,
+            kv(l, "calls").ok_or("no calls=")?,
+        );
+        r.bytes += bytes;
+        r.calls = Some(r.calls.unwrap_or(0) + calls);
+        r.by_pid.push((pid, bytes, Some(calls)));
+    }
+    if r.by_pid.is_empty() {
+        return Err("no exit line from heap.bt".into());
+    }
+    if r.by_pid.len() == 1 {
+        r.by_pid.clear();
+    }
+    Ok(r)
+}
+
+/// memtrack.bt: the `exit` lines' user figure, one a process, less the null
+/// run's figure on the process `main` (the one started).
+pub fn memtrack(text: &str, null: &str, main: u64) -> Result<Reading, String> {
+    let lines: Vec<(u64, u64)> = text
         .lines()
-        .find(|l| l.starts_with("exit pid="))
-        .ok_or("no exit line from heap.bt")?;
-    let (bytes, calls) = (
-        kv(l, "bytes").ok_or("no bytes=")?,
-        kv(l, "calls").ok_or("no calls=")?,
-    );
-    Ok(Reading {
-        bytes,
-        calls: Some(calls),
+        .filter(|l| l.starts_with("exit pid="))
+        .filter_map(|l| Some((kv(l, "pid")?, kv(l, "user")?)))
+        .collect();
+    let null = user_figure(null)?;
+    let run = match lines.iter().find(|l| l.0 == main) {
+        Some(l) => l.1,
+        None => user_figure(text)?,
+    };
+    let mut r = Reading {
+        bytes: 0,
+        note: format!("{run} - {null} of the null run"),
         ..Default::default()
-    })
+    };
+    for &(pid, user) in &lines {
+        let b = if pid == main || lines.len() == 1 {
+            user.saturating_sub(null)
+        } else {
+            user
+        };
+        r.bytes += b;
+        r.by_pid.push((pid, b, None));
+    }
+    if r.by_pid.len() <= 1 {
+        r.by_pid.clear();
+        r.bytes = run.saturating_sub(null);
+    }
+    Ok(r)
 }
 
 /// memleak: the last report's outstanding allocations ("N bytes in M
@@ -405,8 +474,37 @@ pub fn massif(text: &str) -> Result<Reading, String> {
 }
 
 /// memcheck's log: "total heap usage: A allocs, F frees, B bytes allocated",
-/// with "in use at exit" and "definitely lost" as the note.
+/// with "in use at exit" and "definitely lost" as the note; one summary a
+/// process (`==PID==` starts each line) when the run forked.
 pub fn memcheck(text: &str) -> Result<Reading, String> {
+    let mut pids: Vec<&str> = vec![];
+    for l in text.lines() {
+        if let Some(p) = l.strip_prefix("==").and_then(|r| r.split_once("==")) {
+            if l.contains("total heap usage:") && !pids.contains(&p.0) {
+                pids.push(p.0);
+            }
+        }
+    }
+    if pids.len() > 1 {
+        let mut all = Reading::default();
+        for p in pids {
+            let tag = format!("=={p}==");
+            let mine: String = text
+                .lines()
+                .filter(|l| l.starts_with(&tag))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let r = memcheck(&mine)?;
+            all.bytes += r.bytes;
+            all.calls = Some(all.calls.unwrap_or(0) + r.calls.unwrap_or(0));
+            all.by_pid.push((p.parse().unwrap_or(0), r.bytes, r.calls));
+            if !all.note.is_empty() {
+                all.note.push_str("; ");
+            }
+            let _ = write!(all.note, "pid {p}: {}", r.note);
+        }
+        return Ok(all);
+    }
     let after = |key: &str| {
         text.lines()
             .find_map(|l| Some(l.split_once(key)?.1.trim().to_string()))
@@ -443,7 +541,14 @@ pub fn reading(t: &Tracker, s: &BTreeMap<String, String>) -> Result<Reading, Str
         })
     };
     match t.name {
-        "memtrack" | "strace" => minus_null(user_figure),
+        "memtrack" => memtrack(
+            text,
+            sec("null-tracker")?,
+            s.get("pid")
+                .and_then(|p| p.trim().parse().ok())
+                .unwrap_or(0),
+        ),
+        "strace" => minus_null(user_figure),
         "memtrack-pid" => Ok(Reading {
             bytes: user_figure(text)?,
             ..Default::default()
@@ -458,16 +563,81 @@ pub fn reading(t: &Tracker, s: &BTreeMap<String, String>) -> Result<Reading, Str
     }
 }
 
-/// What the workload did, from its `--json` report (today's fields).
+/// A difference from the truth that the ledger accounts for: a tracker whose
+/// figure is off by exactly `bytes` counted (or left out) what `why` says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Explained {
+    /// The kinds of tracker it is looked for in.
+    pub kinds: &'static [Kind],
+    /// Figure minus truth.
+    pub bytes: i128,
+    pub class: Class,
+    pub why: String,
+}
+
+const MAPPING: &[Kind] = &[Kind::Mapping];
+const HEAP: &[Kind] = &[Kind::Calls, Kind::Live];
+const ALL_KINDS: &[Kind] = &[Kind::Calls, Kind::Live, Kind::Mapping];
+
+/// What the workload did, from its `--json` ledger (`docs/ledger.md`); the
+/// report's summary fields when it has no ledger.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Truth {
-    /// What one call asked the allocator for.
+    /// What one call asked the allocator for (`allocator_bytes`).
     pub per_call: u64,
     pub completed: u64,
     /// Calls that were made and failed (a failed repeat).
     pub failed: u64,
-    pub mmap_bytes: u64,
-    pub brk_growth_bytes: u64,
+    /// The successful allocating calls of the malloc family, over every
+    /// repeat and process, and the bytes they asked for (calloc: nmemb x size).
+    pub calls: u64,
+    pub call_bytes: u64,
+    /// The malloc-family blocks live while the first repeat holds them.
+    pub live_blocks: u64,
+    pub live_bytes: u64,
+    /// What the first repeat had mapped while it held: the mapped growth of
+    /// its allocate side, plus the System V segments it made (a segment
+    /// counted once: its shmat mapping is not added).
+    pub held_bytes: u64,
+    /// The processes whose calls these are (a forked child's, not the
+    /// parent's).
+    pub pids: Vec<u64>,
+    /// The differences the ledger accounts for.
+    pub explained: Vec<Explained>,
+}
+
+/// The malloc-family functions that allocate (what a heap tracker counts).
+pub const ALLOCATING: [&str; 8] = [
+    "malloc",
+    "calloc",
+    "realloc",
+    "posix_memalign",
+    "aligned_alloc",
+    "memalign",
+    "valloc",
+    "pvalloc",
+];
+
+/// Whether an entry's `mapped_bytes` count toward what was mapped: not a
+/// shmat's (the segment is counted once, by `sysv_bytes`), nor a
+/// pthread_join's (its window spans the joined thread's own calls, whose
+/// mapping it measures again).
+fn counted(call: &str) -> bool {
+    call != "shmat" && call != "pthread_join"
+}
+
+/// glibc's heap of a thread's arena (HEAP_MAX_SIZE, x86-64).
+const ARENA: i128 = 64 << 20;
+
+/// A hold shorter than this is not told from the calls around it.
+const HOLD_GAP_NS: u64 = 40_000_000;
+
+fn hex_or_num(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => u64::from_str_radix(s.strip_prefix("0x")?, 16).ok(),
+        _ => None,
+    }
 }
 
 impl Truth {
@@ -475,27 +645,314 @@ impl Truth {
         let v: Value =
             serde_json::from_str(j.trim()).map_err(|e| format!("bad --json report: {e}"))?;
         let u = |k: &str| v.get(k).and_then(Value::as_u64);
-        Ok(Truth {
-            per_call: u("allocator_bytes").ok_or("no allocator_bytes")?,
-            completed: u("completed").ok_or("no completed")?,
-            failed: u64::from(v.get("failed_repeat").is_some_and(|f| !f.is_null())),
-            mmap_bytes: u("mmap_bytes").unwrap_or(0),
-            brk_growth_bytes: u("brk_growth_bytes").unwrap_or(0),
-        })
+        let per_call = u("allocator_bytes").ok_or("no allocator_bytes")?;
+        let completed = u("completed").ok_or("no completed")?;
+        let failed = u64::from(v.get("failed_repeat").is_some_and(|f| !f.is_null()));
+        let Some(ledger) = v.get("ledger").and_then(Value::as_array) else {
+            // A report without a ledger: its summary fields.
+            let mmap = u("mmap_bytes").unwrap_or(0);
+            let n = completed.min(1);
+            return Ok(Truth {
+                per_call,
+                completed,
+                failed,
+                calls: completed,
+                call_bytes: per_call * completed,
+                live_blocks: n,
+                live_bytes: per_call * n,
+                held_bytes: mmap * completed + u("brk_growth_bytes").unwrap_or(0),
+                pids: u("pid").into_iter().collect(),
+                explained: vec![],
+            });
+        };
+        let mut t = Truth {
+            per_call,
+            completed,
+            failed,
+            ..Default::default()
+        };
+        t.read_ledger(ledger);
+        if t.pids.is_empty() {
+            t.pids.extend(u("pid"));
+        }
+        Ok(t)
+    }
+
+    fn read_ledger(&mut self, ledger: &[Value]) {
+        let s = |e: &Value, k: &str| e[k].as_str().unwrap_or_default().to_string();
+        let i = |e: &Value, k: &str| e[k].as_i64().unwrap_or(0);
+        let arg = |e: &Value, k: &str| hex_or_num(&e["args"][k]).unwrap_or(0);
+        // Every repeat: the malloc family's calls, and the processes.
+        for e in ledger {
+            let call = s(e, "call");
+            if e["kind"] == "libc" && ALLOCATING.contains(&call.as_str()) {
+                let bytes = arg(e, "size") * e["args"]["nmemb"].as_u64().unwrap_or(1);
+                if e["errno"].is_null() {
+                    self.calls += 1;
+                    self.call_bytes += bytes;
+                } else {
+                    self.explained.push(Explained {
+                        kinds: HEAP,
+                        bytes: i128::from(bytes),
+                        class: Class::Phantom,
+                        why: format!("the failed {call} counted"),
+                    });
+                }
+            }
+            let pid = e["pid"].as_u64().unwrap_or(0);
+            let own = !matches!(call.as_str(), "fork" | "pthread_create" | "pthread_join");
+            if own && !self.pids.contains(&pid) {
+                self.pids.push(pid);
+            }
+        }
+        // The first repeat, in time order; the hold is the one long gap.
+        let mut first: Vec<&Value> = ledger
+            .iter()
+            .filter(|e| e["repeat"].as_u64() == Some(1))
+            .collect();
+        first.sort_by_key(|e| e["start_ns"].as_u64().unwrap_or(0));
+        let gap = first
+            .windows(2)
+            .enumerate()
+            .map(|(k, w)| {
+                let (a, b) = (w[0]["start_ns"].as_u64(), w[1]["start_ns"].as_u64());
+                (b.unwrap_or(0).saturating_sub(a.unwrap_or(0)), k + 1)
+            })
+            .filter(|&(g, _)| g >= HOLD_GAP_NS)
+            .max();
+        // Without a hold: up to the peak of what is mapped, and of what is live.
+        let mut live: BTreeMap<u64, u64> = BTreeMap::new();
+        let (mut mapped, mut peak, mut at_peak) = (0i64, i64::MIN, 0usize);
+        let (mut live_peak, mut live_at) = (0u64, 0usize);
+        for (k, e) in first.iter().enumerate() {
+            let call = s(e, "call");
+            if e["kind"] == "libc" && e["errno"].is_null() {
+                if call == "free" || call == "realloc" {
+                    live.remove(&arg(e, "ptr"));
+                }
+                if ALLOCATING.contains(&call.as_str()) {
+                    let bytes = arg(e, "size") * e["args"]["nmemb"].as_u64().unwrap_or(1);
+                    live.insert(hex_or_num(&e["ret"]).unwrap_or(k as u64), bytes);
+                }
+            }
+            if counted(&call) {
+                mapped += i(e, "mapped_bytes");
+            }
+            mapped += i(e, "sysv_bytes");
+            if mapped > peak {
+                (peak, at_peak) = (mapped, k + 1);
+            }
+            let l: u64 = live.values().sum();
+            if l > live_peak {
+                (live_peak, live_at) = (l, k + 1);
+            }
+        }
+        let (held_end, live_end) = match gap {
+            Some((_, k)) => (k, k),
+            None => (at_peak, live_at),
+        };
+        let side = &first[..held_end];
+        self.held_bytes = side
+            .iter()
+            .map(|e| {
+                i(e, "sysv_bytes")
+                    + if counted(&s(e, "call")) {
+                        i(e, "mapped_bytes")
+                    } else {
+                        0
+                    }
+            })
+            .sum::<i64>()
+            .max(0)
+            .unsigned_abs();
+        let mut live: BTreeMap<u64, u64> = BTreeMap::new();
+        for (k, e) in first[..live_end].iter().enumerate() {
+            let call = s(e, "call");
+            if e["kind"] != "libc" || !e["errno"].is_null() {
+                continue;
+            }
+            if call == "free" || call == "realloc" {
+                live.remove(&arg(e, "ptr"));
+            }
+            if ALLOCATING.contains(&call.as_str()) {
+                let bytes = arg(e, "size") * e["args"]["nmemb"].as_u64().unwrap_or(1);
+                live.insert(hex_or_num(&e["ret"]).unwrap_or(k as u64), bytes);
+            }
+        }
+        self.live_blocks = live.len() as u64;
+        self.live_bytes = live.values().sum();
+        self.explain(&first, held_end);
+    }
+
+    /// The differences the first repeat's calls account for.
+    fn explain(&mut self, first: &[&Value], held_end: usize) {
+        let s = |e: &Value, k: &str| e[k].as_str().unwrap_or_default().to_string();
+        let i = |e: &Value, k: &str| e[k].as_i64().unwrap_or(0);
+        let arg = |e: &Value, k: &str| hex_or_num(&e["args"][k]).unwrap_or(0);
+        let page = |n: u64| i128::from(round_up(n, 4096));
+        let mut add = |kinds, bytes: i128, class, why: String| {
+            if bytes != 0 {
+                self.explained.push(Explained {
+                    kinds,
+                    bytes,
+                    class,
+                    why,
+                });
+            }
+        };
+        let mut segments: BTreeMap<u64, u64> = BTreeMap::new();
+        // malloc-family blocks that glibc mmapped (the call mapped at least
+        // the block), by address
+        let mut mmapped: Vec<u64> = vec![];
+        let mut sizes: BTreeMap<u64, u64> = BTreeMap::new();
+        // the workload's own mmaps: their lengths, and what they mapped
+        let (mut own_mmaps, mut own_mapped) = (0i128, 0i128);
+        for (k, e) in first.iter().enumerate() {
+            let (call, held) = (s(e, "call"), k < held_end);
+            let (ok, mapped) = (e["errno"].is_null(), i128::from(i(e, "mapped_bytes")));
+            let errno = s(e, "errno");
+            if e["kind"] == "libc" && ok && ALLOCATING.contains(&call.as_str()) {
+                let size = arg(e, "size") * e["args"]["nmemb"].as_u64().unwrap_or(1);
+                if call == "realloc" && held && mmapped.contains(&arg(e, "ptr")) {
+                    // a tracker that keyed the old block by glibc's mmap
+                    // misses the realloc's release of it
+                    let old = sizes.get(&arg(e, "ptr")).copied().unwrap_or(0);
+                    add(
+                        &[Kind::Live],
+                        i128::from(glibc::mmapped_chunk_len(old)),
+                        Class::Double,
+                        "the mmapped block realloc moved away from still counted".into(),
+                    );
+                }
+                sizes.insert(hex_or_num(&e["ret"]).unwrap_or(0), size);
+                if call == "realloc" && held && mapped > 0 && mmapped.contains(&arg(e, "ptr")) {
+                    add(
+                        MAPPING,
+                        -mapped,
+                        Class::Missed,
+                        "glibc's mremap of the mmapped chunk (realloc) not seen".into(),
+                    );
+                }
+                if mapped >= i128::from(size) {
+                    mmapped.extend(hex_or_num(&e["ret"]));
+                    let own = mapped - i128::from(i(e, "heap_bytes")) - i128::from(size);
+                    if held && own > 0 {
+                        add(
+                            &[Kind::Live],
+                            own,
+                            Class::Rounded,
+                            "glibc's whole mmap for the block (alignment, header, pages)".into(),
+                        );
+                    }
+                }
+                if held && e["tid"] != e["pid"] && mapped >= ARENA {
+                    add(
+                        MAPPING,
+                        ARENA,
+                        Class::Noise,
+                        "glibc's arena for the thread: 128 MiB mmapped to align 64 MiB, half unmapped at once"
+                            .into(),
+                    );
+                }
+            }
+            match (call.as_str(), ok) {
+                ("mmap", false) => add(
+                    ALL_KINDS,
+                    page(arg(e, "length")),
+                    Class::Phantom,
+                    format!("the failed mmap ({errno}) counted"),
+                ),
+                ("shmget", false) => add(
+                    MAPPING,
+                    page(arg(e, "size")),
+                    Class::Phantom,
+                    format!("the failed shmget ({errno}) counted"),
+                ),
+                ("mmap", true) if held => {
+                    own_mmaps += page(arg(e, "length"));
+                    own_mapped += mapped;
+                    let over = page(arg(e, "length")) - mapped;
+                    if over > 0 && s(&e["args"], "flags").contains("MAP_FIXED") {
+                        add(
+                            MAPPING,
+                            over,
+                            Class::Double,
+                            "the MAP_FIXED mmap over its own mapping counted again".into(),
+                        );
+                    }
+                }
+                ("mremap", true) if held && mapped < 0 => add(
+                    MAPPING,
+                    -mapped,
+                    Class::Double,
+                    "the mapping mremap moved onto (replaced) counted as well".into(),
+                ),
+                ("mremap", true) if held && mapped > 0 => add(
+                    MAPPING,
+                    -mapped,
+                    Class::Missed,
+                    "mremap's growth not seen".into(),
+                ),
+                ("munmap", true) if held && mapped < 0 => add(
+                    MAPPING,
+                    -mapped,
+                    Class::Noise,
+                    "a page unmapped before the hold still counted (munmap not subtracted)".into(),
+                ),
+                ("brk", true) if held && mapped < 0 => add(
+                    MAPPING,
+                    -mapped,
+                    Class::Double,
+                    "the break grown again after a shrink: each growth counted".into(),
+                ),
+                ("shmget", true) => {
+                    let (size, id) = (arg(e, "size"), hex_or_num(&e["ret"]).unwrap_or(0));
+                    if i(e, "sysv_bytes") == 0 {
+                        add(
+                            MAPPING,
+                            page(size),
+                            Class::Double,
+                            "the second shmget of the key (the same segment) counted".into(),
+                        );
+                    }
+                    segments.entry(id).or_insert(size);
+                }
+                ("shmctl", true) if held => {
+                    let size = segments.get(&arg(e, "shmid")).copied().unwrap_or(0);
+                    if i(e, "sysv_bytes") == 0 && s(&e["args"], "cmd") == "IPC_RMID" {
+                        add(
+                            MAPPING,
+                            -page(size),
+                            Class::Missed,
+                            "taken away at IPC_RMID, still attached".into(),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+        add(
+            HEAP,
+            own_mapped,
+            Class::Noise,
+            "the workload's own mmap, counted as a heap block".into(),
+        );
+        if own_mmaps != own_mapped {
+            add(
+                HEAP,
+                own_mmaps,
+                Class::Noise,
+                "the workload's own mmaps, counted as heap blocks".into(),
+            );
+        }
     }
 
     /// The bytes and calls a tracker of this kind should report.
     pub fn expect(&self, kind: Kind) -> (u64, Option<u64>) {
         match kind {
-            Kind::Calls => (self.per_call * self.completed, Some(self.completed)),
-            Kind::Live => {
-                let n = self.completed.min(1);
-                (self.per_call * n, Some(n))
-            }
-            Kind::Mapping => (
-                self.mmap_bytes * self.completed + self.brk_growth_bytes,
-                None,
-            ),
+            Kind::Calls => (self.call_bytes, Some(self.calls)),
+            Kind::Live => (self.live_bytes, Some(self.live_blocks)),
+            Kind::Mapping => (self.held_bytes, None),
         }
     }
 }
@@ -578,7 +1035,40 @@ pub fn classify(kind: Kind, r: &Reading, t: &Truth) -> (Class, String) {
         };
     }
     if want > 0 && r.bytes == 0 {
+        if r.elsewhere > 0 {
+            return (
+                Class::Misattributed,
+                format!("{d} B here, {} B on another process", r.elsewhere),
+            );
+        }
         return (Class::Missed, format!("{d} B: saw nothing"));
+    }
+    // What the ledger accounts for: one of its differences, or all of one
+    // class together (a break grown three times).
+    let mine: Vec<&Explained> = t
+        .explained
+        .iter()
+        .filter(|e| e.kinds.contains(&kind))
+        .collect();
+    let c = calls.map(|(c, w)| calls_note(c, w)).unwrap_or_default();
+    if let Some(e) = mine.iter().find(|e| e.bytes == diff) {
+        return (e.class, format!("{d} B{c}: {}", e.why));
+    }
+    for class in Class::ALL {
+        let same: Vec<&&Explained> = mine.iter().filter(|e| e.class == class).collect();
+        if same.len() > 1 && same.iter().map(|e| e.bytes).sum::<i128>() == diff {
+            return (
+                class,
+                format!("{d} B{c}: {} ({} times)", same[0].why, same.len()),
+            );
+        }
+    }
+    // two different ones together: the worse class names the cell
+    for (k, a) in mine.iter().enumerate() {
+        if let Some(b) = mine[k + 1..].iter().find(|b| a.bytes + b.bytes == diff) {
+            let (w, o) = if b.class > a.class { (b, a) } else { (a, b) };
+            return (w.class, format!("{d} B{c}: {}; {}", w.why, o.why));
+        }
     }
     // Calls the workload made and that failed, counted as if they had not.
     let failed_bytes = t.per_call * t.failed;
@@ -670,15 +1160,48 @@ pub fn run_result(t: &Tracker, raw: &str, reference: Option<&str>) -> RunResult 
         .map(|v| v.trim().to_string())
         .unwrap_or_default();
     if status != "0" {
+        // why: the workload's own error, or the tracker's refusal
+        let own = s
+            .get("json")
+            .and_then(|j| serde_json::from_str::<Value>(j.trim()).ok())
+            .and_then(|v| v["error"].as_str().map(String::from));
+        let tool = s.get("tracker").and_then(|t| {
+            t.lines()
+                .find(|l| l.contains("aborting"))
+                // "**1234** Program aborting ...": the pid left out
+                .map(|l| {
+                    l.trim_start_matches(|c: char| c.is_ascii_digit() || c == '*' || c == ' ')
+                        .to_string()
+                })
+        });
+        let why = match own.or(tool) {
+            Some(w) => format!("exit {status}: {}", w.replace('|', "/")),
+            None => format!("the workload exited with status {status}"),
+        };
         return RunResult {
             want,
             want_calls,
-            ..failed(format!("the workload exited with status {status}"))
+            ..failed(why)
         };
     }
     match reading(t, &s) {
-        Ok(r) => {
-            let (class, why) = classify(t.kind, &r, &truth);
+        Ok(mut r) => {
+            // Whose calls these were, in this run (its own pids).
+            let home = s
+                .get("json")
+                .and_then(|j| Truth::from_json(j).ok())
+                .map(|h| h.pids)
+                .unwrap_or_default();
+            r.attribute(&home);
+            let (class, mut why) = classify(t.kind, &r, &truth);
+            // memcheck's leak check, where the workload leaves blocks live
+            if t.name == "memcheck" && !r.note.contains("in use at exit 0 bytes") {
+                why = if why.is_empty() {
+                    r.note.clone()
+                } else {
+                    format!("{why}; {}", r.note)
+                };
+            }
             RunResult {
                 class,
                 why,
@@ -884,7 +1407,7 @@ pub fn markdown(
             let l = cells
                 .iter()
                 .find(|c| c.tracker.name == t.name && c.path == p.name)
-                .map_or("".into(), Cell::label);
+                .map_or("n/a".into(), Cell::label);
             let _ = write!(s, " {l} |");
         }
         s.push('\n');
@@ -899,9 +1422,9 @@ pub fn markdown(
             _ => "?".into(),
         };
         let truth = match t.kind {
-            Kind::Calls => "allocator_bytes x completed, and completed calls",
-            Kind::Live => "allocator_bytes of the block held",
-            Kind::Mapping => "mmap_bytes x completed + brk_growth_bytes",
+            Kind::Calls => "the ledger's malloc-family calls: their count and bytes asked",
+            Kind::Live => "the ledger's malloc-family blocks live while held",
+            Kind::Mapping => "the ledger's mapped growth while held (+ SysV segments)",
         };
         let _ = writeln!(
             s,
@@ -913,7 +1436,8 @@ pub fn markdown(
 }
 
 /// The heat map's data for gnuplot: `X<TAB>Y<TAB>CODE<TAB>PATH<TAB>TRACKER<TAB>LABEL`
-/// a cell, CODE the class's place in `Class::ALL` (skipped: -1).
+/// a cell, CODE the class's place in `Class::ALL` (skipped: -1; n/a, a
+/// tracker that paths.tsv does not run on the path: -2).
 pub fn heat(paths: &[Path], cells: &[Cell]) -> String {
     let trackers: Vec<&Tracker> = TRACKERS
         .iter()
@@ -926,6 +1450,8 @@ pub fn heat(paths: &[Path], cells: &[Cell]) -> String {
                 .iter()
                 .find(|c| c.tracker.name == t.name && c.path == p.name)
             else {
+                // not run on this path by choice (paths.tsv's TRACKERS)
+                let _ = writeln!(s, "{x}\t{y}\t-2\t{}\t{}\tn/a", p.name, t.name);
                 continue;
             };
             let (code, label) = match (&c.skipped, c.class()) {
@@ -1050,10 +1576,462 @@ mod tests {
         Truth {
             per_call,
             completed: 1,
-            failed: 0,
-            mmap_bytes: mmap,
-            brk_growth_bytes: brk,
+            calls: 1,
+            call_bytes: per_call,
+            live_blocks: 1,
+            live_bytes: per_call,
+            held_bytes: mmap + brk,
+            ..Default::default()
         }
+    }
+
+    /// A report of `entries`: `(call, args, ret, errno, mapped_bytes,
+    /// sysv_bytes, start in ms)`, one process, the first repeat.
+    fn report(entries: &[(&str, &str, &str, &str, i64, i64, u64)]) -> String {
+        ledger_of(
+            &entries
+                .iter()
+                .map(|&(c, a, r, e, m, v, t)| (7, 7, c, a, r, e, m, v, t))
+                .collect::<Vec<_>>(),
+        )
+    }
+    #[allow(clippy::type_complexity)]
+    fn ledger_of(entries: &[(u64, u64, &str, &str, &str, &str, i64, i64, u64)]) -> String {
+        let es: Vec<String> = entries
+            .iter()
+            .map(|&(pid, tid, call, args, ret, errno, mapped, sysv, ms)| {
+                let kind = if ["malloc", "calloc", "realloc", "free", "memalign", "aligned_alloc", "fork"].contains(&call) {
+                    "libc"
+                } else {
+                    "syscall"
+                };
+                format!(
+                    r#"{{"repeat":1,"pid":{pid},"tid":{tid},"call":"{call}","kind":"{kind}","args":{{{args}}},"ret":{ret},"errno":{errno},"start_ns":{},"mapped_bytes":{mapped},"sysv_bytes":{sysv}}}"#,
+                    ms * 1_000_000
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"pid":7,"allocator_bytes":8192,"completed":1,"failed_repeat":null,"ledger":[{}]}}"#,
+            es.join(",")
+        )
+    }
+    fn class_of(kind: Kind, bytes: u64, json: &str) -> (Class, String) {
+        classify(kind, &r(bytes, None), &Truth::from_json(json).unwrap())
+    }
+
+    #[test]
+    fn truth_from_the_ledger_mmap_wl() {
+        let map = r#""addr":"0x0","length":8192,"flags":"MAP_PRIVATE|MAP_ANONYMOUS""#;
+        // fixed: the overlay maps nothing new; held: 8192
+        let fixed = report(&[
+            ("mmap", map, r#""0x1000""#, "null", 8192, 0, 0),
+            (
+                "mmap",
+                r#""addr":"0x2000","length":4096,"flags":"MAP_PRIVATE|MAP_FIXED|MAP_ANONYMOUS""#,
+                r#""0x2000""#,
+                "null",
+                0,
+                0,
+                1,
+            ),
+            (
+                "munmap",
+                r#""addr":"0x1000","length":8192"#,
+                "0",
+                "null",
+                -8192,
+                0,
+                101,
+            ),
+        ]);
+        let t = Truth::from_json(&fixed).unwrap();
+        assert_eq!(
+            (t.held_bytes, t.calls, t.call_bytes, t.live_bytes),
+            (8192, 0, 0, 0)
+        );
+        assert_eq!(class_of(Kind::Mapping, 8192, &fixed).0, Class::Exact);
+        let (c, why) = class_of(Kind::Mapping, 12288, &fixed);
+        assert_eq!(c, Class::Double, "{why}");
+        assert!(why.starts_with("+4096 B: the MAP_FIXED mmap"), "{why}");
+        // a heap tracker that hooks mmap (memleak) sees the mapping as a block
+        let (c, why) = classify(Kind::Live, &r(8192, Some(1)), &t);
+        assert_eq!(c, Class::Noise, "{why}");
+        assert!(why.contains("own mmap"), "{why}");
+        // mremap-move: the reservation replaced
+        let mv = report(&[
+            ("mmap", map, r#""0x1000""#, "null", 8192, 0, 0),
+            ("mmap", map, r#""0x4000""#, "null", 8192, 0, 1),
+            (
+                "mremap",
+                r#""old_address":"0x1000","old_size":8192,"new_size":8192"#,
+                r#""0x4000""#,
+                "null",
+                -8192,
+                0,
+                2,
+            ),
+            (
+                "munmap",
+                r#""addr":"0x4000","length":8192"#,
+                "0",
+                "null",
+                -8192,
+                0,
+                102,
+            ),
+        ]);
+        assert_eq!(Truth::from_json(&mv).unwrap().held_bytes, 8192);
+        assert_eq!(class_of(Kind::Mapping, 16384, &mv).0, Class::Double);
+        // mremap-grow: held 2 x SIZE; a tracker of mmap lengths misses the growth
+        let grow = report(&[
+            ("mmap", map, r#""0x1000""#, "null", 8192, 0, 0),
+            (
+                "mremap",
+                r#""old_address":"0x1000","old_size":8192,"new_size":16384"#,
+                r#""0x4000""#,
+                "null",
+                8192,
+                0,
+                1,
+            ),
+            (
+                "munmap",
+                r#""addr":"0x4000","length":16384"#,
+                "0",
+                "null",
+                -16384,
+                0,
+                101,
+            ),
+        ]);
+        let (c, why) = class_of(Kind::Mapping, 8192, &grow);
+        assert_eq!(
+            (c, why.as_str()),
+            (Class::Missed, "-8192 B: mremap's growth not seen")
+        );
+        // unmap-middle: one page given back before the hold
+        let mid = report(&[
+            (
+                "mmap",
+                r#""addr":"0x0","length":12288"#,
+                r#""0x1000""#,
+                "null",
+                12288,
+                0,
+                0,
+            ),
+            (
+                "munmap",
+                r#""addr":"0x2000","length":4096"#,
+                "0",
+                "null",
+                -4096,
+                0,
+                1,
+            ),
+            (
+                "munmap",
+                r#""addr":"0x1000","length":4096"#,
+                "0",
+                "null",
+                -4096,
+                0,
+                101,
+            ),
+            (
+                "munmap",
+                r#""addr":"0x3000","length":4096"#,
+                "0",
+                "null",
+                -4096,
+                0,
+                102,
+            ),
+        ]);
+        assert_eq!(Truth::from_json(&mid).unwrap().held_bytes, 8192);
+        assert_eq!(class_of(Kind::Mapping, 12288, &mid).0, Class::Noise);
+        // fail-eexist: the failed mmap counted is a phantom
+        let fail = report(&[
+            ("mmap", map, r#""0x1000""#, "null", 8192, 0, 0),
+            (
+                "mmap",
+                r#""addr":"0x1000","length":8192,"flags":"MAP_FIXED_NOREPLACE""#,
+                "null",
+                r#""EEXIST""#,
+                0,
+                0,
+                1,
+            ),
+            (
+                "munmap",
+                r#""addr":"0x1000","length":8192"#,
+                "0",
+                "null",
+                -8192,
+                0,
+                101,
+            ),
+        ]);
+        assert_eq!(class_of(Kind::Mapping, 8192, &fail).0, Class::Exact);
+        let (c, why) = class_of(Kind::Mapping, 16384, &fail);
+        assert_eq!(
+            (c, why.as_str()),
+            (Class::Phantom, "+8192 B: the failed mmap (EEXIST) counted")
+        );
+        let (c, why) = classify(
+            Kind::Live,
+            &r(16384, Some(2)),
+            &Truth::from_json(&fail).unwrap(),
+        );
+        assert_eq!(c, Class::Phantom, "{why}");
+        // no hold in the ledger: up to the peak
+        let nohold = report(&[
+            ("mmap", map, r#""0x1000""#, "null", 8192, 0, 0),
+            (
+                "munmap",
+                r#""addr":"0x1000","length":8192"#,
+                "0",
+                "null",
+                -8192,
+                0,
+                1,
+            ),
+        ]);
+        assert_eq!(Truth::from_json(&nohold).unwrap().held_bytes, 8192);
+    }
+
+    #[test]
+    fn truth_from_the_ledger_brk_and_shm() {
+        let cycles = report(&[
+            ("brk", r#""addr":"0x0""#, r#""0x10000""#, "null", 0, 0, 0),
+            (
+                "brk",
+                r#""addr":"0x12000""#,
+                r#""0x12000""#,
+                "null",
+                8192,
+                0,
+                1,
+            ),
+            (
+                "brk",
+                r#""addr":"0x10000""#,
+                r#""0x10000""#,
+                "null",
+                -8192,
+                0,
+                2,
+            ),
+            (
+                "brk",
+                r#""addr":"0x12000""#,
+                r#""0x12000""#,
+                "null",
+                8192,
+                0,
+                3,
+            ),
+            (
+                "brk",
+                r#""addr":"0x10000""#,
+                r#""0x10000""#,
+                "null",
+                -8192,
+                0,
+                4,
+            ),
+            (
+                "brk",
+                r#""addr":"0x12000""#,
+                r#""0x12000""#,
+                "null",
+                8192,
+                0,
+                5,
+            ),
+            (
+                "brk",
+                r#""addr":"0x10000""#,
+                r#""0x10000""#,
+                "null",
+                -8192,
+                0,
+                105,
+            ),
+        ]);
+        assert_eq!(Truth::from_json(&cycles).unwrap().held_bytes, 8192);
+        let (c, why) = class_of(Kind::Mapping, 24576, &cycles);
+        assert_eq!(c, Class::Double);
+        assert!(why.ends_with("(2 times)"), "{why}");
+        // sysv-same-key: one segment (its shmat mapping not counted again)
+        let same = report(&[
+            (
+                "shmget",
+                r#""key":"0x40","size":8192"#,
+                "5",
+                "null",
+                0,
+                8192,
+                0,
+            ),
+            (
+                "shmget",
+                r#""key":"0x40","size":8192"#,
+                "5",
+                "null",
+                0,
+                0,
+                1,
+            ),
+            ("shmat", r#""shmid":5"#, r#""0x1000""#, "null", 8192, 0, 2),
+            ("shmdt", r#""shmaddr":"0x1000""#, "0", "null", -8192, 0, 102),
+            (
+                "shmctl",
+                r#""shmid":5,"cmd":"IPC_RMID""#,
+                "0",
+                "null",
+                0,
+                -8192,
+                103,
+            ),
+        ]);
+        assert_eq!(Truth::from_json(&same).unwrap().held_bytes, 8192);
+        assert_eq!(class_of(Kind::Mapping, 8192, &same).0, Class::Exact);
+        let (c, why) = class_of(Kind::Mapping, 16384, &same);
+        assert_eq!(c, Class::Double);
+        assert!(why.contains("second shmget"), "{why}");
+    }
+
+    #[test]
+    fn truth_from_the_ledger_malloc_family_and_forks() {
+        // realloc from 1 MiB to 4 MiB: 2 calls, 5 MiB asked, 4 MiB live
+        let re = report(&[
+            (
+                "malloc",
+                r#""size":1048576"#,
+                r#""0x1010""#,
+                "null",
+                1187840,
+                0,
+                0,
+            ),
+            (
+                "realloc",
+                r#""ptr":"0x1010","size":4194304"#,
+                r#""0x9010""#,
+                "null",
+                3145728,
+                0,
+                1,
+            ),
+            (
+                "free",
+                r#""ptr":"0x9010""#,
+                "null",
+                "null",
+                -4198400,
+                0,
+                101,
+            ),
+        ]);
+        let t = Truth::from_json(&re).unwrap();
+        assert_eq!((t.calls, t.call_bytes), (2, 5 << 20));
+        assert_eq!(
+            (t.live_blocks, t.live_bytes, t.held_bytes),
+            (1, 4 << 20, 4333568)
+        );
+        let (c, why) = classify(Kind::Live, &r(5246976, Some(2)), &t);
+        assert_eq!(c, Class::Double, "{why}");
+        let (c, why) = class_of(Kind::Mapping, 1187840, &re);
+        assert_eq!(c, Class::Missed);
+        assert!(why.contains("mremap"), "{why}");
+        // calloc: nmemb x size; aligned_alloc seen twice (memalign and
+        // aligned_alloc at one address)
+        let al = report(&[
+            (
+                "calloc",
+                r#""nmemb":4,"size":16"#,
+                r#""0x1010""#,
+                "null",
+                135168,
+                0,
+                0,
+            ),
+            (
+                "aligned_alloc",
+                r#""alignment":64,"size":262144"#,
+                r#""0x9040""#,
+                "null",
+                266240,
+                0,
+                1,
+            ),
+            ("free", r#""ptr":"0x9040""#, "null", "null", -266240, 0, 101),
+        ]);
+        let t = Truth::from_json(&al).unwrap();
+        assert_eq!((t.calls, t.call_bytes, t.live_bytes), (2, 262208, 262208));
+        let twice = classify(Kind::Calls, &r(2 * 262208, Some(4)), &t);
+        assert_eq!(twice.0, Class::Double);
+        // --fork: the child's calls; the bytes on the parent are misattributed
+        let fork = ledger_of(&[
+            (7, 7, "fork", "", "8", "null", 0, 0, 0),
+            (8, 8, "fork", "", "0", "null", 0, 0, 1),
+            (
+                8,
+                8,
+                "malloc",
+                r#""size":262144"#,
+                r#""0x1010""#,
+                "null",
+                401408,
+                0,
+                2,
+            ),
+            (
+                8,
+                8,
+                "free",
+                r#""ptr":"0x1010""#,
+                "null",
+                "null",
+                -266240,
+                0,
+                102,
+            ),
+        ]);
+        let t = Truth::from_json(&fork).unwrap();
+        assert_eq!(
+            (t.pids.clone(), t.held_bytes, t.calls),
+            (vec![8], 401408, 1)
+        );
+        let mut seen = Reading {
+            by_pid: vec![(7, 0, Some(0)), (8, 262144, Some(1))],
+            calls: Some(1),
+            ..Default::default()
+        };
+        seen.attribute(&t.pids);
+        assert_eq!(classify(Kind::Calls, &seen, &t).0, Class::Exact);
+        let mut wrong = Reading {
+            by_pid: vec![(7, 262144, Some(1)), (8, 0, Some(0))],
+            calls: Some(1),
+            ..Default::default()
+        };
+        wrong.attribute(&t.pids);
+        let (c, why) = classify(Kind::Calls, &wrong, &t);
+        assert_eq!(c, Class::Misattributed, "{why}");
+        // memtrack: the null run comes off the parent, the child as it is
+        let m = memtrack(
+            "exit pid=8 comm=malloc-wl user=401408\nexit pid=7 comm=malloc-wl user=3000000\n",
+            "exit pid=6 comm=malloc-wl user=3000000\n",
+            7,
+        )
+        .unwrap();
+        assert_eq!(m.by_pid, [(8, 401408, None), (7, 0, None)]);
+        // memcheck with a child: a summary each
+        let mc = "==8== total heap usage: 1 allocs, 1 frees, 262,144 bytes allocated\n==7== total heap usage: 0 allocs, 0 frees, 0 bytes allocated\n";
+        let c = memcheck(mc).unwrap();
+        assert_eq!(c.by_pid, [(8, 262144, Some(1)), (7, 0, Some(0))]);
     }
     fn r(bytes: u64, calls: Option<u64>) -> Reading {
         Reading {
@@ -1126,7 +2104,7 @@ mod tests {
             r#"{"allocator_bytes":9,"completed":2,"failed_repeat":3,"mmap_bytes":null}"#,
         )
         .unwrap();
-        assert_eq!((f.failed, f.mmap_bytes), (1, 0));
+        assert_eq!((f.failed, f.held_bytes), (1, 0));
         assert!(Truth::from_json("{}").is_err());
     }
 
@@ -1180,6 +2158,8 @@ mod tests {
             per_call: 100,
             completed: 2,
             failed: 1,
+            calls: 2,
+            call_bytes: 200,
             ..Default::default()
         };
         assert_eq!(
@@ -1189,7 +2169,7 @@ mod tests {
         // the bytes on another pid
         let mut m = r(0, None);
         m.elsewhere = 401408;
-        assert_eq!(classify(Kind::Mapping, &m, &t).0, Class::Missed);
+        assert_eq!(classify(Kind::Mapping, &m, &t).0, Class::Misattributed);
         m.bytes = 1;
         assert_eq!(classify(Kind::Mapping, &m, &t).0, Class::Misattributed);
     }
