@@ -440,20 +440,24 @@ impl Step<'_, '_> {
     /// to the process (the thread's stack), before and after the thread's calls.
     fn in_thread<T: Send>(&self, f: impl FnOnce() -> Result<T, Error> + Send) -> Result<T, Error> {
         let l = self.ledger;
-        let go = Barrier::new(2);
+        // The thread starts its calls once its creation is recorded, and the
+        // join is measured from when they are done: no window holds another's.
+        let (go, done) = (Barrier::new(2), Barrier::new(2));
         let (before, start) = l.begin();
         let mut join = None;
         let r = cmem::in_thread(
             || {
-                // The thread starts its calls once its creation is recorded.
                 go.wait();
-                f()
+                let r = f();
+                done.wait();
+                r
             },
             |made| {
                 let create = Call::libc("pthread_create", &[]);
                 l.end(create, made.map(|()| Ret::Int(0)), before, start);
                 if made.is_ok() {
                     go.wait();
+                    done.wait();
                     join = Some(l.begin());
                 }
             },
