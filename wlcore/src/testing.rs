@@ -611,13 +611,13 @@ pub struct HeapCall {
 }
 
 /// A bpftrace script of `scripts/trackers/` running while a test runs, its
-/// stdout read line by line. One at a time in a test binary: two sessions
-/// putting uprobes on the same libc functions at once can fail to attach
-/// (`perf_event_open`: EINVAL), so each holds a lock while it runs.
+/// stdout read line by line. Uprobe sessions run one at a time in a test
+/// binary: two putting uprobes on the same libc functions at once can fail to
+/// attach (`perf_event_open`: EINVAL), so each holds a lock while it runs.
 pub struct Bpftrace {
     child: std::process::Child,
     out: std::sync::mpsc::Receiver<String>,
-    /// Held while it runs; `None` only between attempts to start.
+    /// Held while a uprobe session runs (see above).
     _one_at_a_time: Option<std::sync::MutexGuard<'static, ()>>,
 }
 
@@ -632,8 +632,12 @@ impl Bpftrace {
             let _ = writeln!(std::io::stderr(), "SKIPPED: bpftrace ({script}) needs root");
             return None;
         }
+        // Only uprobe sessions take turns (heap.bt): a test may run two
+        // tracepoint sessions side by side (memtrack.bt and memtrack-pid.bt).
         static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let mut guard = Some(ONE.lock().unwrap_or_else(|p| p.into_inner()));
+        let text = std::fs::read_to_string(repo_root().join("scripts/trackers").join(script));
+        let uprobes = text.is_ok_and(|t| t.contains("uprobe:"));
+        let mut guard = uprobes.then(|| ONE.lock().unwrap_or_else(|p| p.into_inner()));
         let mut why = String::new();
         for attempt in 1..=5 {
             if attempt > 1 {
