@@ -22,7 +22,7 @@
 use lexopt::Parser;
 use wlcore::cli;
 use wlcore::exit::Error;
-use wlcore::ledger::{pages_spanned, Call, Ledger, Ret, Val};
+use wlcore::ledger::{Call, Ledger, Ret, Val};
 use wlcore::run::Workload;
 use wlcore::stat::page_size;
 use wlcore::sys::brk::Heap;
@@ -102,8 +102,7 @@ impl Brk {
     /// Writes one byte per page of what is held, recorded as an access.
     fn write_pages(&self, heap: &mut Heap, l: &Ledger) {
         let (addr, len) = (heap.base(), heap.len() as u64);
-        let pages = pages_spanned(addr, len, self.page);
-        l.access("touch", addr, len, pages, || heap.touch(self.page));
+        l.access("touch", addr, len, || heap.touch(self.page));
     }
 }
 

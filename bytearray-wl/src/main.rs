@@ -10,9 +10,8 @@
 
 use wlcore::cmem::{self, AllocFn, CBuffer};
 use wlcore::exit::Error;
-use wlcore::ledger::{pages_spanned, Call, Ledger, Ret, Val};
+use wlcore::ledger::{Call, Ledger, Ret, Val};
 use wlcore::run::Workload;
-use wlcore::stat::page_size;
 
 struct ByteArray;
 
@@ -57,8 +56,7 @@ mallopt, so every --repeat takes the same path.";
                 ))
             })?;
         let addr = buf.addr();
-        let pages = pages_spanned(addr, len, page_size());
-        l.access("memset", addr, len, pages, || buf.fill_zero());
+        l.access("memset", addr, len, || buf.fill_zero());
         Ok(buf)
     }
     fn free(&mut self, buf: CBuffer, l: &Ledger) -> Result<(), Error> {
@@ -72,8 +70,7 @@ mallopt, so every --repeat takes the same path.";
     }
     fn touch(&mut self, buf: &mut CBuffer, l: &Ledger) -> bool {
         let (addr, len) = (buf.addr(), buf.len() as u64);
-        let pages = pages_spanned(addr, len, page_size());
-        l.access("memset", addr, len, pages, || buf.fill_zero());
+        l.access("memset", addr, len, || buf.fill_zero());
         true
     }
     fn address(held: &CBuffer) -> Option<usize> {

@@ -14,7 +14,7 @@ use lexopt::Parser;
 use wlcore::cli;
 use wlcore::cmem::{self, AllocFn, CBuffer};
 use wlcore::exit::Error;
-use wlcore::ledger::{pages_spanned, Call, Errno, Ledger, Ret, Val};
+use wlcore::ledger::{Call, Errno, Ledger, Ret, Val};
 use wlcore::run::Workload;
 use wlcore::size::parse_size;
 use wlcore::stat::page_size;
@@ -47,7 +47,6 @@ struct Malloc {
     from: Option<u64>,
     /// Write one byte per page (`--touch`).
     touch: bool,
-    page: usize,
 }
 
 /// The default alignment of the aligned functions: a cache line.
@@ -59,10 +58,11 @@ impl Malloc {
     }
 
     /// Writes one byte per page of the block, recorded as an access.
-    fn write_pages(&self, buf: &mut CBuffer, l: &Ledger) {
+    fn write_pages(buf: &mut CBuffer, l: &Ledger) {
         let (addr, len) = (buf.addr(), buf.len() as u64);
-        let pages = pages_spanned(addr, len, self.page);
-        l.access("touch", addr, len, pages, || buf.touch_pages(self.page));
+        // The page size is asked only here: a plain run makes no sysconf call.
+        let page = page_size();
+        l.access("touch", addr, len, || buf.touch_pages(page));
     }
 }
 
@@ -94,7 +94,6 @@ it after the first free and serve the next from the heap.";
             align: None,
             from: None,
             touch: false,
-            page: 4096,
         }
     }
     fn option(&mut self, long: &str, p: &mut Parser) -> Result<bool, Error> {
@@ -138,7 +137,6 @@ it after the first free and serve the next from the heap.";
             )));
         }
         cmem::pin_mmap_threshold();
-        self.page = page_size();
         Ok(())
     }
     fn path(&self) -> &'static str {
@@ -211,7 +209,7 @@ it after the first free and serve the next from the heap.";
             }
         };
         if self.touch {
-            self.write_pages(&mut buf, l);
+            Self::write_pages(&mut buf, l);
         }
         Ok(buf)
     }
@@ -231,7 +229,7 @@ it after the first free and serve the next from the heap.";
         Some(held.addr())
     }
     fn touch(&mut self, held: &mut CBuffer, l: &Ledger) -> bool {
-        self.write_pages(held, l);
+        Self::write_pages(held, l);
         true
     }
 }

@@ -27,7 +27,7 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::Mode as FileMode;
 use wlcore::cli::{self, Common, Place};
 use wlcore::exit::Error;
-use wlcore::ledger::{pages_spanned, Call, Errno, Ledger, Ret, Val};
+use wlcore::ledger::{Call, Errno, Ledger, Ret, Val};
 use wlcore::run::Workload;
 use wlcore::stat::page_size;
 use wlcore::sys::mmap::{self as sys, Hole, MRemapFlags, MapFlags, Mapping, ProtFlags};
@@ -605,8 +605,7 @@ malloc family is made: a heap tracker should see nothing.";
         let mut wrote = false;
         for m in held.pieces.iter_mut().flatten().filter(|m| m.writable()) {
             let (addr, len) = (m.addr(), m.len() as u64);
-            let pages = pages_spanned(addr, len, self.page);
-            l.access("touch", addr, len, pages, || {
+            l.access("touch", addr, len, || {
                 m.touch_pages(self.page);
             });
             wrote = true;

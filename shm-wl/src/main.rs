@@ -28,7 +28,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use lexopt::Parser;
 use wlcore::cli;
 use wlcore::exit::Error;
-use wlcore::ledger::{pages_spanned, Call, Errno, Ledger, Ret, Val};
+use wlcore::ledger::{Call, Errno, Ledger, Ret, Val};
 use wlcore::run::Workload;
 use wlcore::stat::page_size;
 use wlcore::sys::shm::{self, Mapping, Segment};
@@ -357,8 +357,7 @@ impl Shm {
     /// Writes one byte per page of the mapping, recorded as an access.
     fn write_pages(&self, map: &mut Mapping, l: &Ledger) {
         let (addr, len) = (map.addr(), map.len() as u64);
-        let pages = pages_spanned(addr, len, self.page);
-        l.access("touch", addr, len, pages, || map.touch(self.page));
+        l.access("touch", addr, len, || map.touch(self.page));
     }
 }
 

@@ -158,8 +158,13 @@ impl<'j> Ledger<'j> {
 
     /// Records plain writes to memory, named `name`: `"touch"` (one byte in
     /// each page: `--touch`, `--cow`) or `"memset"` (every byte): `f` writes
-    /// `length` bytes from `addr`, which span `pages` pages.
-    pub fn access(&self, name: &str, addr: usize, length: u64, pages: u64, f: impl FnOnce()) {
+    /// `length` bytes from `addr`. The pages they span are counted only when
+    /// the entry is written.
+    pub fn access(&self, name: &str, addr: usize, length: u64, f: impl FnOnce()) {
+        if !self.recording {
+            return f();
+        }
+        let pages = pages_spanned(addr, length, crate::stat::page_size());
         let args = [
             ("addr", Val::Addr(addr)),
             ("length", Val::Num(length)),
@@ -276,7 +281,7 @@ fn entry(
 }
 
 /// The pages that `length` bytes from `addr` span.
-pub fn pages_spanned(addr: usize, length: u64, page: usize) -> u64 {
+fn pages_spanned(addr: usize, length: u64, page: usize) -> u64 {
     if length == 0 {
         return 0;
     }
