@@ -35,6 +35,11 @@ fn heap_deltas(report: &Value) -> Vec<i64> {
 }
 
 #[test]
+fn start_up_binds_the_c_functions_it_calls_on_first_call() {
+    assert_bound_lazily(BIN, &[]);
+}
+
+#[test]
 fn grow_moves_the_break_by_size_and_back() {
     let r = traced(&[], "8192");
     let b = brks(&r);

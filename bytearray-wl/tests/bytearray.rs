@@ -5,6 +5,11 @@ use wlcore::testing::*;
 const BIN: &str = env!("CARGO_BIN_EXE_bytearray-wl");
 
 #[test]
+fn start_up_binds_the_c_functions_it_calls_on_first_call() {
+    assert_bound_lazily(BIN, &["malloc", "free"]);
+}
+
+#[test]
 fn bad_usage_is_one_line_and_exit_2() {
     assert_bad_usage(BIN, "bytearray-wl");
     assert_fails(

@@ -45,6 +45,21 @@ fn touched_or_not() {
 }
 
 #[test]
+fn start_up_binds_the_c_functions_it_calls_on_first_call() {
+    assert_bound_lazily(
+        BIN,
+        &[
+            "malloc",
+            "calloc",
+            "realloc",
+            "posix_memalign",
+            "aligned_alloc",
+            "free",
+        ],
+    );
+}
+
+#[test]
 fn start_up_opens_only_libc_and_sets_up_no_signals() {
     // Rust's usual runtime start would read /proc/self/maps and mmap a signal
     // stack: noise a tracker would book to the workload. workload_main! skips it.

@@ -22,6 +22,11 @@ const MODES: [&str; 14] = [
 ];
 
 #[test]
+fn start_up_binds_the_c_functions_it_calls_on_first_call() {
+    assert_bound_lazily(BIN, &["mmap", "munmap", "mremap", "mprotect"]);
+}
+
+#[test]
 fn bad_usage_is_one_line_and_exit_2() {
     assert_bad_usage(BIN, "mmap-wl");
 }

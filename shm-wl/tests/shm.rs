@@ -119,6 +119,21 @@ fn ipcrm(id: &str) {
 }
 
 #[test]
+fn start_up_binds_the_c_functions_it_calls_on_first_call() {
+    assert_bound_lazily(
+        BIN,
+        &[
+            "shmget",
+            "shmat",
+            "shmdt",
+            "shmctl",
+            "shm_open",
+            "memfd_create",
+        ],
+    );
+}
+
+#[test]
 fn sysv_segment_made_attached_detached_removed() {
     let (r, _) = traced("sysv", &[], "8192");
     assert_eq!(calls(&r), ["shmget", "shmat", "shmdt", "shmctl"]);

@@ -25,7 +25,7 @@ fn no_sigpipe() {
         let mut set = SigSet::empty();
         set.add(Signal::SIGPIPE);
         // If this fails SIGPIPE keeps its default; nothing better can be done.
-        let _ = set.thread_block();
+        let _ = crate::sys::signal::block(&set);
     });
 }
 

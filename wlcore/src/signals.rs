@@ -8,21 +8,20 @@
 //! program, it is ended by them.
 
 use std::io::stdin;
-use std::os::fd::AsFd;
-use std::time::{Duration, Instant};
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Instant;
 
 use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::read;
 
 use crate::exit::Error;
 use crate::size::Hold;
+use crate::sys::signal as sys;
 
 /// The signals a workload takes, blocked and readable from a file descriptor.
 pub struct Signals {
-    fd: SignalFd,
+    fd: OwnedFd,
 }
 
 /// A signal that ends the run early: SIGINT, SIGTERM or SIGHUP.
@@ -40,10 +39,9 @@ impl Signals {
         ] {
             set.add(s);
         }
-        set.thread_block()
-            .map_err(|e| Error::env(format!("cannot block signals: {e}")))?;
-        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-            .map_err(|e| Error::env(format!("cannot open a signalfd: {e}")))?;
+        sys::block(&set).map_err(|e| Error::env(format!("cannot block signals: {e}")))?;
+        let fd =
+            sys::signalfd(&set).map_err(|e| Error::env(format!("cannot open a signalfd: {e}")))?;
         Ok(Signals { fd })
     }
 
@@ -55,14 +53,11 @@ impl Signals {
         let mut watch_stdin = true;
         let mut byte = [0u8; 1];
         loop {
-            let mut fds = [
-                PollFd::new(self.fd.as_fd(), PollFlags::POLLIN),
-                PollFd::new(input.as_fd(), PollFlags::POLLIN),
-            ];
+            let mut fds = [sys::pollin(self.fd.as_fd()), sys::pollin(input.as_fd())];
             let watched = if watch_stdin { 2 } else { 1 };
-            poll_retry(&mut fds[..watched], PollTimeout::NONE)?;
-            let stdin_ready = watch_stdin && fds[1].revents().is_some_and(|r| !r.is_empty());
-            let sig_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+            poll_retry(&mut fds[..watched], -1)?;
+            let stdin_ready = watch_stdin && fds[1].revents != 0;
+            let sig_ready = fds[0].revents != 0;
             if sig_ready {
                 match self.next()? {
                     Some(Signal::SIGUSR1) => return Ok(None),
@@ -93,19 +88,17 @@ impl Signals {
         };
         loop {
             let timeout = match deadline {
-                None => PollTimeout::NONE,
+                None => -1,
                 Some(t) => {
                     let left = t.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return self.stop();
                     }
                     // Round up so the hold is never cut short; cap what poll takes.
-                    let ms = left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128);
-                    PollTimeout::try_from(Duration::from_millis(ms as u64))
-                        .unwrap_or(PollTimeout::MAX)
+                    left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
                 }
             };
-            let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+            let mut fds = [sys::pollin(self.fd.as_fd())];
             if poll_retry(&mut fds, timeout)? > 0 {
                 if let Some(s) = self.stop()? {
                     return Ok(Some(s));
@@ -126,17 +119,14 @@ impl Signals {
 
     /// The next pending signal, if any.
     fn next(&self) -> Result<Option<Signal>, Error> {
-        match self.fd.read_signal() {
-            Ok(Some(info)) => Ok(Signal::try_from(info.ssi_signo as i32).ok()),
-            Ok(None) | Err(Errno::EAGAIN) => Ok(None),
-            Err(e) => Err(Error::env(format!("cannot read the signalfd: {e}"))),
-        }
+        sys::read_signal(self.fd.as_fd())
+            .map_err(|e| Error::env(format!("cannot read the signalfd: {e}")))
     }
 }
 
-fn poll_retry(fds: &mut [PollFd], timeout: PollTimeout) -> Result<i32, Error> {
+fn poll_retry(fds: &mut [libc::pollfd], timeout_ms: i32) -> Result<usize, Error> {
     loop {
-        match poll(fds, timeout) {
+        match sys::poll(fds, timeout_ms) {
             Err(Errno::EINTR) => continue,
             r => return r.map_err(|e| Error::env(format!("poll failed: {e}"))),
         }

@@ -577,6 +577,54 @@ pub fn repo_root() -> std::path::PathBuf {
         .to_owned()
 }
 
+/// The C functions a workload binary may have bound at every start: called
+/// through its GOT (`R_X86_64_GLOB_DAT`), each is looked up by the dynamic loader
+/// before `main`, called or not. The rest wait for their first call (PLT), as
+/// in a C program (see `workload_main!`). Left here: the C start-up's own two,
+/// the memory functions LLVM calls for copies and compares (called at every
+/// start anyway), and one taken by the static unwinder from libgcc_eh.
+pub const BOUND_AT_START: &[&str] = &[
+    "__libc_start_main",
+    "__gmon_start__",
+    "memcpy",
+    "memset",
+    "memmove",
+    "bcmp",
+    "__pthread_key_create",
+];
+
+/// Asserts that `bin` binds no C function at start but [`BOUND_AT_START`], and
+/// binds `lazy` (functions it calls) on first call, through the PLT.
+pub fn assert_bound_lazily(bin: &str, lazy: &[&str]) {
+    let out = Command::new("readelf")
+        .args(["--relocs", "--wide", bin])
+        .output()
+        .expect("readelf runs");
+    assert!(out.status.success(), "readelf --relocs {bin}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "offset info R_X86_64_GLOB_DAT value name@VERSION + 0"
+    let bound = |kind: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.contains(kind))
+            .filter_map(|l| l.split_whitespace().nth(4))
+            .map(|s| s.split('@').next().unwrap_or(s).to_owned())
+            .collect()
+    };
+    let at_start = bound("R_X86_64_GLOB_DAT");
+    let extra: Vec<&String> = at_start
+        .iter()
+        .filter(|s| !BOUND_AT_START.contains(&s.as_str()))
+        .collect();
+    assert!(extra.is_empty(), "{bin} binds at every start: {extra:?}");
+    let plt = bound("R_X86_64_JUMP_SLOT");
+    for f in lazy {
+        assert!(
+            plt.iter().any(|s| s == f),
+            "{bin}: {f} is not called through the PLT: {plt:?}"
+        );
+    }
+}
+
 /// Builds `scripts/bench/cmalloc.c` (what Malloc.c does) with `gcc -O0`, once per test binary.
 pub fn cmalloc() -> String {
     static BUILT: std::sync::OnceLock<String> = std::sync::OnceLock::new();

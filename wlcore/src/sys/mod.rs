@@ -7,3 +7,4 @@
 pub mod brk;
 pub mod mmap;
 pub mod shm;
+pub mod signal;
