@@ -8,22 +8,31 @@
 # At 1 B it also counts instructions with callgrind (the start-up cost, exact and
 # repeatable where wall times on a shared machine are not) and the calls to the
 # malloc family that memcheck sees (a quiet workload makes only its own one).
+# The commands compared take turns: hyperfine times them in ROUNDS rounds, each
+# starting with the next command, and a command's median is that of all its
+# runs. A shared machine's speed drifts over seconds; taking turns spreads the
+# drift over every command instead of charging it to whichever ran last.
 # Writes results/bench/bench.{md,csv} (the table by wlreport) and prints the table.
 #
-# Usage: scripts/bench.sh [--runs N] [--out DIR]
+# Usage: scripts/bench.sh [--runs N] [--rounds ROUNDS] [--out DIR]
+#   N runs of each command in all (default 30), over ROUNDS rounds (default 5).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-runs=30 out=results/bench
+runs=30 rounds=5 out=results/bench
+usage="usage: scripts/bench.sh [--runs N] [--rounds ROUNDS] [--out DIR]"
 while (($#)); do
 	case $1 in
 	--runs) runs=$2; shift 2 ;;
+	--rounds) rounds=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
-	*) die "unknown option '$1' (usage: scripts/bench.sh [--runs N] [--out DIR])" ;;
+	*) die "unknown option '$1' ($usage)" ;;
 	esac
 done
+[[ $runs =~ ^[1-9][0-9]*$ && $rounds =~ ^[1-9][0-9]*$ ]] ||
+	die "--runs and --rounds take a whole number above 0 ($usage)"
 
 need_pkgs hyperfine time gcc python3 valgrind
 need_wlreport
@@ -74,9 +83,16 @@ for size in "${sizes[@]}"; do
 		else
 			cmds=("$rel/bytearray-wl $size" "$st/bytearray-wl $size" "$py -c 'bytearray($size)'" "$cm $size memset")
 		fi
-		say "timing $group at $size bytes ($n runs each)"
-		hf="$out/hyperfine-$group-$size.csv"
-		hyperfine -N --warmup 3 --runs "$n" --style none --export-csv "$hf" "${cmds[@]}" >/dev/null
+		say "timing $group at $size bytes ($n runs each, $rounds rounds)"
+		# Round r starts with command r (mod the count): each leads in turn.
+		per=$(((n + rounds - 1) / rounds)) hf=''
+		for ((r = 0; r < rounds; r++)); do
+			k=$((r % ${#cmds[@]}))
+			json="$out/hyperfine-$group-$size-$r.json"
+			hyperfine -N --warmup 3 --runs "$per" --style none --export-json "$json" \
+				"${cmds[@]:k}" "${cmds[@]:0:k}" >/dev/null
+			hf+=${hf:+,}$json
+		done
 		for c in "${cmds[@]}"; do
 			read -r -a argv <<<"${c//\'/}"
 			rss=$(peak_rss "${argv[@]}")

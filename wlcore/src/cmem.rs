@@ -26,8 +26,77 @@ use nix::errno::Errno;
 pub const ARENA_BYTES: usize = 1 << 20;
 
 /// Rust's global allocator in a workload binary (see the module docs).
-pub type Arena = talc::TalcLock<spinning_top::RawSpinlock, talc::source::Claim>;
-pub use talc::source::Claim;
+pub type Arena = talc::TalcLock<spinning_top::RawSpinlock, Pages>;
+
+/// The static arena as talc's source of memory, handed over a page at a time.
+///
+/// talc tags both ends of the memory it is given, and hands out blocks from the
+/// top; given the whole arena at once, the first allocation would fault in the
+/// arena's last page besides its first. Handed over as allocations need it, the
+/// arena costs a run only the pages it uses: for most runs, part of the page it
+/// shares with the binary's data.
+#[derive(Debug)]
+pub struct Pages {
+    base: *mut u8,
+    /// Where the handed-over part ends (`base` before the first allocation).
+    end: *mut u8,
+    limit: *mut u8,
+    /// talc's end of its heap, once it has one.
+    heap_end: Option<NonNull<u8>>,
+}
+
+// SAFETY: Pages is only touched inside talc, behind the allocator's lock.
+unsafe impl Send for Pages {}
+
+impl Pages {
+    /// # Safety
+    /// `arena` must be used by nothing else, for as long as the allocator lives.
+    pub const unsafe fn new<const N: usize>(arena: *mut [u8; N]) -> Pages {
+        let base = arena.cast::<u8>();
+        Pages {
+            base,
+            end: base,
+            // SAFETY: one past the end of the same array.
+            limit: unsafe { base.add(N) },
+            heap_end: None,
+        }
+    }
+}
+
+// SAFETY: acquire only ever hands talc memory of the arena (from its base up to
+// `limit`) that talc has not had, in the order of the arena; nothing else uses it.
+unsafe impl talc::source::Source for Pages {
+    fn acquire<B: talc::base::binning::Binning>(
+        talc: &mut talc::base::Talc<Self, B>,
+        layout: std::alloc::Layout,
+    ) -> Result<(), ()> {
+        const PAGE: usize = 4096;
+        let s = &talc.source;
+        // Room for the block with talc's overheads (its bins, the first time);
+        // too little is no harm: talc asks again, and each ask hands over more.
+        let want = layout.size() + layout.align() + talc::min_first_heap_size::<B>();
+        let (end, limit) = (s.end as usize, s.limit as usize);
+        let new_end = (end.saturating_add(want).saturating_add(PAGE - 1) & !(PAGE - 1)).min(limit);
+        if new_end <= end {
+            return Err(());
+        }
+        let new_end_ptr = s.base.wrapping_add(new_end - s.base as usize);
+        // SAFETY: base..new_end_ptr lies in the arena (see the impl's comment),
+        // and end..new_end_ptr has never been handed over.
+        let heap_end = unsafe {
+            match s.heap_end {
+                None => talc.claim(s.base, new_end - s.base as usize),
+                Some(h) => Some(talc.extend(h, new_end_ptr)),
+            }
+        };
+        // A first piece too small for talc's bins claims nothing: a larger one next time.
+        talc.source.end = new_end_ptr;
+        if heap_end.is_some() {
+            talc.source.heap_end = heap_end;
+        }
+        Ok(())
+    }
+}
 
 /// The arguments of C `main` after argv\[0\], as byte strings that live as long
 /// as the process: nothing is copied until the parser asks.

@@ -10,7 +10,8 @@
 //! - [`cmem`]: the C allocator, the arena for Rust's own allocations, `argv`,
 //!   threads and fork; with [`sys`] and [`workload_main!`], the only `unsafe`
 //!   of user space;
-//! - [`sys`]: the memory system calls of the path workloads, one call a function;
+//! - [`sys`]: the system calls made without glibc's wrappers (the path workloads'
+//!   memory calls, the signals), one call a function;
 //! - [`ledger`]: every call a workload makes and what it did to the process,
 //!   the `--json` report's list (schema: `docs/ledger.md`);
 //! - [`signals`]: `--wait`, `--hold` and stopping a loop, with a signalfd instead of handlers;
@@ -52,7 +53,7 @@ macro_rules! workload_main {
             static mut ARENA: [u8; $crate::cmem::ARENA_BYTES] = [0; $crate::cmem::ARENA_BYTES];
             // SAFETY: ARENA is named nowhere else, so the allocator, which claims
             // it once on its first allocation, is its only user.
-            $crate::cmem::Arena::new(unsafe { $crate::cmem::Claim::array(&raw mut ARENA) })
+            $crate::cmem::Arena::new(unsafe { $crate::cmem::Pages::new(&raw mut ARENA) })
         };
 
         // Never called, and gone from the linked binary: it only declares, in the

@@ -24,6 +24,56 @@ pub struct Row {
     pub heap_calls: Option<u64>,
 }
 
+/// Every run's wall time of each command, pooled over hyperfine `--export-json`
+/// files (the rounds of one comparison), as (command, seconds).
+pub fn pooled_times(jsons: &[&str]) -> Result<Vec<(String, Vec<f64>)>, String> {
+    let mut pooled: Vec<(String, Vec<f64>)> = vec![];
+    for text in jsons {
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let results = v["results"].as_array().ok_or("no results list")?;
+        for r in results {
+            let command = r["command"].as_str().ok_or("a result without a command")?;
+            let times = r["times"].as_array().ok_or("a result without times")?;
+            let times = times
+                .iter()
+                .map(|t| t.as_f64().filter(|x| x.is_finite() && *x >= 0.0))
+                .collect::<Option<Vec<f64>>>()
+                .ok_or_else(|| format!("{command}: a time is not a number of seconds"))?;
+            match pooled.iter_mut().find(|(c, _)| c == command) {
+                Some((_, all)) => all.extend(times),
+                None => pooled.push((command.to_owned(), times)),
+            }
+        }
+    }
+    Ok(pooled)
+}
+
+/// Mean, median and sample standard deviation of run times; `None` for no runs.
+pub fn timing(times: &[f64]) -> Option<Timing> {
+    if times.is_empty() {
+        return None;
+    }
+    let mut sorted = times.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    let median = if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    };
+    let mean = sorted.iter().sum::<f64>() / n as f64;
+    let stddev = if n > 1 {
+        (sorted.iter().map(|t| (t - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+    } else {
+        0.0
+    };
+    Some(Timing {
+        mean,
+        median,
+        stddev,
+    })
+}
+
 /// How the README names a command: the program's file name and its arguments,
 /// quotes dropped, `(static)` for the static build.
 pub fn name(command: &str) -> String {
@@ -126,6 +176,27 @@ mod tests {
             instructions: ins,
             heap_calls: Some(1),
         }
+    }
+
+    #[test]
+    fn times_pooled_over_rounds() {
+        let round = |a: &str, b: &str| {
+            format!(
+                r#"{{"results": [{{"command": "c 1", "times": [{a}]}}, {{"command": "w 1", "times": [{b}]}}]}}"#
+            )
+        };
+        let (r1, r2) = (round("0.5, 0.7", "0.4"), round("0.6", "0.9, 0.2, 0.3"));
+        let pooled = pooled_times(&[&r1, &r2]).unwrap();
+        assert_eq!(pooled[0], ("c 1".to_owned(), vec![0.5, 0.7, 0.6]));
+        assert_eq!(pooled[1], ("w 1".to_owned(), vec![0.4, 0.9, 0.2, 0.3]));
+        let t = timing(&pooled[0].1).unwrap();
+        assert!((t.median - 0.6).abs() < 1e-12 && (t.mean - 0.6).abs() < 1e-12);
+        assert!((t.stddev - 0.1).abs() < 1e-12, "{t:?}");
+        // An even count takes the middle two's mean.
+        assert!((timing(&pooled[1].1).unwrap().median - 0.35).abs() < 1e-12);
+        assert_eq!(timing(&[]), None);
+        assert!(pooled_times(&["{}"]).is_err());
+        assert!(pooled_times(&[r#"{"results": [{"command": "x", "times": ["a"]}]}"#]).is_err());
     }
 
     #[test]

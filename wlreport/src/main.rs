@@ -251,14 +251,18 @@ fn bench_cmd(p: &mut lexopt::Parser) -> Res<()> {
                 n(v).map(Some)
             }
         };
-        let measured = input(
-            overhead::parse_hyperfine_rows(&read(Path::new(hf))?).map_err(|e| format!("{hf}: {e}")),
-        )?;
+        // The rounds of hyperfine that timed this command beside the others.
+        let mut texts = vec![];
+        for f in hf.split(',') {
+            texts.push(read(Path::new(f))?);
+        }
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let measured = input(bench::pooled_times(&texts).map_err(|e| format!("{hf}: {e}")))?;
         let timing = measured
             .iter()
             .find(|(c, _)| c == command)
-            .map(|(_, t)| *t)
-            .ok_or_else(|| bad("the command is not in hyperfine's export"))?;
+            .and_then(|(_, t)| bench::timing(t))
+            .ok_or_else(|| bad("the command is not in hyperfine's exports"))?;
         rows.push(bench::Row {
             group: group.into(),
             size: n(size)?,

@@ -1,8 +1,9 @@
 //! The memory system calls the path workloads make (`mmap-wl`, `brk-wl`,
-//! `shm-wl`), each a safe function around one call: with [`cmem`](crate::cmem),
-//! every `unsafe` of user space. Each function makes exactly its one call
-//! (through glibc's thin wrapper, or `syscall(2)` where glibc's wrapper would do
-//! more), so what a tracker sees is what the workload's ledger lists.
+//! `shm-wl`), and those behind `--wait` and `--hold` ([`signal`]), each a safe
+//! function around one call: with [`cmem`](crate::cmem), every `unsafe` of user
+//! space. Each function makes exactly its one call (through glibc's thin
+//! wrapper, or `syscall(2)` where glibc's wrapper would do more or bind more),
+//! so what a tracker sees is what the workload's ledger lists.
 
 pub mod brk;
 pub mod mmap;
