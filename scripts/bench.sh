@@ -83,13 +83,14 @@ for size in "${sizes[@]}"; do
 		else
 			cmds=("$rel/bytearray-wl $size" "$st/bytearray-wl $size" "$py -c 'bytearray($size)'" "$cm $size memset")
 		fi
-		say "timing $group at $size bytes ($n runs each, $rounds rounds)"
+		say "timing $group at $size bytes ($n runs each, in up to $rounds rounds)"
 		# Round r starts with command r (mod the count): each leads in turn.
-		per=$(((n + rounds - 1) / rounds)) hf=''
-		for ((r = 0; r < rounds; r++)); do
+		nr=$((rounds < n ? rounds : n))
+		per=$(((n + nr - 1) / nr)) hf=''
+		for ((r = 0; r < nr; r++)); do
 			k=$((r % ${#cmds[@]}))
 			json="$out/hyperfine-$group-$size-$r.json"
-			hyperfine -N --warmup 3 --runs "$per" --style none --export-json "$json" \
+			hyperfine -N --warmup 1 --runs "$per" --style none --export-json "$json" \
 				"${cmds[@]:k}" "${cmds[@]:0:k}" >/dev/null
 			hf+=${hf:+,}$json
 		done

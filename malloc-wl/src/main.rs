@@ -164,26 +164,29 @@ it after the first free and serve the next from the heap.";
         let mut buf = match self.func {
             Func::Alloc(f) => {
                 let align = self.align();
-                let (args, shown): (&[_], String) = match f {
-                    AllocFn::Malloc | AllocFn::Valloc | AllocFn::Pvalloc => (
-                        &[("size", Val::Num(size))],
-                        format!("{}({size})", self.name),
-                    ),
-                    AllocFn::Calloc => (
-                        &[("nmemb", Val::Num(1)), ("size", Val::Num(size))],
-                        format!("calloc(1, {size})"),
-                    ),
-                    _ => (
-                        &[("align", Val::Num(align as u64)), ("size", Val::Num(size))],
-                        format!("{}({align}, {size})", self.name),
-                    ),
+                let args: &[_] = match f {
+                    AllocFn::Malloc | AllocFn::Valloc | AllocFn::Pvalloc => {
+                        &[("size", Val::Num(size))]
+                    }
+                    AllocFn::Calloc => &[("nmemb", Val::Num(1)), ("size", Val::Num(size))],
+                    _ => &[("align", Val::Num(align as u64)), ("size", Val::Num(size))],
                 };
                 l.call(
                     Call::libc(self.name, args),
                     || CBuffer::alloc(f, n, align),
                     addr,
                 )
-                .map_err(|e| failed(shown, e))?
+                .map_err(|e| {
+                    // The call as C would write it, for the message only.
+                    let shown = match f {
+                        AllocFn::Malloc | AllocFn::Valloc | AllocFn::Pvalloc => {
+                            format!("{}({size})", self.name)
+                        }
+                        AllocFn::Calloc => format!("calloc(1, {size})"),
+                        _ => format!("{}({align}, {size})", self.name),
+                    };
+                    failed(shown, e)
+                })?
             }
             Func::Realloc => {
                 let from = self.from.unwrap_or(size / 2);
