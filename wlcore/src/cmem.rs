@@ -385,6 +385,41 @@ impl Drop for CBuffer {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_arena_is_handed_over_a_page_at_a_time_and_never_overrun() {
+        use std::alloc::Layout;
+        type Heap = talc::base::Talc<Pages, talc::DefaultBinning>;
+        #[repr(align(4096))]
+        struct Arena([u8; 64 << 10]);
+        let mut arena = Box::new(Arena([0; 64 << 10]));
+        let range = arena.0.as_mut_ptr_range();
+        let (lo, hi) = (range.start as usize, range.end as usize);
+        // SAFETY: the arena is the heap's alone until the test ends.
+        let mut heap = Heap::new(unsafe { Pages::new(&raw mut arena.0) });
+        let handed = |h: &Heap| h.source.end as usize - lo;
+        assert_eq!(handed(&heap), 0, "nothing before the first allocation");
+        let one = Layout::from_size_align(24, 8).unwrap();
+        // SAFETY: the layouts are valid and not zero-sized.
+        let p = unsafe { heap.allocate(one) }.expect("the first block");
+        assert_eq!(handed(&heap), 4096, "a small first block takes one page");
+        assert!((lo..lo + 4096).contains(&(p.as_ptr() as usize)));
+        // Larger blocks make it hand over more, always whole pages, never past the end.
+        let mut blocks = vec![];
+        // SAFETY: as above.
+        while let Some(b) = unsafe { heap.allocate(Layout::from_size_align(5000, 16).unwrap()) } {
+            let b = b.as_ptr() as usize;
+            assert!(b >= lo && b + 5000 <= hi, "a block outside the arena");
+            assert_eq!(handed(&heap) % 4096, 0);
+            blocks.push(b);
+        }
+        assert_eq!(handed(&heap), hi - lo, "all of it, then no more");
+        assert!(
+            blocks.len() >= 10,
+            "{} blocks of 5000 in 64 KiB",
+            blocks.len()
+        );
+    }
+
     fn bytes(b: &CBuffer) -> &[u8] {
         // SAFETY: the test reads the block it owns, len bytes, after writing it.
         unsafe { std::slice::from_raw_parts(b.ptr.as_ptr(), b.len) }

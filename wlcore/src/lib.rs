@@ -51,8 +51,8 @@ macro_rules! workload_main {
         #[global_allocator]
         static ALLOCATOR: $crate::cmem::Arena = {
             static mut ARENA: [u8; $crate::cmem::ARENA_BYTES] = [0; $crate::cmem::ARENA_BYTES];
-            // SAFETY: ARENA is named nowhere else, so the allocator, which claims
-            // it once on its first allocation, is its only user.
+            // SAFETY: ARENA is named nowhere else, so the allocator, which takes
+            // it a page at a time as it allocates, is its only user.
             $crate::cmem::Arena::new(unsafe { $crate::cmem::Pages::new(&raw mut ARENA) })
         };
 
@@ -66,7 +66,7 @@ macro_rules! workload_main {
         // take, and the malloc family, bound on first call as in a C program.
         #[doc(hidden)]
         #[unsafe(no_mangle)]
-        pub extern "C" fn __wlcore_lazy_binding() {
+        pub extern "C" fn wlcore_bind_lazily() {
             use $crate::__libc as c;
             ::std::hint::black_box([
                 c::malloc as *const (),
