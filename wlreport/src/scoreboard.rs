@@ -292,6 +292,9 @@ pub struct Reading {
     /// that report each process on its own; `bytes` and `calls` are then the
     /// sums over all of them until `attribute` splits them.
     pub by_pid: Vec<(u64, u64, Option<u64>)>,
+    /// Block sizes and how many of each, for the trackers that list them
+    /// (heaptrack's histogram): what names a missed call or a stranger's block.
+    pub sizes: Vec<(u64, u64)>,
 }
 
 impl Reading {
@@ -426,7 +429,7 @@ pub fn heaptrack(text: &str) -> Result<Reading, String> {
         .find_map(|l| l.strip_prefix("calls to allocation functions:"))
         .and_then(|r| num(r.split_whitespace().next()?))
         .ok_or("no 'calls to allocation functions' line")?;
-    let mut bytes = 0u64;
+    let (mut bytes, mut sizes) = (0u64, vec![]);
     for l in text.lines().filter(|l| l.starts_with("histogram ")) {
         let w: Vec<&str> = l.split_whitespace().collect();
         let [_, size, count] = w[..] else {
@@ -434,6 +437,7 @@ pub fn heaptrack(text: &str) -> Result<Reading, String> {
         };
         let (s, c) = (num(size).ok_or("bad size")?, num(count).ok_or("bad count")?);
         bytes += s * c;
+        sizes.push((s, c));
     }
     let leaked = text
         .lines()
@@ -444,6 +448,7 @@ pub fn heaptrack(text: &str) -> Result<Reading, String> {
         bytes,
         calls: Some(calls),
         note: format!("leaked {leaked}"),
+        sizes,
         ..Default::default()
     })
 }
@@ -592,6 +597,8 @@ pub struct Truth {
     /// repeat and process, and the bytes they asked for (calloc: nmemb x size).
     pub calls: u64,
     pub call_bytes: u64,
+    /// The same calls one by one: the function and its bytes.
+    pub heap_calls: Vec<(String, u64)>,
     /// The malloc-family blocks live while the first repeat holds them.
     pub live_blocks: u64,
     pub live_bytes: u64,
@@ -658,6 +665,7 @@ impl Truth {
                 failed,
                 calls: completed,
                 call_bytes: per_call * completed,
+                heap_calls: vec![("the workload's call".into(), per_call); completed as usize],
                 live_blocks: n,
                 live_bytes: per_call * n,
                 held_bytes: mmap * completed + u("brk_growth_bytes").unwrap_or(0),
@@ -690,6 +698,7 @@ impl Truth {
                 if e["errno"].is_null() {
                     self.calls += 1;
                     self.call_bytes += bytes;
+                    self.heap_calls.push((call.clone(), bytes));
                 } else {
                     self.explained.push(Explained {
                         kinds: HEAP,
@@ -1011,8 +1020,52 @@ fn signed(d: i128) -> String {
     }
 }
 
-/// Classes a reading against the truth, with the reason in a few words.
+/// Classes a reading against the truth, with the reason in a few words; for a
+/// tracker that lists its blocks' sizes, the reason also names the workload's
+/// calls it did not see and the blocks it saw besides them.
 pub fn classify(kind: Kind, r: &Reading, t: &Truth) -> (Class, String) {
+    let (class, why) = classify_bytes(kind, r, t);
+    if class == Class::Exact || r.sizes.is_empty() || kind == Kind::Mapping {
+        return (class, why);
+    }
+    match unmatched(t, &r.sizes) {
+        u if u.is_empty() => (class, why),
+        u if why.is_empty() => (class, u),
+        u => (class, format!("{why}; {u}")),
+    }
+}
+
+/// The workload's heap calls missing from a tracker's list of block sizes, and
+/// the listed blocks left over, matched size for size: "not seen: memalign of
+/// 262144 B; besides: 72704 B".
+fn unmatched(t: &Truth, sizes: &[(u64, u64)]) -> String {
+    let mut left = sizes.to_vec();
+    let mut unseen = vec![];
+    for (call, bytes) in &t.heap_calls {
+        match left.iter_mut().find(|(s, c)| s == bytes && *c > 0) {
+            Some((_, c)) => *c -= 1,
+            None => unseen.push(format!("{call} of {bytes} B")),
+        }
+    }
+    let besides: Vec<String> = left
+        .iter()
+        .filter(|(_, c)| *c > 0)
+        .map(|&(s, c)| match c {
+            1 => format!("{s} B"),
+            _ => format!("{c} x {s} B"),
+        })
+        .collect();
+    let mut parts = vec![];
+    if !unseen.is_empty() {
+        parts.push(format!("not seen: {}", unseen.join(", ")));
+    }
+    if !besides.is_empty() {
+        parts.push(format!("besides: {}", besides.join(", ")));
+    }
+    parts.join("; ")
+}
+
+fn classify_bytes(kind: Kind, r: &Reading, t: &Truth) -> (Class, String) {
     let (want, want_calls) = t.expect(kind);
     let calls = match (r.calls, want_calls) {
         (Some(c), Some(w)) => Some((c, w)),
@@ -1973,6 +2026,36 @@ mod tests {
         assert_eq!((t.calls, t.call_bytes, t.live_bytes), (2, 262208, 262208));
         let twice = classify(Kind::Calls, &r(2 * 262208, Some(4)), &t);
         assert_eq!(twice.0, Class::Double);
+        assert_eq!(
+            t.heap_calls,
+            [
+                ("calloc".to_owned(), 64),
+                ("aligned_alloc".to_owned(), 262144)
+            ]
+        );
+        // A tracker that lists block sizes (heaptrack's histogram) names what
+        // it missed and what it saw besides: here an unhooked aligned_alloc
+        // and a stranger's 72704-byte block.
+        let ht = "calls to allocation functions: 2 (1000/s)\nhistogram 64 1\nhistogram 72704 1\n";
+        let (c, why) = classify(Kind::Calls, &heaptrack(ht).unwrap(), &t);
+        assert_eq!(
+            (c, why.as_str()),
+            (
+                Class::Missed,
+                "-189440 B; not seen: aligned_alloc of 262144 B; besides: 72704 B"
+            )
+        );
+        let ht = "calls to allocation functions: 3 (1000/s)\nhistogram 64 1\nhistogram 72704 1\nhistogram 262144 1\n";
+        let (c, why) = classify(Kind::Calls, &heaptrack(ht).unwrap(), &t);
+        assert_eq!(
+            (c, why.as_str()),
+            (Class::Noise, "+72704 B, +1 calls; besides: 72704 B")
+        );
+        let ht = "calls to allocation functions: 2 (1000/s)\nhistogram 64 1\nhistogram 262144 1\n";
+        assert_eq!(
+            classify(Kind::Calls, &heaptrack(ht).unwrap(), &t),
+            (Class::Exact, String::new())
+        );
         // --fork: the child's calls; the bytes on the parent are misattributed
         let fork = ledger_of(&[
             (7, 7, "fork", "", "8", "null", 0, 0, 0),
