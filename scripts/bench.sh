@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Times the user-space workloads side by side with what they stand in for, in one
-# run, with hyperfine, and measures each command's peak RSS with GNU time:
+# run, with hyperfine, and measures each command's peak RSS and page faults with
+# GNU time:
 #   malloc-wl SIZE      against  cmalloc SIZE (plain C, gcc -O0)
 #   bytearray-wl SIZE   against  python3 -c 'bytearray(SIZE)'
 #                       and      cmalloc SIZE memset (the floor: faulting SIZE in)
@@ -60,15 +61,17 @@ heap_calls() {
 		awk '/total heap usage:/ { gsub(",", "", $5); print $5 }'
 }
 
-# peak_rss CMD...: the largest maximum resident size of 5 runs, in KiB.
-peak_rss() {
-	local i kib max=0
+# rss_faults CMD...: over 5 runs, the largest maximum resident size (KiB) and
+# the fewest page faults served without I/O (minor faults), as "KIB FAULTS".
+rss_faults() {
+	local i kib flt max=0 min=''
 	for i in 1 2 3 4 5; do
-		kib=$(/usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -n1)
+		read -r kib flt < <(/usr/bin/time -f '%M %R' "$@" 2>&1 >/dev/null | tail -n1)
 		((kib > max)) && max=$kib
+		[[ -z $min ]] || ((flt < min)) && min=$flt
 		: "$i"
 	done
-	echo "$max"
+	echo "$max $min"
 }
 
 manifest="$out/manifest.tsv"
@@ -96,14 +99,14 @@ for size in "${sizes[@]}"; do
 		done
 		for c in "${cmds[@]}"; do
 			read -r -a argv <<<"${c//\'/}"
-			rss=$(peak_rss "${argv[@]}")
+			read -r rss faults < <(rss_faults "${argv[@]}")
 			ins='' calls=''
 			if ((size == 1)); then
 				ins=$(instructions "${argv[@]}")
 				# memcheck cannot replace the malloc linked into a static binary.
 				[[ $c == "$st/"* ]] || calls=$(heap_calls "${argv[@]}")
 			fi
-			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$group" "$size" "$c" "$rss" "$ins" "$calls" "$hf" >>"$manifest"
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$group" "$size" "$c" "$rss" "$faults" "$ins" "$calls" "$hf" >>"$manifest"
 		done
 	done
 done

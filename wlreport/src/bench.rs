@@ -7,7 +7,7 @@ use crate::overhead::{human_size, Timing};
 
 /// bench.csv's header.
 pub const CSV_HEADER: &str =
-    "group,size,command,median_s,stddev_s,peak_rss_kib,instructions,heap_calls";
+    "group,size,command,median_s,stddev_s,peak_rss_kib,minor_faults,instructions,heap_calls";
 
 /// One command of a group at one size.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,6 +18,8 @@ pub struct Row {
     pub command: String,
     pub timing: Timing,
     pub peak_rss_kib: u64,
+    /// Page faults served without I/O, the fewest of a few runs (GNU time's %R).
+    pub minor_faults: u64,
     /// callgrind's count, at 1 byte only.
     pub instructions: Option<u64>,
     /// memcheck's malloc-family calls (not for a static binary).
@@ -113,19 +115,20 @@ fn grouped(v: u64) -> String {
 pub fn tables(rows: &[Row]) -> (String, String) {
     let mut csv = format!("{CSV_HEADER}\n");
     let mut md = String::from(
-        "| size | command | median time | peak RSS | instructions | malloc calls | time / workload | instructions / workload |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        "| size | command | median time | peak RSS | page faults | instructions | malloc calls | time / workload | instructions / workload |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     let mut base: Vec<((&str, u64), &Row)> = vec![];
     for r in rows {
         csv += &format!(
-            "{},{},\"{}\",{:.6},{:.6},{},{},{}\n",
+            "{},{},\"{}\",{:.6},{:.6},{},{},{},{}\n",
             r.group,
             r.size,
             r.command,
             r.timing.median,
             r.timing.stddev,
             r.peak_rss_kib,
+            r.minor_faults,
             opt(r.instructions),
             opt(r.heap_calls)
         );
@@ -143,12 +146,13 @@ pub fn tables(rows: &[Row]) -> (String, String) {
             _ => String::new(),
         };
         md += &format!(
-            "| {} | `{}` | {:.2} ms ± {:.2} | {} KiB | {} | {} | {:.2}x | {} |\n",
+            "| {} | `{}` | {:.2} ms ± {:.2} | {} KiB | {} | {} | {} | {:.2}x | {} |\n",
             human_size(r.size),
             name(&r.command),
             r.timing.median * 1e3,
             r.timing.stddev * 1e3,
             r.peak_rss_kib,
+            r.minor_faults,
             r.instructions.map_or(String::new(), grouped),
             opt(r.heap_calls),
             r.timing.median / b.timing.median,
@@ -173,6 +177,7 @@ mod tests {
                 stddev: 0.00008,
             },
             peak_rss_kib: 1384,
+            minor_faults: 76,
             instructions: ins,
             heap_calls: Some(1),
         }
@@ -226,17 +231,19 @@ mod tests {
         let (csv, md) = tables(&rows);
         assert!(csv.starts_with(CSV_HEADER));
         assert!(
-            csv.contains("malloc,1,\"results/bench/cmalloc 1\",0.000530,0.000080,1384,129503,1\n"),
+            csv.contains(
+                "malloc,1,\"results/bench/cmalloc 1\",0.000530,0.000080,1384,76,129503,1\n"
+            ),
             "{csv}"
         );
         let lines: Vec<&str> = md.lines().collect();
         assert_eq!(
             lines[2],
-            "| 1 B | `malloc-wl 1` | 0.59 ms ± 0.08 | 1384 KiB | 147,325 | 1 | 1.00x | 1.00x |"
+            "| 1 B | `malloc-wl 1` | 0.59 ms ± 0.08 | 1384 KiB | 76 | 147,325 | 1 | 1.00x | 1.00x |"
         );
         assert_eq!(
             lines[3],
-            "| 1 B | `cmalloc 1` | 0.53 ms ± 0.08 | 1384 KiB | 129,503 | 1 | 0.90x | 0.88x |"
+            "| 1 B | `cmalloc 1` | 0.53 ms ± 0.08 | 1384 KiB | 76 | 129,503 | 1 | 0.90x | 0.88x |"
         );
         assert_eq!(grouped(139_326_842), "139,326,842");
         assert_eq!(grouped(999), "999");

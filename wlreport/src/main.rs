@@ -240,8 +240,8 @@ fn bench_cmd(p: &mut lexopt::Parser) -> Res<()> {
     for line in read(&manifest)?.lines().filter(|l| !l.trim().is_empty()) {
         let bad = |why: &str| Failure::Input(format!("{}: {why}: {line}", manifest.display()));
         let f: Vec<&str> = line.split('\t').collect();
-        let [group, size, command, rss, ins, calls, hf] = f[..] else {
-            return Err(bad("not 7 fields"));
+        let [group, size, command, rss, faults, ins, calls, hf] = f[..] else {
+            return Err(bad("not 8 fields"));
         };
         let n = |v: &str| v.parse::<u64>().map_err(|_| bad("not a number"));
         let opt = |v: &str| {
@@ -269,6 +269,7 @@ fn bench_cmd(p: &mut lexopt::Parser) -> Res<()> {
             command: command.into(),
             timing,
             peak_rss_kib: n(rss)?,
+            minor_faults: n(faults)?,
             instructions: opt(ins)?,
             heap_calls: opt(calls)?,
         });
