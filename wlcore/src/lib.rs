@@ -44,7 +44,9 @@
 /// (a workload does not recurse) and its SIGPIPE-ignoring (see [`out`]).
 ///
 /// Rust's allocations go to [`cmem::Arena`], a static region of the binary, so
-/// that glibc's malloc sees only the workload's own calls.
+/// that glibc's malloc sees only the workload's own calls. And the C functions
+/// std calls are bound on first call, not at every start (see the comment on
+/// `wlcore_bind_lazily` below).
 #[macro_export]
 macro_rules! workload_main {
     ($workload:ty) => {
