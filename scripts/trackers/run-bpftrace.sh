@@ -23,11 +23,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/runner-lib.sh"
 
 mode=${1:-}
-case "$mode" in
--h|--help) usage; exit 0 ;;
-memtrack|memtrack-pid|heap) ;;
-*) die "unknown mode '$mode' (memtrack, memtrack-pid, heap; see --help)" ;;
-esac
+rl_mode "$mode" memtrack memtrack-pid heap
 command -v bpftrace >/dev/null 2>&1 || die "bpftrace is not installed"
 ((EUID == 0)) || die "bpftrace needs root"
 rl_init "${2:-}"

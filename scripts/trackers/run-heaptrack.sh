@@ -20,11 +20,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/runner-lib.sh"
 
 mode=${1:-}
-case "$mode" in
--h|--help) usage; exit 0 ;;
-preload|pid) ;;
-*) die "unknown mode '$mode' (preload, pid; see --help)" ;;
-esac
+rl_mode "$mode" preload pid
 for t in heaptrack heaptrack_print; do
 	command -v "$t" >/dev/null 2>&1 || die "$t is not installed"
 done

@@ -29,11 +29,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/runner-lib.sh"
 
 mode=${1:-}
-case "$mode" in
--h|--help) usage; exit 0 ;;
-pid|cmd) ;;
-*) die "unknown mode '$mode' (pid, cmd; see --help)" ;;
-esac
+rl_mode "$mode" pid cmd
 ((EUID == 0)) || die "memleak needs root"
 memleak=$(command -v memleak-bpfcc) || die "memleak-bpfcc is not installed (package bpfcc-tools)"
 # bcc's Python module is Debian's: the system's interpreter, not one earlier on PATH.

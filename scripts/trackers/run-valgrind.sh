@@ -23,11 +23,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/runner-lib.sh"
 
 mode=${1:-}
-case "$mode" in
--h|--help) usage; exit 0 ;;
-massif|massif-pages|memcheck) ;;
-*) die "unknown mode '$mode' (massif, massif-pages, memcheck; see --help)" ;;
-esac
+rl_mode "$mode" massif massif-pages memcheck
 command -v valgrind >/dev/null 2>&1 || die "valgrind is not installed"
 rl_init "${2:-}"
 

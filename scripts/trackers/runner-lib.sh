@@ -35,6 +35,17 @@ rl_cleanup() {
 	[ -z "$rl_tmp" ] || rm -rf "$rl_tmp"
 }
 
+# rl_mode ARG MODE...: a runner's first argument, one of its MODEs; -h or
+# --help prints the runner's usage and exits 0, anything else is a usage error.
+rl_mode() {
+	local arg=$1 m
+	shift
+	case "$arg" in -h | --help) usage; exit 0 ;; esac
+	for m; do [ "$arg" = "$m" ] && return 0; done
+	local all="$*"
+	die "unknown mode '$arg' (${all// /, }; see --help)"
+}
+
 # rl_init OUTDIR: checks OUTDIR, makes the scratch folder, sets the traps.
 rl_init() {
 	[ -n "${1:-}" ] || die "usage: ${0##*/} MODE OUTDIR < RUNS (see --help)"
