@@ -1,25 +1,11 @@
 //! mmap-wl's command line: usage errors as one line and exit 2, before any call.
 
+mod common;
+
+use common::MODES;
 use wlcore::testing::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mmap-wl");
-
-const MODES: [&str; 14] = [
-    "anon",
-    "shared",
-    "file",
-    "populate",
-    "protnone",
-    "fixed",
-    "unmap-head",
-    "unmap-middle",
-    "unmap-tail",
-    "mremap-grow",
-    "mremap-shrink",
-    "mremap-move",
-    "fail-eexist",
-    "unmap-unmapped",
-];
 
 #[test]
 fn start_up_binds_the_c_functions_it_calls_on_first_call() {

@@ -1,26 +1,12 @@
 //! A quiet process: a heap tracker sees no call of glibc's malloc family from
 //! mmap-wl, in any mode, whatever the options.
 
+mod common;
+
+use common::MODES;
 use wlcore::testing::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mmap-wl");
-
-const MODES: [&str; 14] = [
-    "anon",
-    "shared",
-    "file",
-    "populate",
-    "protnone",
-    "fixed",
-    "unmap-head",
-    "unmap-middle",
-    "unmap-tail",
-    "mremap-grow",
-    "mremap-shrink",
-    "mremap-move",
-    "fail-eexist",
-    "unmap-unmapped",
-];
 
 #[test]
 fn a_heap_tracker_sees_nothing() {
