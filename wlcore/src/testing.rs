@@ -781,34 +781,43 @@ impl Bpftrace {
     /// in order.
     pub fn calls_of(&self, pid: u32) -> Vec<HeapCall> {
         let mut calls = Vec::new();
-        let exit = format!("exit pid={pid} ");
-        let end = self.next_line_where(|l| {
-            if let Some(c) = parse_heap_call(l).filter(|c| c.pid == pid) {
+        self.heap_lines_until_exit(pid, |c| {
+            if c.pid == pid {
                 calls.push(c);
             }
-            l.starts_with(&exit)
+        });
+        calls
+    }
+
+    /// heap.bt: every call it prints, of any process, until `pid` exits.
+    pub fn calls_until_exit(&self, pid: u32) -> Vec<HeapCall> {
+        let mut calls = Vec::new();
+        self.heap_lines_until_exit(pid, |c| calls.push(c));
+        calls
+    }
+
+    /// heap.bt: hands every call line to `each` until `pid`'s exit line and the
+    /// last of the call lines it counts (`lines=L`), which may come after it: a
+    /// thread's events on another CPU are printed from that CPU's buffer.
+    fn heap_lines_until_exit(&self, pid: u32, mut each: impl FnMut(HeapCall)) {
+        let exit = format!("exit pid={pid} ");
+        let (mut seen, mut want) = (0u64, None::<u64>);
+        let end = self.next_line_where(|l| {
+            if let Some(c) = parse_heap_call(l) {
+                seen += u64::from(c.pid == pid);
+                each(c);
+            } else if l.starts_with(&exit) {
+                let lines = l.split(' ').find_map(|kv| kv.strip_prefix("lines="));
+                want = Some(lines.and_then(|n| n.parse().ok()).unwrap_or(0));
+            }
+            want.is_some_and(|w| seen >= w)
         });
         if let Err(e) = end {
-            panic!("no exit line for pid {pid} from heap.bt ({e}); so far: {calls:?}");
+            panic!("no exit line for pid {pid} from heap.bt, or not its {want:?} call lines ({e}); {seen} seen");
         }
-        calls
     }
 
     /// memtrack.bt: the `key=value` figures of the exit line of process `pid`.
-    /// Every call heap.bt prints, of any process, until `pid` exits.
-    pub fn calls_until_exit(&self, pid: u32) -> Vec<HeapCall> {
-        let mut calls = Vec::new();
-        let exit = format!("exit pid={pid} ");
-        let end = self.next_line_where(|l| {
-            calls.extend(parse_heap_call(l));
-            l.starts_with(&exit)
-        });
-        if let Err(e) = end {
-            panic!("no exit line for pid {pid} from heap.bt ({e}); so far: {calls:?}");
-        }
-        calls
-    }
-
     pub fn exit_of(&self, pid: u32) -> std::collections::HashMap<String, u64> {
         let exit = format!("exit pid={pid} ");
         let line = self
