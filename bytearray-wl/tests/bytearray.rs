@@ -10,6 +10,11 @@ fn start_up_binds_the_c_functions_it_calls_on_first_call() {
 }
 
 #[test]
+fn exec_maps_it_as_the_c_program_is_mapped() {
+    assert_maps_like_c(BIN);
+}
+
+#[test]
 fn bad_usage_is_one_line_and_exit_2() {
     assert_bad_usage(BIN, "bytearray-wl");
     assert_fails(

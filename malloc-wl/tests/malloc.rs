@@ -60,6 +60,11 @@ fn start_up_binds_the_c_functions_it_calls_on_first_call() {
 }
 
 #[test]
+fn exec_maps_it_as_the_c_program_is_mapped() {
+    assert_maps_like_c(BIN);
+}
+
+#[test]
 fn start_up_opens_only_libc_and_sets_up_no_signals() {
     // Rust's usual runtime start would read /proc/self/maps and mmap a signal
     // stack: noise a tracker would book to the workload. workload_main! skips it.

@@ -625,6 +625,41 @@ pub fn assert_bound_lazily(bin: &str, lazy: &[&str]) {
     }
 }
 
+/// The areas exec maps for `bin` itself, as the kernel lays them out from its
+/// program headers: one per loadable segment, and one more for a zero-filled
+/// tail (bss) that reaches past the segment's last page of file.
+pub fn exec_areas(bin: &str) -> usize {
+    let out = Command::new("readelf")
+        .args(["--program-headers", "--wide", bin])
+        .output()
+        .expect("readelf runs");
+    assert!(out.status.success(), "readelf --program-headers {bin}");
+    let page_end = |a: u64| (a + 0xfff) & !0xfff;
+    let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.trim_start().starts_with("LOAD "))
+        // "LOAD offset vaddr paddr filesz memsz flags align"
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (vaddr, filesz, memsz) = (hex(f[2]), hex(f[4]), hex(f[5]));
+            1 + usize::from(page_end(vaddr + memsz) > page_end(vaddr + filesz))
+        })
+        .sum()
+}
+
+/// Asserts that exec maps `bin` as the same number of areas as the C program
+/// it is timed against. The kernel keeps a process's areas in a tree whose
+/// nodes hold a few each; one more area than C's splits a node while exec
+/// maps the vDSO, a cost paid at every start (see `.cargo/config.toml`).
+pub fn assert_maps_like_c(bin: &str) {
+    let (ours, c) = (exec_areas(bin), exec_areas(&cmalloc()));
+    assert_eq!(
+        ours, c,
+        "exec maps {bin} as {ours} areas, the C program as {c}"
+    );
+}
+
 /// Builds `scripts/bench/cmalloc.c` (what Malloc.c does) with `gcc -O0`, once per test binary.
 pub fn cmalloc() -> String {
     static BUILT: std::sync::OnceLock<String> = std::sync::OnceLock::new();

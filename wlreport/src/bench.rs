@@ -77,9 +77,11 @@ pub fn timing(times: &[f64]) -> Option<Timing> {
 }
 
 /// How the README names a command: the program's file name and its arguments,
-/// quotes dropped, `(static)` for the static build.
+/// quotes dropped, `(static)` for the static build, `(installed)` for the copy
+/// bench.sh installs.
 pub fn name(command: &str) -> String {
     let static_build = command.contains("x86_64-unknown-linux-gnu/");
+    let installed = command.contains("/installed/");
     let mut words = command.split(' ');
     let prog = words.next().unwrap_or_default();
     let prog = prog.rsplit('/').next().unwrap_or(prog);
@@ -90,6 +92,9 @@ pub fn name(command: &str) -> String {
         .replace('\'', "");
     if static_build {
         n.push_str(" (static)");
+    }
+    if installed {
+        n.push_str(" (installed)");
     }
     n
 }
@@ -210,6 +215,10 @@ mod tests {
         assert_eq!(
             name("target/x86_64-unknown-linux-gnu/release/malloc-wl 1"),
             "malloc-wl 1 (static)"
+        );
+        assert_eq!(
+            name("results/bench/installed/malloc-wl 1"),
+            "malloc-wl 1 (installed)"
         );
         assert_eq!(
             name("/usr/bin/python3.11 -c 'bytearray(1)'"),
