@@ -13,8 +13,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 vm=1
 [[ "${1:-}" == "--no-vm" ]] && vm=0
 
-# strace and bpftrace: the workloads' tests run them; gcc builds the C program they are compared with.
-need_pkgs strace shellcheck bpftrace gcc
+# strace and bpftrace: the workloads' tests run them; gcc builds the C program they are
+# compared with; valgrind (callgrind) sees which code a run executes.
+need_pkgs strace shellcheck bpftrace gcc valgrind
 
 passed=0 failed=0 failures=()
 step() {

@@ -15,6 +15,11 @@ fn exec_maps_it_as_the_c_program_is_mapped() {
 }
 
 #[test]
+fn the_code_a_run_executes_lies_together() {
+    assert_start_up_code_together(BIN, &["1"]);
+}
+
+#[test]
 fn bad_usage_is_one_line_and_exit_2() {
     assert_bad_usage(BIN, "bytearray-wl");
     assert_fails(

@@ -65,6 +65,11 @@ fn exec_maps_it_as_the_c_program_is_mapped() {
 }
 
 #[test]
+fn the_code_a_run_executes_lies_together() {
+    assert_start_up_code_together(BIN, &["1"]);
+}
+
+#[test]
 fn start_up_opens_only_libc_and_sets_up_no_signals() {
     // Rust's usual runtime start would read /proc/self/maps and mmap a signal
     // stack: noise a tracker would book to the workload. workload_main! skips it.

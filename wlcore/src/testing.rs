@@ -660,6 +660,88 @@ pub fn assert_maps_like_c(bin: &str) {
     );
 }
 
+/// The `[start, end)` addresses of section `name` of `bin`.
+pub fn section(bin: &str, name: &str) -> Option<(u64, u64)> {
+    let out = Command::new("readelf")
+        .args(["--section-headers", "--wide", bin])
+        .output()
+        .expect("readelf runs");
+    assert!(out.status.success(), "readelf --section-headers {bin}");
+    // "[Nr] Name Type Address Off Size ..."
+    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+        let f: Vec<&str> = l.split(']').nth(1)?.split_whitespace().collect();
+        (f.first() == Some(&name)).then(|| {
+            let hex = |s: &str| u64::from_str_radix(s, 16).unwrap();
+            let start = hex(f[2]);
+            (start, start + hex(f[4]))
+        })
+    })
+}
+
+/// Asserts that the code of `bin` that `bin args` executes lies at the head of
+/// its `.text`, in front of the C start-up's `_start` (see
+/// `wlcore/build-bin.rs`): up to the end of `_start`'s page (its helpers), or
+/// outside `.text` (`.init`, the PLT). What ran comes from callgrind, function
+/// by function.
+pub fn assert_start_up_code_together(bin: &str, args: &[&str]) {
+    let text = section(bin, ".text").expect(".text");
+    let dir = scratch_dir("callgrind");
+    let profile = dir.join("callgrind.out");
+    let st = Command::new("valgrind")
+        .args(["--tool=callgrind", "--demangle=no"])
+        .arg(format!("--callgrind-out-file={}", profile.display()))
+        .arg(bin)
+        .args(args)
+        .output()
+        .expect("valgrind runs");
+    assert!(st.status.success(), "valgrind {bin}: {st:?}");
+    let out = Command::new("callgrind_annotate")
+        .args(["--threshold=100", "--inclusive=no"])
+        .arg(&profile)
+        .output()
+        .expect("callgrind_annotate runs");
+    assert!(out.status.success(), "callgrind_annotate: {out:?}");
+    let nm = Command::new("nm").arg(bin).output().expect("nm runs");
+    let nm = String::from_utf8_lossy(&nm.stdout);
+    let addr_of = |name: &str| -> Option<u64> {
+        if let Some(hex) = name.strip_prefix("0x") {
+            return u64::from_str_radix(hex, 16).ok();
+        }
+        nm.lines().find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 3 && f[2] == name).then(|| u64::from_str_radix(f[0], 16).unwrap())
+        })
+    };
+    let start = addr_of("_start").expect("_start");
+    let head = text.0..(start + 0x1000) & !0xfff;
+    // "  528 ( 0.39%)  ???:NAME [/path/to/bin]"
+    let suffix = format!(" [{bin}]");
+    let annotated = String::from_utf8_lossy(&out.stdout);
+    let ran: Vec<&str> = annotated
+        .lines()
+        .filter_map(|l| l.strip_suffix(&suffix))
+        .filter_map(|l| l.rsplit_once(':').map(|(_, name)| name.trim()))
+        .collect();
+    assert!(
+        ran.contains(&"main"),
+        "callgrind saw no main in {bin}: {ran:?}"
+    );
+    // Beyond the head: in .text past it, or not found at all. Callgrind's own
+    // names ("(below main)") are the C start-up's.
+    let beyond: Vec<&str> = ran
+        .into_iter()
+        .filter(|name| match addr_of(name) {
+            Some(a) => (text.0..text.1).contains(&a) && !head.contains(&a),
+            None => !name.starts_with('('),
+        })
+        .collect();
+    assert!(
+        beyond.is_empty(),
+        "{bin} {args:?} ran code beyond the head of .text ({head:x?}): {beyond:?}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// Builds `scripts/bench/cmalloc.c` (what Malloc.c does) with `gcc -O0`, once per test binary.
 pub fn cmalloc() -> String {
     static BUILT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
