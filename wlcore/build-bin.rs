@@ -7,14 +7,14 @@
 //! to the linker, the few functions a plain run executes (the workload's, the
 //! shared core's, the argument parser's, the arena allocator's) lay scattered
 //! among 300 KB of code that never runs (std's backtrace printer, mostly), and a
-//! run touched four 64 KiB windows of it; gathered, it touches three, and the
-//! 16 pages fewer are a few percent of a start-up (`scripts/bench.sh`).
+//! malloc-wl run touched four 64 KiB windows of it; gathered, it touches three,
+//! and the 16 pages fewer are about 2% of its start-up (see the README).
 //!
 //! The linker script only says what goes first in `.text` (the C start-up's
 //! `_start` comes right after); with `INSERT` the rest of the default layout
-//! stays, and a pattern that matches nothing leaves the layout as it was. A test
-//! per workload runs the binary under callgrind and checks that what it
-//! executed lies at the head of `.text`.
+//! stays, and a pattern that matches nothing leaves the layout as it was. The
+//! tests of malloc-wl and bytearray-wl run the binary under callgrind and check
+//! that what it executed lies at the head of `.text`.
 
 use std::env;
 use std::fs;

@@ -687,6 +687,7 @@ pub fn assert_start_up_code_together(bin: &str, args: &[&str]) {
     let text = section(bin, ".text").expect(".text");
     let dir = scratch_dir("callgrind");
     let profile = dir.join("callgrind.out");
+    let alone = uprobes_alone();
     let st = Command::new("valgrind")
         .args(["--tool=callgrind", "--demangle=no"])
         .arg(format!("--callgrind-out-file={}", profile.display()))
@@ -694,6 +695,7 @@ pub fn assert_start_up_code_together(bin: &str, args: &[&str]) {
         .args(args)
         .output()
         .expect("valgrind runs");
+    drop(alone);
     assert!(st.status.success(), "valgrind {bin}: {st:?}");
     let out = Command::new("callgrind_annotate")
         .args(["--threshold=100", "--inclusive=no"])
@@ -775,6 +777,15 @@ pub struct HeapCall {
     pub ptr: u64,
 }
 
+/// Held by whatever in a test binary must not meet a uprobe on libc: a uprobe
+/// session (two on the same functions can fail to attach) and a run under
+/// valgrind (a uprobe's breakpoint, placed in every process that maps libc,
+/// traps valgrind's translation of the function: SIGTRAP).
+fn uprobes_alone() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// A bpftrace script of `scripts/trackers/` running while a test runs, its
 /// stdout read line by line. Uprobe sessions run one at a time in a test
 /// binary: two putting uprobes on the same libc functions at once can fail to
@@ -799,10 +810,9 @@ impl Bpftrace {
         }
         // Only uprobe sessions take turns (heap.bt): a test may run two
         // tracepoint sessions side by side (memtrack.bt and memtrack-pid.bt).
-        static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let text = std::fs::read_to_string(repo_root().join("scripts/trackers").join(script));
         let uprobes = text.is_ok_and(|t| t.contains("uprobe:"));
-        let mut guard = uprobes.then(|| ONE.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut guard = uprobes.then(uprobes_alone);
         let mut why = String::new();
         for attempt in 1..=5 {
             if attempt > 1 {
