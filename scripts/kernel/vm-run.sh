@@ -13,6 +13,7 @@
 #   --log FILE         also write the guest console to FILE
 #   --smp N            virtual CPUs (default 2)
 #   --mem SIZE         guest memory (default 512M)
+#   --append ARGS      more kernel command line (repeatable)
 #   --quiet            do not stream the console; afterwards print the guest
 #                      script's output, or the whole console on failure
 #
@@ -31,6 +32,7 @@ log_file=
 smp=2
 mem=512M
 quiet=0
+cmdline="console=ttyS0 panic=-1 loglevel=4 rdinit=/init"
 
 usage() { sed -n '/^# Usage:/,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 
@@ -42,6 +44,7 @@ while (($#)); do
 	--log) log_file=$2; shift 2 ;;
 	--smp) smp=$2; shift 2 ;;
 	--mem) mem=$2; shift 2 ;;
+	--append) cmdline+=" $2"; shift 2 ;;
 	--quiet) quiet=1; shift ;;
 	-h | --help) usage ;;
 	--) shift; break ;;
@@ -132,7 +135,7 @@ timeout -k 5 "$timeout_s" qemu-system-x86_64 \
 	-accel tcg -cpu max -smp "$smp" -m "$mem" \
 	-nographic -no-reboot \
 	-kernel "$kernel" -initrd "$work/initramfs.cpio" \
-	-append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init" \
+	-append "$cmdline" \
 	</dev/null >"$console" 2>&1 &
 qemu_pid=$!
 if ((quiet)); then
