@@ -5,7 +5,9 @@
 # Runs scripts/scoreboard.sh on five paths of scripts/scoreboard/paths.tsv
 # (malloc-wl 256 KiB: glibc's mmap; its --fork: the child's calls;
 # bytearray-wl 4096: a heap block; mmap-wl --mode fixed: the overlay counted
-# twice; shm-wl sysv-same-key: the second shmget), 2 runs a cell, under
+# twice; shm-wl sysv-same-key: the second shmget), 3 runs a cell (a cell
+# takes the class most of its runs had, so one run a tracker gets wrong, as bcc's
+# memleak now and then does, does not decide it), under
 # every tracker that paths.tsv runs on them, then checks each cell's class against
 # scripts/scoreboard/expected/TOOL-VERSION.csv: a class that differs, or a
 # tool version without a file, fails (a new tracker version shows up as a
@@ -44,7 +46,7 @@ check "the subset's paths are in paths.tsv" test "$(wc -l <"$work/paths.tsv")" -
 
 start=$SECONDS
 rc=0
-"$scripts/scoreboard.sh" -p "$work/paths.tsv" -r 2 -o "$work/out" >"$work/stdout" 2>"$work/stderr" || rc=$?
+"$scripts/scoreboard.sh" -p "$work/paths.tsv" -r 3 -o "$work/out" >"$work/stdout" 2>"$work/stderr" || rc=$?
 if ((rc == 0)); then
 	ok "scoreboard.sh ran ($((SECONDS - start)) s)"
 else
