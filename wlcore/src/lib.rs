@@ -25,8 +25,9 @@
 //! - `testing` (feature `testing`): running the binaries in their tests, under strace.
 //!
 //! A workload implements [`run::Workload`] (allocate and free, each call
-//! recorded in the [`ledger::Ledger`]; say how much it asked the allocator for)
-//! and names its `main` with [`workload_main!`].
+//! recorded in the [`ledger::Ledger`]; say how much it asked the allocator for),
+//! names its `main` with [`workload_main!`], and takes `wlcore/build-bin.rs` as
+//! its build script, which links the code a run executes together.
 //!
 //! The process is quiet: glibc's malloc family is called only by the workload's
 //! own allocation (Rust's allocations come from a static arena, see [`cmem`]),
