@@ -599,12 +599,7 @@ pub fn assert_bound_lazily(bin: &str, lazy: &[&str]) {
     if skipped_without_lto("binding on first call") {
         return;
     }
-    let out = Command::new("readelf")
-        .args(["--relocs", "--wide", bin])
-        .output()
-        .expect("readelf runs");
-    assert!(out.status.success(), "readelf --relocs {bin}");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = readelf(bin, "--relocs");
     // "offset info R_X86_64_GLOB_DAT value name@VERSION + 0"
     let bound = |kind: &str| -> Vec<String> {
         text.lines()
@@ -647,14 +642,8 @@ fn skipped_without_lto(what: &str) -> bool {
 /// program headers: one per loadable segment, and one more for a zero-filled
 /// tail (bss) that reaches past the segment's last page of file.
 pub fn exec_areas(bin: &str) -> usize {
-    let out = Command::new("readelf")
-        .args(["--program-headers", "--wide", bin])
-        .output()
-        .expect("readelf runs");
-    assert!(out.status.success(), "readelf --program-headers {bin}");
     let page_end = |a: u64| (a + 0xfff) & !0xfff;
-    let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
-    String::from_utf8_lossy(&out.stdout)
+    readelf(bin, "--program-headers")
         .lines()
         .filter(|l| l.trim_start().starts_with("LOAD "))
         // "LOAD offset vaddr paddr filesz memsz flags align"
@@ -680,20 +669,29 @@ pub fn assert_maps_like_c(bin: &str) {
 
 /// The `[start, end)` addresses of section `name` of `bin`.
 pub fn section(bin: &str, name: &str) -> Option<(u64, u64)> {
-    let out = Command::new("readelf")
-        .args(["--section-headers", "--wide", bin])
-        .output()
-        .expect("readelf runs");
-    assert!(out.status.success(), "readelf --section-headers {bin}");
     // "[Nr] Name Type Address Off Size ..."
-    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+    readelf(bin, "--section-headers").lines().find_map(|l| {
         let f: Vec<&str> = l.split(']').nth(1)?.split_whitespace().collect();
         (f.first() == Some(&name)).then(|| {
-            let hex = |s: &str| u64::from_str_radix(s, 16).unwrap();
             let start = hex(f[2]);
             (start, start + hex(f[4]))
         })
     })
+}
+
+/// What `readelf --wide FLAG bin` prints.
+fn readelf(bin: &str, flag: &str) -> String {
+    let out = Command::new("readelf")
+        .args([flag, "--wide", bin])
+        .output()
+        .expect("readelf runs");
+    assert!(out.status.success(), "readelf {flag} {bin}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A hexadecimal number as readelf and nm print it, with or without `0x`.
+fn hex(s: &str) -> u64 {
+    u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap()
 }
 
 /// Asserts that the code of `bin` that `bin args` executes lies at the head of
@@ -732,7 +730,7 @@ pub fn assert_start_up_code_together(bin: &str, args: &[&str]) {
         }
         nm.lines().find_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() == 3 && f[2] == name).then(|| u64::from_str_radix(f[0], 16).unwrap())
+            (f.len() == 3 && f[2] == name).then(|| hex(f[0]))
         })
     };
     let start = addr_of("_start").expect("_start");
@@ -928,32 +926,23 @@ impl Bpftrace {
     /// heap.bt: waits until the process `pid` has exited and returns its calls,
     /// in order.
     pub fn calls_of(&self, pid: u32) -> Vec<HeapCall> {
-        let mut calls = Vec::new();
-        self.heap_lines_until_exit(pid, |c| {
-            if c.pid == pid {
-                calls.push(c);
-            }
-        });
+        let mut calls = self.calls_until_exit(pid);
+        calls.retain(|c| c.pid == pid);
         calls
     }
 
     /// heap.bt: every call it prints, of any process, until `pid` exits.
     pub fn calls_until_exit(&self, pid: u32) -> Vec<HeapCall> {
-        let mut calls = Vec::new();
-        self.heap_lines_until_exit(pid, |c| calls.push(c));
-        calls
-    }
-
-    /// heap.bt: hands every call line to `each` until `pid`'s exit line and the
-    /// last of the call lines it counts (`lines=L`), which may come after it: a
-    /// thread's events on another CPU are printed from that CPU's buffer.
-    fn heap_lines_until_exit(&self, pid: u32, mut each: impl FnMut(HeapCall)) {
+        // Read on past pid's exit line until its call lines number what that
+        // line counts (`lines=L`): a thread's events on another CPU are printed
+        // from that CPU's buffer, and may come after it.
         let exit = format!("exit pid={pid} ");
+        let mut calls = Vec::new();
         let (mut seen, mut want) = (0u64, None::<u64>);
         let end = self.next_line_where(|l| {
             if let Some(c) = parse_heap_call(l) {
                 seen += u64::from(c.pid == pid);
-                each(c);
+                calls.push(c);
             } else if l.starts_with(&exit) {
                 let lines = l.split(' ').find_map(|kv| kv.strip_prefix("lines="));
                 want = Some(lines.and_then(|n| n.parse().ok()).unwrap_or(0));
@@ -963,6 +952,7 @@ impl Bpftrace {
         if let Err(e) = end {
             panic!("no exit line for pid {pid} from heap.bt, or not its {want:?} call lines ({e}); {seen} seen");
         }
+        calls
     }
 
     /// memtrack.bt: the `key=value` figures of the exit line of process `pid`.
