@@ -221,3 +221,8 @@ fn a_heap_tracker_sees_no_call_at_all() {
         assert_eq!(tracker.calls_of(pid), vec![], "{args:?}");
     }
 }
+
+#[test]
+fn a_run_maps_few_pages_of_its_file() {
+    assert_maps_few_pages(BIN, &["1"]);
+}

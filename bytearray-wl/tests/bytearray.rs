@@ -20,6 +20,11 @@ fn the_code_a_run_executes_lies_together() {
 }
 
 #[test]
+fn a_run_maps_few_pages_of_its_file() {
+    assert_maps_few_pages(BIN, &["1"]);
+}
+
+#[test]
 fn bad_usage_is_one_line_and_exit_2() {
     assert_bad_usage(BIN, "bytearray-wl");
     assert_fails(

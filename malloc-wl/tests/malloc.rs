@@ -70,6 +70,11 @@ fn the_code_a_run_executes_lies_together() {
 }
 
 #[test]
+fn a_run_maps_few_pages_of_its_file() {
+    assert_maps_few_pages(BIN, &["1"]);
+}
+
+#[test]
 fn start_up_opens_only_libc_and_sets_up_no_signals() {
     // Rust's usual runtime start would read /proc/self/maps and mmap a signal
     // stack: noise a tracker would book to the workload. workload_main! skips it.

@@ -694,16 +694,31 @@ fn hex(s: &str) -> u64 {
     u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap()
 }
 
-/// Asserts that the code of `bin` that `bin args` executes lies at the head of
-/// its `.text`, in front of the C start-up's `_start` (see
-/// `wlcore/build-bin.rs`): up to the end of `_start`'s page (its helpers), or
-/// outside `.text` (`.init`, the PLT). What ran comes from callgrind, function
-/// by function.
+/// The pages of the code area a run's first fault on it maps (fault-around;
+/// see `wlcore/build-bin.rs`): `[start, end)` addresses.
+fn code_head(bin: &str) -> std::ops::Range<u64> {
+    let start = readelf(bin, "--program-headers")
+        .lines()
+        // "LOAD offset vaddr paddr filesz memsz flags align": the one with E.
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.first() == Some(&"LOAD") && f[6..f.len() - 1].concat().contains('E'))
+                .then(|| hex(f[2]) & !0xfff)
+        })
+        .expect("a code segment");
+    start..start + 16 * 0x1000
+}
+
+/// Asserts that the code of `bin` that `bin args` executes lies in the first
+/// 16 pages of its code area, or outside `.text` (`.init`, the PLT), where
+/// `wlcore/build-bin.rs` places it. What ran comes from callgrind, function by
+/// function, and each function must end in those pages too.
 pub fn assert_start_up_code_together(bin: &str, args: &[&str]) {
     if skipped_without_lto("the start-up layout") {
         return;
     }
     let text = section(bin, ".text").expect(".text");
+    let head = code_head(bin);
     let dir = scratch_dir("callgrind");
     let profile = dir.join("callgrind.out");
     let alone = uprobes_alone();
@@ -722,19 +737,23 @@ pub fn assert_start_up_code_together(bin: &str, args: &[&str]) {
         .output()
         .expect("callgrind_annotate runs");
     assert!(out.status.success(), "callgrind_annotate: {out:?}");
-    let nm = Command::new("nm").arg(bin).output().expect("nm runs");
+    let nm = Command::new("nm")
+        .args(["--print-size", "--defined-only"])
+        .arg(bin)
+        .output()
+        .expect("nm runs");
     let nm = String::from_utf8_lossy(&nm.stdout);
-    let addr_of = |name: &str| -> Option<u64> {
+    // "address size type name": the extent [address, address + size).
+    let extent_of = |name: &str| -> Option<(u64, u64)> {
         if let Some(hex) = name.strip_prefix("0x") {
-            return u64::from_str_radix(hex, 16).ok();
+            let a = u64::from_str_radix(hex, 16).ok()?;
+            return Some((a, a + 1));
         }
         nm.lines().find_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() == 3 && f[2] == name).then(|| hex(f[0]))
+            (f.len() == 4 && f[3] == name).then(|| (hex(f[0]), hex(f[0]) + hex(f[1])))
         })
     };
-    let start = addr_of("_start").expect("_start");
-    let head = text.0..(start + 0x1000) & !0xfff;
     // "  528 ( 0.39%)  ???:NAME [/path/to/bin]"
     let suffix = format!(" [{bin}]");
     let annotated = String::from_utf8_lossy(&out.stdout);
@@ -751,16 +770,105 @@ pub fn assert_start_up_code_together(bin: &str, args: &[&str]) {
     // names ("(below main)") are the C start-up's.
     let beyond: Vec<&str> = ran
         .into_iter()
-        .filter(|name| match addr_of(name) {
-            Some(a) => (text.0..text.1).contains(&a) && !head.contains(&a),
+        .filter(|name| match extent_of(name) {
+            Some((a, end)) => (text.0..text.1).contains(&a) && end > head.end,
             None => !name.starts_with('('),
         })
         .collect();
     assert!(
         beyond.is_empty(),
-        "{bin} {args:?} ran code beyond the head of .text ({head:x?}): {beyond:?}"
+        "{bin} {args:?} ran code beyond the first 16 pages of its code ({head:x?}): {beyond:?}"
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The pages of `bin`'s own file that the process `bin args` has mapped when
+/// it exits, area by area as `/proc/PID/smaps` lists them: (permissions,
+/// pages). The process is traced and stopped at its exit, before the kernel
+/// takes its memory down; its output goes nowhere.
+pub fn pages_mapped_at_exit(bin: &str, args: &[&str]) -> Vec<(String, u64)> {
+    use nix::sys::ptrace::{self, Event, Options};
+    use nix::sys::wait::{waitpid, WaitStatus};
+    use nix::unistd::Pid;
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(bin);
+    cmd.args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: between fork and exec the closure makes one system call
+    // (ptrace), which allocates nothing and takes no lock.
+    unsafe {
+        cmd.pre_exec(|| ptrace::traceme().map_err(std::io::Error::from));
+    }
+    // A uprobe's breakpoint in the binary would be a page of its own.
+    let alone = uprobes_alone();
+    // Reaped by the waitpid below, which std's Child does not know of.
+    #[allow(clippy::zombie_processes)]
+    let pid = Pid::from_raw(cmd.spawn().expect("the binary starts").id() as i32);
+    // Stopped at exec, then at the exit.
+    let st = waitpid(pid, None);
+    assert!(
+        matches!(st, Ok(WaitStatus::Stopped(..))),
+        "{bin} at exec: {st:?}"
+    );
+    ptrace::setoptions(
+        pid,
+        Options::PTRACE_O_TRACEEXIT | Options::PTRACE_O_EXITKILL,
+    )
+    .expect("ptrace options");
+    ptrace::cont(pid, None).expect("ptrace cont");
+    let st = waitpid(pid, None);
+    assert!(
+        matches!(st, Ok(WaitStatus::PtraceEvent(_, _, e)) if e == Event::PTRACE_EVENT_EXIT as i32),
+        "{bin} {args:?} did not stop at its exit: {st:?}"
+    );
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).expect("smaps");
+    ptrace::cont(pid, None).expect("ptrace cont");
+    let st = waitpid(pid, None);
+    drop(alone);
+    assert!(
+        matches!(st, Ok(WaitStatus::Exited(_, 0))),
+        "{bin} {args:?}: {st:?}"
+    );
+    let file = std::fs::canonicalize(bin).expect("the binary's path");
+    let file = file.to_string_lossy();
+    let mut areas = Vec::new();
+    let mut ours = None;
+    for line in smaps.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // "start-end perms offset dev inode path", then "Key: value kB" lines.
+        if f.first()
+            .is_some_and(|a| a.contains('-') && !a.ends_with(':'))
+        {
+            ours = (f.get(5) == Some(&&*file)).then(|| f[1].to_owned());
+        } else if let (Some(perms), ["Rss:", kib, "kB"]) = (&ours, f.as_slice()) {
+            areas.push((perms.clone(), kib.parse::<u64>().expect("Rss in kB") / 4));
+        }
+    }
+    areas
+}
+
+/// Asserts that a plain run of `bin` maps no more of its own file than
+/// `wlcore/build-bin.rs` lays it out for: the two pages of read-only data
+/// before a 2 MiB boundary, and one fault-around (16 pages) of code.
+pub fn assert_maps_few_pages(bin: &str, args: &[&str]) {
+    if skipped_without_lto("the pages a run maps") {
+        return;
+    }
+    let areas = pages_mapped_at_exit(bin, args);
+    let pages = |perms: &str| {
+        areas
+            .iter()
+            .filter(|(p, _)| p == perms)
+            .map(|(_, n)| n)
+            .sum::<u64>()
+    };
+    assert!(
+        pages("r--p") <= 2 && pages("r-xp") <= 16,
+        "{bin} {args:?} has more of its file mapped at exit than 2 pages of \
+         read-only data and 16 of code: {areas:?}"
+    );
 }
 
 /// Builds `scripts/bench/cmalloc.c` (what Malloc.c does) with `gcc -O0`, once per test binary.
