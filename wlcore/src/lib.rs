@@ -9,7 +9,7 @@
 //! - [`size`]: sizes with units (`4096`, `4KiB`, `1G`) and hold durations;
 //! - [`cmem`]: the C allocator, the arena for Rust's own allocations, `argv`,
 //!   threads and fork; with [`sys`] and [`workload_main!`], the only `unsafe`
-//!   of user space;
+//!   the workloads run;
 //! - [`sys`]: the system calls made without glibc's wrappers (the path workloads'
 //!   memory calls, the signals), one call a function;
 //! - [`ledger`]: every call a workload makes and what it did to the process,
@@ -22,12 +22,15 @@
 //! - [`stat`]: CLOCK_MONOTONIC and the process's own RSS, VSZ and brk heap;
 //! - [`glibc`]: a model of what glibc's malloc does with a request (heap or
 //!   mmap, and its length), checked by the tests, used by the report tool;
-//! - `testing` (feature `testing`): running the binaries in their tests, under strace.
+//! - `testing` (feature `testing`): running the binaries in their tests, under
+//!   strace, callgrind or ptrace (its one `unsafe`: the child's
+//!   `PTRACE_TRACEME`).
 //!
 //! A workload implements [`run::Workload`] (allocate and free, each call
 //! recorded in the [`ledger::Ledger`]; say how much it asked the allocator for),
 //! names its `main` with [`workload_main!`], and takes `wlcore/build-bin.rs` as
-//! its build script, which links the code a run executes together.
+//! its build script, which lays the executable out so that a run has few of its
+//! pages mapped.
 //!
 //! The process is quiet: glibc's malloc family is called only by the workload's
 //! own allocation (Rust's allocations come from a static arena, see [`cmem`]),
