@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the suite: formatting, lints, the workloads' own tests (real
 # binaries under strace), shellcheck, the static build, the tracker sweep, and the
-# kernel module in a VM. Installs what is missing (as root, Debian 12). Each step
+# kernel module, the kernel sweep and the kernel scoreboard cells in a VM.
+# Installs what is missing (as root, Debian 12). Each step
 # prints its own output; the last line counts the steps.
 #
 # Usage: scripts/test.sh [--no-vm]     (--no-vm skips the kernel and its VM)
@@ -42,6 +43,7 @@ step "tracker scoreboard" scripts/tests/scoreboard-test.sh
 if ((vm)); then
 	step "kernel module in a VM" scripts/kernel/vm-test.sh
 	step "kernel sweep in a VM" scripts/tests/kernel-sweep-test.sh
+	step "kernel scoreboard cells in a VM" scripts/tests/kpaths-test.sh
 fi
 
 printf '\n'

@@ -24,6 +24,8 @@
 
 use serde_json::Value;
 
+use crate::scoreboard::Class;
+
 const PAGE: u64 = 4096;
 
 /// One tracepoint event of a tracefs line.
@@ -95,6 +97,9 @@ pub struct Figures {
     pub kmalloc_events: u64,
     /// `kmem:kmalloc` events with `ptr=0`: attempts that failed.
     pub failed_kmallocs: u64,
+    /// The distinct pointers of the other `kmem:kmalloc` events: fewer than
+    /// those events when one object was traced twice.
+    pub kmalloc_ptrs: u64,
     pub kmalloc_bytes: u64,
     pub cache_events: u64,
     pub cache_bytes: u64,
@@ -115,13 +120,17 @@ impl Figures {
     /// Adds up `events`.
     pub fn of(events: &[Event]) -> Figures {
         let mut f = Figures::default();
+        let mut ptrs = std::collections::BTreeSet::new();
         for e in events {
             match e.name.as_str() {
                 "kmalloc" => {
                     f.kmalloc_events += 1;
                     f.kmalloc_bytes += e.num("bytes_alloc");
-                    if e.get("ptr").is_some_and(|p| p.bytes().all(|b| b == b'0')) {
-                        f.failed_kmallocs += 1;
+                    match e.get("ptr") {
+                        Some(p) if p.bytes().all(|b| b == b'0') => f.failed_kmallocs += 1,
+                        p => {
+                            ptrs.insert(p.unwrap_or_default().to_string());
+                        }
                     }
                 }
                 "kmem_cache_alloc" => {
@@ -143,6 +152,7 @@ impl Figures {
                 _ => {}
             }
         }
+        f.kmalloc_ptrs = ptrs.len() as u64;
         f
     }
 }
@@ -280,8 +290,8 @@ pub fn table(runs: &[Run], kernel: &str, reps: usize) -> String {
         "Linux {kernel}, production config; the median of {reps} runs of each; bytes, and the \
          events of kmalloc-test's write(2) in its pid\n\n"
     );
-    t += "| write | listed as | requested | allocated | kmalloc + kmem_cache_alloc | its events | tracked - allocated | mm_page_alloc | alloc_vmap_area | percpu_alloc_percpu |\n";
-    t += "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n";
+    t += "| write | listed as | requested | allocated | kmalloc + kmem_cache_alloc | its events | tracked - allocated | mm_page_alloc | alloc_vmap_area | percpu_alloc_percpu | the sum's class |\n";
+    t += "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |\n";
     for r in runs {
         let f = &r.figures;
         let mut ev = vec![];
@@ -308,8 +318,14 @@ pub fn table(runs: &[Run], kernel: &str, reps: usize) -> String {
                 format!("{bytes} ({n})")
             }
         };
+        let (class, why) = classify(r);
+        let class = if why.is_empty() {
+            class.as_str().to_string()
+        } else {
+            format!("{} ({why})", class.as_str())
+        };
         t += &format!(
-            "| `{}` | {} | {} | {} | {} | {} | {:+} | {} | {} | {} |\n",
+            "| `{}` | {} | {} | {} | {} | {} | {:+} | {} | {} | {} | {} |\n",
             r.write,
             r.listed,
             r.requested,
@@ -320,9 +336,106 @@ pub fn table(runs: &[Run], kernel: &str, reps: usize) -> String {
             other(f.page_bytes, f.page_events),
             other(f.vmap_bytes, f.vmap_events),
             other(f.percpu_bytes, f.percpu_events),
+            class,
         );
     }
     t
+}
+
+/// What a tracker that sums `bytes_alloc` of `kmem:kmalloc` and
+/// `kmem:kmem_cache_alloc` (MemTracker's kernel half) makes of a run, classed
+/// as the scoreboard classes its cells against the bytes the write asked
+/// for, with the reason in a few words.
+pub fn classify(r: &Run) -> (Class, String) {
+    let f = &r.figures;
+    let tracked = f.tracked();
+    let d = i128::from(tracked) - i128::from(r.requested);
+    let by = |why: String| format!("{d:+} B: {why}");
+    if tracked == r.requested {
+        return (Class::Exact, String::new());
+    }
+    if tracked > r.allocated && f.failed_kmallocs > 0 {
+        let why = format!(
+            "{} failed kmalloc attempts (ptr=0) counted",
+            f.failed_kmallocs
+        );
+        return (Class::Phantom, by(why));
+    }
+    if tracked > r.allocated && f.kmalloc_events > f.kmalloc_ptrs + f.failed_kmallocs {
+        let why = "one kmalloc traced twice (two events, one ptr)".to_string();
+        return (Class::Double, by(why));
+    }
+    if tracked == r.allocated {
+        return (Class::Rounded, by("what the allocator gave for it".into()));
+    }
+    if tracked > r.allocated {
+        let n = f.kmalloc_events + f.cache_events;
+        let why =
+            format!("{n} objects counted where the write keeps 1 (a sum never subtracts a free)");
+        return (Class::Noise, by(why));
+    }
+    let through: Vec<&str> = [
+        (f.page_events, "mm_page_alloc"),
+        (f.vmap_events, "alloc_vmap_area"),
+        (f.percpu_events, "percpu_alloc_percpu"),
+    ]
+    .into_iter()
+    .filter(|&(n, _)| n > 0)
+    .map(|(_, name)| name)
+    .collect();
+    let seen = if tracked == 0 {
+        "saw nothing".to_string()
+    } else {
+        format!("saw only {tracked} B of bookkeeping")
+    };
+    let why = if through.is_empty() {
+        seen
+    } else {
+        format!("{seen}; the memory came through {}", through.join(", "))
+    };
+    (Class::Missed, by(why))
+}
+
+/// A run's name as a scoreboard path: the write, words joined by `-`
+/// (`krealloc-32-4096`).
+pub fn path_name(r: &Run) -> String {
+    r.write.split_whitespace().collect::<Vec<_>>().join("-")
+}
+
+/// The tracker of the kernel cells, its tool and its kind, in the
+/// scoreboard's CSV (`wlreport scoreboard check` reads it as it reads the
+/// user-space cells: the expected classes are `linux-VERSION.csv`).
+pub const TRACKER: (&str, &str, &str) = ("kmem-sum", "linux", "kernel");
+
+/// The runs as scoreboard cells, in the scoreboard's CSV schema: one cell a
+/// run, the figure and truth of its median repetition.
+pub fn csv(runs: &[Run], kernel: &str, reps: usize) -> Result<String, String> {
+    let mut w = csv::Writer::from_writer(vec![]);
+    w.write_record(crate::scoreboard::CSV_HEADER.split(','))
+        .map_err(|e| e.to_string())?;
+    for r in runs {
+        let (class, why) = classify(r);
+        let (tracker, tool, kind) = TRACKER;
+        w.write_record([
+            path_name(r).as_str(),
+            tracker,
+            tool,
+            kernel,
+            kind,
+            class.as_str(),
+            &why,
+            &r.figures.tracked().to_string(),
+            &r.requested.to_string(),
+            "",
+            "",
+            &reps.to_string(),
+            "",
+            "",
+            &format!("listed as {}, {} B allocated", r.listed, r.allocated),
+        ])
+        .map_err(|e| e.to_string())?;
+    }
+    String::from_utf8(w.into_inner().map_err(|e| e.to_string())?).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -375,6 +488,7 @@ mod tests {
             Figures {
                 kmalloc_events: 3,
                 failed_kmallocs: 1,
+                kmalloc_ptrs: 1,
                 kmalloc_bytes: 2 * 65536 + 8388608,
                 cache_events: 1,
                 cache_bytes: 64,
@@ -485,6 +599,7 @@ mod tests {
                 65536,
                 Figures {
                     kmalloc_events: 2,
+                    kmalloc_ptrs: 1,
                     kmalloc_bytes: 131072,
                     page_events: 1,
                     page_bytes: 65536,
@@ -524,16 +639,131 @@ mod tests {
         assert!(lines[2].starts_with("| write | listed as |"));
         assert_eq!(
             lines[4],
-            "| `kmalloc 65536` | kmalloc | 65536 | 65536 | 131072 | 2 kmalloc | +65536 | 65536 (1) | 0 | 0 |"
+            "| `kmalloc 65536` | kmalloc | 65536 | 65536 | 131072 | 2 kmalloc | +65536 | 65536 (1) | 0 | 0 | \
+             double (+65536 B: one kmalloc traced twice (two events, one ptr)) |"
         );
         assert_eq!(
             lines[5],
-            "| `pages 65536` | pages | 65536 | 65536 | 0 | none | -65536 | 65536 (1) | 0 | 0 |"
+            "| `pages 65536` | pages | 65536 | 65536 | 0 | none | -65536 | 65536 (1) | 0 | 0 | \
+             missed (-65536 B: saw nothing; the memory came through mm_page_alloc) |"
         );
         assert_eq!(
             lines[6],
-            "| `kvmalloc 8388608` | kvmalloc:vmalloc | 65536 | 8388608 | 33554560 | 5 kmalloc (4 failed), 1 kmem_cache_alloc | +25165952 | 0 | 8392704 (1) | 0 |"
+            "| `kvmalloc 8388608` | kvmalloc:vmalloc | 65536 | 8388608 | 33554560 | 5 kmalloc (4 failed), 1 kmem_cache_alloc | +25165952 | 0 | 8392704 (1) | 0 | \
+             phantom (+33489024 B: 4 failed kmalloc attempts (ptr=0) counted) |"
         );
         assert_eq!(lines.len(), 7);
+    }
+
+    /// A run of `write` asking `requested` bytes, of which the module
+    /// allocated `allocated`.
+    fn asked(write: &str, requested: u64, allocated: u64, figures: Figures) -> Run {
+        Run {
+            write: write.into(),
+            listed: write.split(' ').next().unwrap().into(),
+            requested,
+            allocated,
+            figures,
+        }
+    }
+
+    fn class_of(r: &Run) -> String {
+        match classify(r) {
+            (c, why) if why.is_empty() => c.as_str().to_string(),
+            (c, why) => format!("{} ({why})", c.as_str()),
+        }
+    }
+
+    #[test]
+    fn classes_of_the_sum() {
+        let kmalloc = |n, ptrs, failed, bytes| Figures {
+            kmalloc_events: n,
+            kmalloc_ptrs: ptrs,
+            failed_kmallocs: failed,
+            kmalloc_bytes: bytes,
+            ..Figures::default()
+        };
+        let r = asked("kmalloc 32", 32, 32, kmalloc(1, 1, 0, 32));
+        assert_eq!(class_of(&r), "exact");
+        let r = asked("kmalloc 100", 100, 128, kmalloc(1, 1, 0, 128));
+        assert_eq!(
+            class_of(&r),
+            "rounded (+28 B: what the allocator gave for it)"
+        );
+        let r = asked("kmalloc 65536", 65536, 65536, kmalloc(2, 1, 0, 131072));
+        assert_eq!(
+            class_of(&r),
+            "double (+65536 B: one kmalloc traced twice (two events, one ptr))"
+        );
+        // two objects, two pointers: not a double trace
+        let r = asked("krealloc 32 4096", 4096, 4096, kmalloc(2, 2, 0, 4128));
+        assert_eq!(
+            class_of(&r),
+            "noise (+32 B: 2 objects counted where the write keeps 1 (a sum never subtracts a free))"
+        );
+        let mut f = kmalloc(7, 3, 4, 4 * 8388608 + 320);
+        f.vmap_events = 2;
+        f.page_events = 3;
+        let r = asked("kvmalloc 8388608", 8388608, 8388608, f);
+        assert_eq!(
+            class_of(&r),
+            "phantom (+25166144 B: 4 failed kmalloc attempts (ptr=0) counted)"
+        );
+        let f = Figures {
+            page_events: 1,
+            page_bytes: 4096,
+            vmap_events: 1,
+            vmap_bytes: 8192,
+            ..kmalloc(2, 2, 0, 248)
+        };
+        let r = asked("vmalloc 4096", 4096, 4096, f);
+        assert_eq!(
+            class_of(&r),
+            "missed (-3848 B: saw only 248 B of bookkeeping; the memory came through \
+             mm_page_alloc, alloc_vmap_area)"
+        );
+        let f = Figures {
+            percpu_events: 1,
+            percpu_bytes: 64,
+            ..Figures::default()
+        };
+        let r = asked("percpu 32", 32, 64, f);
+        assert_eq!(
+            class_of(&r),
+            "missed (-32 B: saw nothing; the memory came through percpu_alloc_percpu)"
+        );
+    }
+
+    #[test]
+    fn cells_in_the_scoreboards_schema() {
+        let r = asked(
+            "kmalloc 65536",
+            65536,
+            65536,
+            Figures {
+                kmalloc_events: 2,
+                kmalloc_ptrs: 1,
+                kmalloc_bytes: 131072,
+                ..Figures::default()
+            },
+        );
+        let text = csv(&[r], "7.2.13", 3).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], crate::scoreboard::CSV_HEADER);
+        assert_eq!(
+            lines[1],
+            "kmalloc-65536,kmem-sum,linux,7.2.13,kernel,double,\"+65536 B: one kmalloc traced twice \
+             (two events, one ptr)\",131072,65536,,,3,,,\"listed as kmalloc, 65536 B allocated\""
+        );
+        // what `wlreport scoreboard expected` and `check` make of it
+        let files = crate::scoreboard::expected_files(&text).unwrap();
+        assert_eq!(
+            files["linux-7.2.13.csv"],
+            "tracker,path,class\nkmem-sum,kmalloc-65536,double\n"
+        );
+        let (verdicts, missing) =
+            crate::scoreboard::check(&text, &files["linux-7.2.13.csv"], "linux").unwrap();
+        assert!(missing.is_empty());
+        assert_eq!(verdicts[0].3, crate::scoreboard::Verdict::Same);
     }
 }

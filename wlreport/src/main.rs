@@ -42,9 +42,10 @@ Usage:
   wlreport scoreboard check --csv FILE --expected DIR
       a line a cell: same|differs|new|gone|no-file TAB TOOL-VERSION TAB TRACKER
       TAB PATH TAB CLASS TAB EXPECTED (exit 0 when it could compare)
-  wlreport kpaths --console LOG --runs N --reps R [--kernel VERSION]
+  wlreport kpaths --console LOG --runs N --reps R [--kernel VERSION] [--csv FILE]
       the README's kernel table on stdout, from the KPATH lines of the VM's
-      console log (scripts/kernel/guest-kpaths.sh): N runs, R times each
+      console log (scripts/kernel/guest-kpaths.sh): N runs, R times each;
+      --csv: the same runs as scoreboard cells (tracker kmem-sum, tool linux)
   wlreport -h | --help
 
 Errors are one line on stderr, \"wlreport: ...\". Exit status: 0 done; 1 an
@@ -81,6 +82,13 @@ fn read(path: &Path) -> Res<String> {
 fn write(path: &Path, text: &str) -> Res<()> {
     std::fs::write(path, text)
         .map_err(|e| Failure::Input(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Writes `text` to stdout; a closed pipe or a full disk is an error, not a
+/// panic.
+fn put(text: &str) -> Res<()> {
+    wlcore::out::print(text)
+        .map_err(|e| Failure::Input(format!("cannot write to stdout: {}", e.desc())))
 }
 
 fn need<T>(v: Option<T>, what: &str) -> Res<T> {
@@ -300,7 +308,7 @@ fn paths_cmd(p: &mut lexopt::Parser) -> Res<()> {
         })?;
         rows.push(input(paths::row(label, &read(Path::new(file))?))?);
     }
-    print!("{}", paths::table(&rows, size));
+    put(&paths::table(&rows, size))?;
     Ok(())
 }
 
@@ -338,7 +346,7 @@ fn scoreboard_cmd(p: &mut lexopt::Parser) -> Res<()> {
     match sub.as_str() {
         "plan" => {
             let (ps, reps) = (read_paths(&need(paths, "--paths")?)?, need(reps, "--reps")?);
-            print!("{}", scoreboard::plan(&ps, reps, only.as_deref()));
+            put(&scoreboard::plan(&ps, reps, only.as_deref()))?;
             Ok(())
         }
         "table" => {
@@ -406,13 +414,17 @@ fn scoreboard_cmd(p: &mut lexopt::Parser) -> Res<()> {
             let files = input(scoreboard::expected_files(&text))?;
             for name in files.keys() {
                 let tv = name.trim_end_matches(".csv");
+                // The user-space trackers' tools, and the kernel cells' (kpaths).
                 let tool = scoreboard::TRACKERS
                     .iter()
                     .map(|t| t.tool)
-                    .find(|t| tv.strip_prefix(t).is_some_and(|r| r.starts_with('-')));
-                let Some(tool) = tool else { continue };
+                    .chain([kpaths::TRACKER.1])
+                    .find(|t| tv.strip_prefix(t).is_some_and(|r| r.starts_with('-')))
+                    .ok_or_else(|| {
+                        Failure::Input(format!("{}: a tool this does not know", c.display()))
+                    })?;
                 let Ok(exp) = std::fs::read_to_string(dir.join(name)) else {
-                    println!("no-file\t{tv}\t\t\t\t");
+                    put(&format!("no-file\t{tv}\t\t\t\t\n"))?;
                     continue;
                 };
                 let (verdicts, gone) = input(
@@ -424,11 +436,11 @@ fn scoreboard_cmd(p: &mut lexopt::Parser) -> Res<()> {
                         scoreboard::Verdict::Differs { expected } => ("differs", expected),
                         scoreboard::Verdict::NotExpected => ("new", String::new()),
                     };
-                    println!("{what}\t{tv}\t{tracker}\t{path}\t{got}\t{e}");
+                    put(&format!("{what}\t{tv}\t{tracker}\t{path}\t{got}\t{e}\n"))?;
                 }
                 for g in gone {
                     let (t, p) = g.split_once(' ').unwrap_or((&g, ""));
-                    println!("gone\t{tv}\t{t}\t{p}\t\t");
+                    put(&format!("gone\t{tv}\t{t}\t{p}\t\t\n"))?;
                 }
             }
             Ok(())
@@ -443,9 +455,11 @@ fn kpaths_cmd(p: &mut lexopt::Parser) -> Res<()> {
     use lexopt::prelude::*;
     let (mut console, mut runs, mut reps) = (None::<PathBuf>, None::<usize>, None::<usize>);
     let mut kernel = String::from("(unknown)");
+    let mut csv = None::<PathBuf>;
     while let Some(arg) = p.next()? {
         match arg {
             Long("console") => console = Some(p.value()?.into()),
+            Long("csv") => csv = Some(p.value()?.into()),
             Long("runs") => runs = Some(p.value()?.parse()?),
             Long("reps") => reps = Some(p.value()?.parse()?),
             Long("kernel") => kernel = string(p.value()?)?,
@@ -460,7 +474,10 @@ fn kpaths_cmd(p: &mut lexopt::Parser) -> Res<()> {
     )
     .into_owned();
     let rows = input(kpaths::from_console(&text, runs, reps))?;
-    print!("{}", kpaths::table(&rows, &kernel, reps));
+    if let Some(path) = csv {
+        write(&path, &input(kpaths::csv(&rows, &kernel, reps))?)?;
+    }
+    put(&kpaths::table(&rows, &kernel, reps))?;
     Ok(())
 }
 
@@ -487,10 +504,7 @@ fn main_cmd() -> Res<()> {
                 "unknown command '{c}' (see --help)"
             ))),
         },
-        Some(Short('h') | Long("help")) => {
-            print!("{USAGE}");
-            Ok(())
-        }
+        Some(Short('h') | Long("help")) => put(USAGE),
         Some(arg) => Err(arg.unexpected().into()),
         None => Err(Failure::Usage("a command is missing (see --help)".into())),
     }
@@ -500,11 +514,11 @@ fn main() -> ExitCode {
     match main_cmd() {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Input(e)) => {
-            eprintln!("wlreport: {e}");
+            wlcore::out::say("wlreport", e);
             ExitCode::from(1)
         }
         Err(Failure::Usage(e)) => {
-            eprintln!("wlreport: error: {e}");
+            wlcore::out::say("wlreport", format_args!("error: {e}"));
             ExitCode::from(2)
         }
     }
