@@ -39,6 +39,20 @@ last_line() {
 	printf '%s' "${l:0:200}"
 }
 
+# read_list FILE: sets the array LIST to FILE's lines, less empty lines and
+# comments (#); dies (exit 2) when it cannot read FILE or it has none.
+LIST=()
+read_list() {
+	local line
+	[ -r "$1" ] || die "cannot read the list: $1"
+	LIST=()
+	while read -r line; do
+		[[ -z "$line" || "$line" == \#* ]] && continue
+		LIST+=("$line")
+	done <"$1"
+	((${#LIST[@]})) || die "nothing listed in $1"
+}
+
 # need_wlreport: sets WLREPORT to the report tool (wlreport/, target/release),
 # building it first when it is missing or older than its sources; dies (exit 2)
 # when it cannot be built.

@@ -43,7 +43,7 @@ step "tracker scoreboard" scripts/tests/scoreboard-test.sh
 if ((vm)); then
 	step "kernel module in a VM" scripts/kernel/vm-test.sh
 	step "kernel sweep in a VM" scripts/tests/kernel-sweep-test.sh
-	step "kernel scoreboard cells in a VM" scripts/tests/kpaths-test.sh
+	step "kernel scoreboard cells in a VM" scripts/tests/kernel-cells-test.sh
 fi
 
 printf '\n'

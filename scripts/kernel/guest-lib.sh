@@ -18,3 +18,36 @@ traced_kt() {
 	echo 0 >"$T/tracing_on"
 	pid=$(echo "$json" | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
 }
+
+PROC=/proc/kmalloc_lkm
+KMEMLEAK=/sys/kernel/debug/kmemleak
+
+# leak_objects SPEC...: for each SPEC (what a write to the module asks for, such
+# as "kzalloc 1500"), a process that writes it, then `leak`, and exits (the
+# module needs allow_leaks=1); the process exits, so that no stale copy of the
+# pointer stays on a live kernel stack. Writes "ADDR PATH REQUESTED ALLOCATED"
+# of each object the module logged as leaked to /tmp/leaked (ADDR in hex,
+# without 0x).
+leak_objects() {
+	_before=$(dmesg | wc -l)
+	for _spec in "$@"; do
+		sh -c "exec 3>$PROC && echo '$_spec' >&3 && echo leak >&3"
+	done
+	dmesg | tail -n +$((_before + 1)) | grep 'leaked object at' |
+		sed -n 's/.*leaked object at 0x\([0-9a-f]*\) path=\([^ ]*\) requested=\([0-9]*\) allocated=\([0-9]*\).*/\1 \2 \3 \4/p' >/tmp/leaked
+}
+
+# kmemleak_scan: once the leaks are older than kmemleak's 5 s, scans twice and
+# writes its report to /tmp/kmemleak and "ADDR SIZE" of each unreferenced
+# object, sorted, to /tmp/reported. Task stacks are not scanned: a new task's
+# stack may be the reused pages of an exited one, holding a stale copy of a
+# leaked pointer, which would hide the leak.
+kmemleak_scan() {
+	sleep 6
+	echo stack=off >"$KMEMLEAK"
+	echo scan >"$KMEMLEAK"
+	echo scan >"$KMEMLEAK"
+	cat "$KMEMLEAK" >/tmp/kmemleak
+	sed -n 's/^unreferenced object 0x\([0-9a-f]*\) (size \([0-9]*\)):.*/\1 \2/p' /tmp/kmemleak |
+		sort >/tmp/reported
+}

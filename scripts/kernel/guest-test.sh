@@ -17,8 +17,6 @@
 # shellcheck disable=SC2119,SC2120
 
 KO=/bin/kmalloc_lkm.ko
-PROC=/proc/kmalloc_lkm
-KMEMLEAK=/sys/kernel/debug/kmemleak
 # shellcheck source=scripts/kernel/guest-lib.sh
 . /bin/guest-lib.sh
 # The module allocates through the kernel crate's KVec<u8, Kmalloc>: the call
@@ -573,18 +571,13 @@ unload
 # leak the size of an earlier test's area lands where that area was, and a
 # stale copy of its address could hide the leak.
 check "insmod allow_leaks=1" load allow_leaks=1
-before=$(dmesg | wc -l)
-for spec in 3000 "kzalloc 1500" "krealloc 50 10000" "vmalloc 20000" "kvmalloc 6000"; do
-	sh -c "exec 3>$PROC && echo '$spec' >&3 && echo leak >&3"
-done
+leak_objects 3000 "kzalloc 1500" "krealloc 50 10000" "vmalloc 20000" "kvmalloc 6000"
 exec 3>"$PROC"
 echo "pages 4096" >&3
 check "allow_leaks=1: leak of pages -> EINVAL (kmemleak does not track pages)" [ "$(write_err leak 3)" = EINVAL ]
 check "and the fd keeps its pages" grep -q "^$$ $$ sh 4096 4096 pages\$" "$PROC"
 exec 3>&-
 check "allow_leaks=1: leak with nothing held -> EINVAL" [ "$(write_err leak)" = EINVAL ]
-dmesg | tail -n +$((before + 1)) | grep 'leaked object at' |
-	sed -n 's/.*leaked object at 0x\([0-9a-f]*\) path=\([^ ]*\) requested=\([0-9]*\) allocated=\([0-9]*\).*/\1 \2 \3 \4/p' >/tmp/leaked
 check "5 objects leaked, each logged with its address ($(wc -l </tmp/leaked))" [ "$(wc -l </tmp/leaked)" = 5 ]
 while read -r line; do note "leaked: $line"; done </tmp/leaked
 check "the leaks left nothing listed" live_zero
@@ -698,19 +691,11 @@ unload
 
 # --- 10. kernel log: KASAN, kmemleak, lockdep, warnings --------------------------
 if [ -w "$KMEMLEAK" ]; then
-	sleep 6 # kmemleak reports objects older than 5 s
-	# Task stacks are not scanned: a new task's stack may be the reused pages of
-	# an exited one, holding a stale copy of a leaked pointer, which would hide
-	# the leak. What is checked is that nothing else references it.
-	echo stack=off >"$KMEMLEAK"
-	echo scan >"$KMEMLEAK"
-	echo scan >"$KMEMLEAK"
-	cat "$KMEMLEAK" >/tmp/kmemleak
-	# "unreferenced object 0xADDR (size N):" for each; exactly the objects
-	# leaked on purpose in section 7, by address, each with its requested or
-	# allocated size (kmalloc reports the bucket, large kmalloc and vmalloc
-	# the size asked).
-	sed -n 's/^unreferenced object 0x\([0-9a-f]*\) (size \([0-9]*\)):.*/\1 \2/p' /tmp/kmemleak | sort >/tmp/reported
+	# Exactly the objects leaked on purpose in section 7, by address, each with
+	# its requested or allocated size (kmalloc reports the bucket, large
+	# kmalloc and vmalloc the size asked). What is checked is that nothing
+	# else references them (kmemleak_scan leaves task stacks out).
+	kmemleak_scan
 	awk '{ print $1 }' /tmp/leaked | sort >/tmp/leaked.addr
 	check "kmemleak reports exactly the $(wc -l </tmp/leaked) leaked objects, by address ($(wc -l </tmp/reported) reported)" \
 		sh -c "[ -s /tmp/leaked.addr ] && awk '{ print \$1 }' /tmp/reported | cmp -s - /tmp/leaked.addr"

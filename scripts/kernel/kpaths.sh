@@ -41,13 +41,8 @@ while (($#)); do
 	esac
 done
 [[ $reps =~ ^[1-9][0-9]?$ ]] || die "-r takes a whole number from 1 to 99, not '$reps'"
-[ -r "$list" ] || die "cannot read the list: $list"
-runs=()
-while read -r line; do
-	[[ -z "$line" || "$line" == \#* ]] && continue
-	runs+=("$line")
-done <"$list"
-((${#runs[@]})) || die "no runs in $list"
+read_list "$list"
+runs=("${LIST[@]}")
 need_wlreport
 
 tmp=$(mktemp -d)

@@ -77,7 +77,7 @@ for f in "${files[@]}"; do file_args+=(--file "$f"); done
 # The tests' kernel zeroes what is freed: an object or page reused after a
 # free then holds no stale copy of a pointer, which would keep kmemleak from
 # reporting the leaks the tests make on purpose.
-if [[ $guest == "$here/guest-test.sh" ]]; then
+if [[ $guest == "$here/guest-test.sh" || $guest == "$here/guest-kleaks.sh" ]]; then
 	run_args+=(--append init_on_free=1)
 fi
 status=0

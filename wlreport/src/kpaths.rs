@@ -396,10 +396,10 @@ pub fn classify(r: &Run) -> (Class, String) {
     (Class::Missed, by(why))
 }
 
-/// A run's name as a scoreboard path: the write, words joined by `-`
+/// A write's name as a scoreboard path: its words joined by `-`
 /// (`krealloc-32-4096`).
-pub fn path_name(r: &Run) -> String {
-    r.write.split_whitespace().collect::<Vec<_>>().join("-")
+pub fn path_name(write: &str) -> String {
+    write.split_whitespace().collect::<Vec<_>>().join("-")
 }
 
 /// The tracker of the kernel cells, its tool and its kind, in the
@@ -407,35 +407,76 @@ pub fn path_name(r: &Run) -> String {
 /// user-space cells: the expected classes are `linux-VERSION.csv`).
 pub const TRACKER: (&str, &str, &str) = ("kmem-sum", "linux", "kernel");
 
-/// The runs as scoreboard cells, in the scoreboard's CSV schema: one cell a
-/// run, the figure and truth of its median repetition.
-pub fn csv(runs: &[Run], kernel: &str, reps: usize) -> Result<String, String> {
+/// A kernel cell as the scoreboard's CSV holds it (kpaths' and kleaks').
+pub struct Cell {
+    /// The path's name (`kmalloc-65536`).
+    pub path: String,
+    /// (tracker, tool, kind)
+    pub tracker: (&'static str, &'static str, &'static str),
+    /// The kernel's version: the tool's, for these trackers.
+    pub version: String,
+    pub class: Class,
+    pub why: String,
+    /// What the tracker reported, if anything.
+    pub figure: Option<u64>,
+    /// The bytes asked for.
+    pub truth: u64,
+    pub runs: usize,
+    pub note: String,
+}
+
+/// `cells` in the scoreboard's CSV schema (`wlreport scoreboard expected` and
+/// `check` read it as they read the user-space cells).
+pub fn cells_csv(cells: &[Cell]) -> Result<String, String> {
     let mut w = csv::Writer::from_writer(vec![]);
     w.write_record(crate::scoreboard::CSV_HEADER.split(','))
         .map_err(|e| e.to_string())?;
-    for r in runs {
-        let (class, why) = classify(r);
-        let (tracker, tool, kind) = TRACKER;
+    for c in cells {
+        let (tracker, tool, kind) = c.tracker;
+        let figure = c.figure.map(|f| f.to_string()).unwrap_or_default();
         w.write_record([
-            path_name(r).as_str(),
+            c.path.as_str(),
             tracker,
             tool,
-            kernel,
+            &c.version,
             kind,
-            class.as_str(),
-            &why,
-            &r.figures.tracked().to_string(),
-            &r.requested.to_string(),
+            c.class.as_str(),
+            &c.why,
+            &figure,
+            &c.truth.to_string(),
             "",
             "",
-            &reps.to_string(),
+            &c.runs.to_string(),
             "",
             "",
-            &format!("listed as {}, {} B allocated", r.listed, r.allocated),
+            &c.note,
         ])
         .map_err(|e| e.to_string())?;
     }
     String::from_utf8(w.into_inner().map_err(|e| e.to_string())?).map_err(|e| e.to_string())
+}
+
+/// The runs as scoreboard cells: one cell a run, the figure and truth of its
+/// median repetition.
+pub fn csv(runs: &[Run], kernel: &str, reps: usize) -> Result<String, String> {
+    let cells: Vec<Cell> = runs
+        .iter()
+        .map(|r| {
+            let (class, why) = classify(r);
+            Cell {
+                path: path_name(&r.write),
+                tracker: TRACKER,
+                version: kernel.to_string(),
+                class,
+                why,
+                figure: Some(r.figures.tracked()),
+                truth: r.requested,
+                runs: reps,
+                note: format!("listed as {}, {} B allocated", r.listed, r.allocated),
+            }
+        })
+        .collect();
+    cells_csv(&cells)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use wlreport::{bench, kernel, kpaths, overhead, paths, runs, scoreboard, sweep};
+use wlreport::{bench, kernel, kleaks, kpaths, overhead, paths, runs, scoreboard, sweep};
 
 const USAGE: &str = "\
 wlreport - the tables of the tracker sweeps, from what the scripts recorded
@@ -46,6 +46,11 @@ Usage:
       the README's kernel table on stdout, from the KPATH lines of the VM's
       console log (scripts/kernel/guest-kpaths.sh): N runs, R times each;
       --csv: the same runs as scoreboard cells (tracker kmem-sum, tool linux)
+  wlreport kleaks --console LOG --leaks N [--reps R] [--kernel VERSION] [--csv FILE]
+      what kmemleak reported of the objects leaked on purpose, N kinds, R of
+      each (1), from the KLEAK lines of the VM's console log
+      (scripts/kernel/guest-kleaks.sh);
+      --csv: as scoreboard cells (tracker and tool kmemleak)
   wlreport -h | --help
 
 Errors are one line on stderr, \"wlreport: ...\". Exit status: 0 done; 1 an
@@ -414,11 +419,11 @@ fn scoreboard_cmd(p: &mut lexopt::Parser) -> Res<()> {
             let files = input(scoreboard::expected_files(&text))?;
             for name in files.keys() {
                 let tv = name.trim_end_matches(".csv");
-                // The user-space trackers' tools, and the kernel cells' (kpaths).
+                // The user-space trackers' tools, and the kernel cells'.
                 let tool = scoreboard::TRACKERS
                     .iter()
                     .map(|t| t.tool)
-                    .chain([kpaths::TRACKER.1])
+                    .chain([kpaths::TRACKER.1, kleaks::TRACKER.1])
                     .find(|t| tv.strip_prefix(t).is_some_and(|r| r.starts_with('-')))
                     .ok_or_else(|| {
                         Failure::Input(format!("{}: a tool this does not know", c.display()))
@@ -481,6 +486,34 @@ fn kpaths_cmd(p: &mut lexopt::Parser) -> Res<()> {
     Ok(())
 }
 
+fn kleaks_cmd(p: &mut lexopt::Parser) -> Res<()> {
+    use lexopt::prelude::*;
+    let (mut console, mut leaks, mut csv) = (None::<PathBuf>, None::<usize>, None::<PathBuf>);
+    let (mut reps, mut kernel) = (1, String::from("(unknown)"));
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("console") => console = Some(p.value()?.into()),
+            Long("leaks") => leaks = Some(p.value()?.parse()?),
+            Long("reps") => reps = p.value()?.parse()?,
+            Long("kernel") => kernel = string(p.value()?)?,
+            Long("csv") => csv = Some(p.value()?.into()),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let console = need(console, "--console")?;
+    let leaks = need(leaks, "--leaks")?;
+    let text = String::from_utf8_lossy(
+        &std::fs::read(&console)
+            .map_err(|e| Failure::Input(format!("cannot read {}: {e}", console.display())))?,
+    )
+    .into_owned();
+    let scan = input(kleaks::from_console(&text, leaks, reps))?;
+    if let Some(path) = csv {
+        write(&path, &input(kleaks::csv(&scan, &kernel))?)?;
+    }
+    put(&kleaks::table(&scan, &kernel))
+}
+
 fn main_cmd() -> Res<()> {
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_env();
@@ -493,6 +526,7 @@ fn main_cmd() -> Res<()> {
             "bench" => bench_cmd(&mut p),
             "scoreboard" => scoreboard_cmd(&mut p),
             "kpaths" => kpaths_cmd(&mut p),
+            "kleaks" => kleaks_cmd(&mut p),
             "kernel-check" => {
                 let f = string(p.value()?)?;
                 if let Some(arg) = p.next()? {
