@@ -61,7 +61,7 @@ need_wlreport() {
 	local top bin log
 	top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 	bin="$top/target/release/wlreport"
-	if [ ! -x "$bin" ] || [ -n "$(find "$top/wlreport" "$top/Cargo.lock" -newer "$bin" -type f 2>/dev/null | head -n 1)" ]; then
+	if [ ! -x "$bin" ] || [ -n "$(find "$top/wlreport" "$top/wlcore" "$top/Cargo.lock" -newer "$bin" -type f 2>/dev/null | head -n 1)" ]; then
 		command -v cargo >/dev/null 2>&1 || die "$bin is missing and cargo is not on PATH"
 		log=$(cd "$top" && cargo build --release --quiet -p wlreport 2>&1) ||
 			die "cargo build -p wlreport failed: $(grep -v '^[[:space:]]*$' <<<"$log" | tail -n 1)"
