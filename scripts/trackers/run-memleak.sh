@@ -12,9 +12,12 @@
 #             workload is still given --wait, on memleak's stdin
 # The workload is released once memleak's first report is out (the probes
 # are attached by then), and held over two more: the first may have been
-# under way as it allocated. The tracker section holds memleak's stdout: its
-# reports ("N bytes in M allocations from stack"); the last one was taken
-# while the allocation was held. Runs bcc-headers.sh first (kernel headers
+# under way as it allocated. memleak prints a report's heading before it
+# reads its map, and SIGINT in between leaves the report empty; so it is
+# stopped only once the heading after those two is out, and the tracker
+# section holds its stdout up to that heading: its reports ("N bytes in M
+# allocations from stack"), the last one complete and taken while the
+# allocation was held. Runs bcc-headers.sh first (kernel headers
 # for bcc's compiler). RUNS and OUTDIR/ID.raw: see runner-lib.sh. Needs root.
 # Errors are one line on stderr. Exit status: 0 every run recorded; 1 a run
 # could not be made (memleak never got ready, or hung); 2 usage or setup
@@ -40,6 +43,12 @@ rl_init "${2:-}"
 
 # reports FILE -> how many reports memleak has printed so far
 reports() { grep -c 'stacks with outstanding allocations' "$1" 2>/dev/null || true; }
+# complete_reports FILE N: FILE's lines before the heading of report N+1,
+# but a workload's report (memleak -c prints it too)
+complete_reports() {
+	awk -v n="$2" '/stacks with outstanding allocations/ && ++seen > n { exit }
+		!/^\{"workload"/ { print }' "$1"
+}
 # next_report FILE N WATCH: waits for report N+1
 next_report() {
 	local i
@@ -69,12 +78,13 @@ one_run() {
 		fi
 		n=$(reports "$p.ml.out")
 		wl_release
-		next_report "$p.ml.out" $((n + 1)) "$rl_tr_pid" ||
+		next_report "$p.ml.out" $((n + 2)) "$rl_tr_pid" ||
 			fail "memleak -p printed no report after the allocation: $(last_line "$p.ml.err")"
 		tr_stop
 		wl_stop
 		wl_finish
-		emit "$rl_id" "$wl_status" "$wl_pid" "$p.out" "$p.ml.out"
+		complete_reports "$p.ml.out" $((n + 2)) >"$p.tr"
+		emit "$rl_id" "$wl_status" "$wl_pid" "$p.out" "$p.tr"
 	else
 		# memleak splits the command on spaces and inherits our pipe as the
 		# workload's stdin; its stdout carries the workload's report too.
@@ -91,7 +101,7 @@ one_run() {
 		fi
 		n=$(reports "$p.out")
 		wl_release
-		next_report "$p.out" $((n + 1)) "$rl_wl_job" ||
+		next_report "$p.out" $((n + 2)) "$rl_wl_job" ||
 			fail "memleak -c printed no report after the allocation: $(last_line "$p.err")"
 		kill -INT "$rl_wl_job" 2>/dev/null || true
 		for ((i = 0; i < 1500; i++)); do kill -0 "$rl_wl_job" 2>/dev/null || break; sleep 0.02; done
@@ -99,7 +109,7 @@ one_run() {
 		# the workload outlives memleak, its parent: wait for its report
 		for ((i = 0; i < 1500; i++)); do kill -0 "$wl_pid" 2>/dev/null || break; sleep 0.02; done
 		wl_finish
-		grep -v '^{"workload"' "$p.out" >"$p.tr" || true
+		complete_reports "$p.out" $((n + 2)) >"$p.tr"
 		status=0
 		grep -q '"error":null' "$p.out" || status=1
 		emit "$rl_id" "$status" "$wl_pid" "$p.out" "$p.tr"
