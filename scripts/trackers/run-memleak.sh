@@ -44,7 +44,7 @@ rl_init "${2:-}"
 # reports FILE -> how many reports memleak has printed so far
 reports() { grep -c 'stacks with outstanding allocations' "$1" 2>/dev/null || true; }
 # complete_reports FILE N: FILE's lines before the heading of report N+1,
-# but a workload's report (memleak -c prints it too)
+# without the workload's report (memleak -c prints it too)
 complete_reports() {
 	awk -v n="$2" '/stacks with outstanding allocations/ && ++seen > n { exit }
 		!/^\{"workload"/ { print }' "$1"
