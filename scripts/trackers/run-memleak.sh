@@ -41,12 +41,14 @@ py=/usr/bin/python3
 err=$("$here/bcc-headers.sh" 2>&1 >/dev/null) || die "no kernel headers for bcc: ${err#bcc-headers.sh: error: }"
 rl_init "${2:-}"
 
+# the line that starts each of memleak's reports
+heading='stacks with outstanding allocations'
 # reports FILE -> how many reports memleak has printed so far
-reports() { grep -c 'stacks with outstanding allocations' "$1" 2>/dev/null || true; }
+reports() { grep -c "$heading" "$1" 2>/dev/null || true; }
 # complete_reports FILE N: FILE's lines before the heading of report N+1,
 # without the workload's report (memleak -c prints it too)
 complete_reports() {
-	awk -v n="$2" '/stacks with outstanding allocations/ && ++seen > n { exit }
+	awk -v n="$2" -v h="$heading" 'index($0, h) && ++seen > n { exit }
 		!/^\{"workload"/ { print }' "$1"
 }
 # next_report FILE N WATCH: waits for report N+1
@@ -64,7 +66,7 @@ next_report() {
 # in why), having stopped what it started.
 why=""
 one_run() {
-	local p=$rl_tmp/$rl_id n i status
+	local p=$rl_tmp/$rl_id keep i status
 	if [ "$mode" = pid ]; then
 		wl_spawn "$p" "${rl_cmd[0]}" --json --wait --hold inf "${rl_cmd[@]:1}" ||
 			fail "$rl_id: the workload never reached its --wait line: $(last_line "$p.err")"
@@ -76,14 +78,15 @@ one_run() {
 			wl_finish
 			return 1
 		fi
-		n=$(reports "$p.ml.out")
+		# the reports to keep: those so far and the two after the release
+		keep=$(($(reports "$p.ml.out") + 2))
 		wl_release
-		next_report "$p.ml.out" $((n + 2)) "$rl_tr_pid" ||
+		next_report "$p.ml.out" "$keep" "$rl_tr_pid" ||
 			fail "memleak -p printed no report after the allocation: $(last_line "$p.ml.err")"
 		tr_stop
 		wl_stop
 		wl_finish
-		complete_reports "$p.ml.out" $((n + 2)) >"$p.tr"
+		complete_reports "$p.ml.out" "$keep" >"$p.tr"
 		emit "$rl_id" "$wl_status" "$wl_pid" "$p.out" "$p.tr"
 	else
 		# memleak splits the command on spaces and inherits our pipe as the
@@ -99,9 +102,10 @@ one_run() {
 			wl_finish
 			return 1
 		fi
-		n=$(reports "$p.out")
+		# the reports to keep: those so far and the two after the release
+		keep=$(($(reports "$p.out") + 2))
 		wl_release
-		next_report "$p.out" $((n + 2)) "$rl_wl_job" ||
+		next_report "$p.out" "$keep" "$rl_wl_job" ||
 			fail "memleak -c printed no report after the allocation: $(last_line "$p.err")"
 		kill -INT "$rl_wl_job" 2>/dev/null || true
 		for ((i = 0; i < 1500; i++)); do kill -0 "$rl_wl_job" 2>/dev/null || break; sleep 0.02; done
@@ -109,7 +113,7 @@ one_run() {
 		# the workload outlives memleak, its parent: wait for its report
 		for ((i = 0; i < 1500; i++)); do kill -0 "$wl_pid" 2>/dev/null || break; sleep 0.02; done
 		wl_finish
-		complete_reports "$p.out" $((n + 2)) >"$p.tr"
+		complete_reports "$p.out" "$keep" >"$p.tr"
 		status=0
 		grep -q '"error":null' "$p.out" || status=1
 		emit "$rl_id" "$status" "$wl_pid" "$p.out" "$p.tr"
