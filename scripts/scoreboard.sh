@@ -14,7 +14,8 @@
 #                        when missing)
 #   -h, --help           this text
 # Trackers (wlreport's list; scripts/trackers/run-*.sh run them): memtrack,
-# memtrack-pid, strace, heap-bt (bpftrace, strace), memleak-p, memleak-c (bcc),
+# memtrack-pid (GranuloTrack's MemTracker rules), maps (the correct rule),
+# strace, heap-bt (bpftrace, strace), memleak-p, memleak-c (bcc),
 # heaptrack, heaptrack-p, massif, massif-pages, memcheck (valgrind). What a tool
 # needs is installed from Debian when missing (as root); a tool that still
 # cannot run is left out, its cells "skipped" with the reason.
@@ -121,7 +122,7 @@ tool_setup() {
 # TRACKER -> tool, from the runner's name
 tool_of() {
 	case "$1" in
-	memtrack|memtrack-pid|heap-bt) echo bpftrace ;;
+	memtrack|memtrack-pid|maps|heap-bt) echo bpftrace ;;
 	memleak-*) echo memleak ;;
 	heaptrack*) echo heaptrack ;;
 	massif*|memcheck) echo valgrind ;;

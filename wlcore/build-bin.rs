@@ -23,6 +23,19 @@
 //!   the code area, and they hold all of it. The rest (300 KB, std's backtrace
 //!   printer mostly) follows, in pages a plain run never touches.
 //!
+//! - Binding. A C program calls libc through its PLT, and the dynamic loader
+//!   binds each function on its first call (lazy binding). Rust marks every C
+//!   function it declares `nonlazybind` (precompiled std too, and under LTO its
+//!   declaration wins), so in a position-independent executable each one is
+//!   called through the GOT and the loader looks every one up at every start,
+//!   26 more lookups than the C program's (12k instructions, 8% of malloc-wl's
+//!   start-up). So every reference to a function of [`LAZY`] is sent
+//!   (`--wrap`) to a two-instruction thunk of the binary's own, which jumps to
+//!   the function through the PLT: bound on first call, as in C. The thunks
+//!   are written here and assembled into the binary by `workload_main!`;
+//!   each has a section of its own, so the ones a binary never calls are
+//!   dropped with their PLT entry.
+//!
 //! A pattern that matches nothing leaves the layout as it was; with `INSERT`
 //! the rest of the linker's default layout stays. The tests of malloc-wl and
 //! bytearray-wl hold the result: what a run executes lies in the first 16 pages
@@ -32,6 +45,51 @@
 use std::env;
 use std::fs;
 use std::path::PathBuf;
+
+/// The C functions bound on first call through a thunk (see above): what the
+/// workloads and std call through the GOT. Not here: the C start-up's own
+/// references, and `__pthread_key_create`, a weak reference std tests for null.
+const LAZY: &[&str] = &[
+    // the malloc family, and what the workloads call themselves
+    "malloc",
+    "calloc",
+    "realloc",
+    "free",
+    "posix_memalign",
+    "aligned_alloc",
+    "memalign",
+    "valloc",
+    "pvalloc",
+    "fork",
+    "execv",
+    "read",
+    "write",
+    "open",
+    "syscall",
+    "sched_getaffinity",
+    "unlinkat",
+    // what LLVM calls for copies and compares
+    "memcpy",
+    "memset",
+    "memmove",
+    "bcmp",
+    "strlen",
+    // what std calls only to report a panic (its backtrace)
+    "abort",
+    "getenv",
+    "realpath",
+    "readlink",
+    "open64",
+    "stat64",
+    "fstat64",
+    "statx",
+    "lseek64",
+    "mmap64",
+    "getcwd",
+    "gettid",
+    "dl_iterate_phdr",
+    "__xpg_strerror_r",
+];
 
 /// Two pages before the first 2 MiB boundary above lld's default base (2 MiB).
 const IMAGE_BASE: u64 = 0x40_0000 - 2 * 0x1000;
@@ -85,6 +143,25 @@ SECTIONS {{
     );
     fs::write(&script, text).expect("OUT_DIR is writable");
     println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
+
+    // The thunks, for workload_main! to assemble: `jmp __real_F@PLT` is a jump
+    // to F through the PLT once the linker has applied --wrap=F.
+    let mut thunks = String::new();
+    for f in LAZY {
+        thunks.push_str(&format!(
+            ".section .text.__wrap_{f},\"ax\",@progbits\n\
+             .globl __wrap_{f}\n.hidden __wrap_{f}\n.type __wrap_{f},@function\n\
+             __wrap_{f}:\n  jmp __real_{f}@PLT\n.size __wrap_{f}, . - __wrap_{f}\n"
+        ));
+        // Only the binary named after the crate is a workload (kmalloc-test
+        // also builds kmalloc-stress, a plain Rust program).
+        println!(
+            "cargo:rustc-link-arg-bin={}=-Wl,--wrap={f}",
+            env::var("CARGO_PKG_NAME").unwrap()
+        );
+    }
+    thunks.push_str(".text\n");
+    fs::write(out.join("lazy-bind.s"), thunks).expect("OUT_DIR is writable");
     // A position-independent executable is loaded wherever the kernel picks:
     // there the base is not ours to choose.
     let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();

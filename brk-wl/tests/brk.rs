@@ -35,6 +35,11 @@ fn heap_deltas(report: &Value) -> Vec<i64> {
 }
 
 #[test]
+fn it_is_laid_out_like_the_c_program() {
+    assert_laid_out_like_c(BIN, &["--mode", "grow", "8192"]);
+}
+
+#[test]
 fn start_up_binds_the_c_functions_it_calls_on_first_call() {
     assert_bound_lazily(BIN, &[]);
 }

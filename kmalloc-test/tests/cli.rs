@@ -9,6 +9,11 @@ use wlcore::testing::*;
 const BIN: &str = env!("CARGO_BIN_EXE_kmalloc-test");
 
 #[test]
+fn it_is_laid_out_like_the_c_program() {
+    assert_laid_out_like_c(BIN, &["--help"]);
+}
+
+#[test]
 fn start_up_binds_the_c_functions_it_calls_on_first_call() {
     assert_bound_lazily(BIN, &["open", "write", "close"]);
 }

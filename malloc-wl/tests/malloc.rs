@@ -60,8 +60,8 @@ fn start_up_binds_the_c_functions_it_calls_on_first_call() {
 }
 
 #[test]
-fn exec_maps_it_as_the_c_program_is_mapped() {
-    assert_maps_like_c(BIN);
+fn it_is_laid_out_like_the_c_program() {
+    assert_laid_out_like_c(BIN, &["1"]);
 }
 
 #[test]

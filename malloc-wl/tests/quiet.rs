@@ -109,6 +109,27 @@ fn attached_by_pid(size: &str) -> u64 {
 }
 
 #[test]
+fn a_tracker_that_cannot_start_says_why_in_bpftraces_words() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("SKIPPED: bpftrace needs root");
+        return;
+    }
+    let dir = scratch_dir("bad-bt");
+    let script = dir.join("bad.bt");
+    std::fs::write(&script, "tracepoint:nosuch:thing { }\n").unwrap();
+    let err = Bpftrace::start_file(&script, &[])
+        .err()
+        .expect("a program on a tracepoint that does not exist cannot start");
+    assert!(
+        err.starts_with("bpftrace bad.bt did not start: ")
+            && err.ends_with("ERROR: tracepoint not found: nosuch:thing")
+            && !err.contains('\n'),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn attached_by_pid_or_from_exec_a_tracker_counts_the_same() {
     let Some(exec) = Bpftrace::start("memtrack.bt", &[]) else {
         return;

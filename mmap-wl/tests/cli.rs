@@ -8,6 +8,11 @@ use wlcore::testing::*;
 const BIN: &str = env!("CARGO_BIN_EXE_mmap-wl");
 
 #[test]
+fn it_is_laid_out_like_the_c_program() {
+    assert_laid_out_like_c(BIN, &["--mode", "anon", "8192"]);
+}
+
+#[test]
 fn start_up_binds_the_c_functions_it_calls_on_first_call() {
     assert_bound_lazily(BIN, &["mmap", "munmap", "mremap", "mprotect"]);
 }

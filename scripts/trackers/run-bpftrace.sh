@@ -2,12 +2,13 @@
 # run-bpftrace.sh - the scoreboard's runner for our bpftrace trackers.
 #
 # Usage: scripts/trackers/run-bpftrace.sh MODE OUTDIR < RUNS
-#   MODE memtrack      memtrack.bt (MemTracker's rule: mmap + brk growth +
-#                      shmget of a whole process, from exec), one session for
-#                      every run; each run also has its null run, for the
-#                      process's start-up to be taken away
+#   MODE memtrack      memtrack.bt (GranuloTrack's MemTracker rules, on a
+#                      whole process from exec), one session for every run;
+#                      each run also has its null run, for the process's
+#                      start-up to be taken away
 #        memtrack-pid  memtrack-pid.bt attached to the workload at its --wait
 #                      line, one bpftrace a run
+#        maps          maps.bt (the correct rule) attached the same way
 #        heap          heap.bt (uprobes on glibc's malloc family), one session
 #                      for every run, each workload run plainly
 # RUNS and OUTDIR/ID.raw: see scripts/trackers/runner-lib.sh. Needs root.
@@ -23,7 +24,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/runner-lib.sh"
 
 mode=${1:-}
-rl_mode "$mode" memtrack memtrack-pid heap
+rl_mode "$mode" memtrack memtrack-pid maps heap
 command -v bpftrace >/dev/null 2>&1 || die "bpftrace is not installed"
 ((EUID == 0)) || die "bpftrace needs root"
 rl_init "${2:-}"
@@ -111,13 +112,13 @@ heap)
 		emit "$id" "$(<"$p.status")" "${pid_of[$id]}" "$p.out" "$p.tr"
 	done
 	;;
-memtrack-pid)
+memtrack-pid | maps)
 	while IFS= read -r line; do
 		rl_read_run "$line" || continue
 		p=$rl_tmp/$rl_id
 		wl_spawn "$p" "${rl_cmd[0]}" --json --wait "${rl_cmd[@]:1}" ||
 			fail "$rl_id: the workload never reached its --wait line: $(last_line "$p.err")"
-		bt_start "$p.bt" memtrack-pid.bt "$wl_pid"
+		bt_start "$p.bt" "$mode.bt" "$wl_pid"
 		wl_release
 		wl_finish
 		tr_stop

@@ -119,6 +119,11 @@ fn ipcrm(id: &str) {
 }
 
 #[test]
+fn it_is_laid_out_like_the_c_program() {
+    assert_laid_out_like_c(BIN, &["--mode", "posix", "8192"]);
+}
+
+#[test]
 fn start_up_binds_the_c_functions_it_calls_on_first_call() {
     assert_bound_lazily(
         BIN,

@@ -49,8 +49,8 @@
 ///
 /// Rust's allocations go to [`cmem::Arena`], a static region of the binary, so
 /// that glibc's malloc sees only the workload's own calls. And the C functions
-/// std calls are bound on first call, not at every start (see the comment on
-/// `wlcore_bind_lazily` below).
+/// std calls are bound on first call, not at every start (see
+/// `wlcore/build-bin.rs`).
 #[macro_export]
 macro_rules! workload_main {
     ($workload:ty) => {
@@ -62,44 +62,10 @@ macro_rules! workload_main {
             $crate::cmem::Arena::new(unsafe { $crate::cmem::Pages::new(&raw mut ARENA) })
         };
 
-        // Never called, and gone from the linked binary: it only declares, in the
-        // binary's own code, the C functions that should be bound on first call.
-        // Precompiled std declares every C function it calls as bound at start
-        // (called through the GOT), and the dynamic loader then looks each one up
-        // at every start; under fat LTO the binary's own declaration of a function
-        // is the one kept, and ours asks for no such thing. Listed: what std calls
-        // only to report a panic (its backtrace) or on paths a workload does not
-        // take, and the malloc family, bound on first call as in a C program.
-        #[doc(hidden)]
-        #[unsafe(no_mangle)]
-        pub extern "C" fn wlcore_bind_lazily() {
-            use $crate::__libc as c;
-            ::std::hint::black_box([
-                c::malloc as *const (),
-                c::calloc as *const (),
-                c::realloc as *const (),
-                c::posix_memalign as *const (),
-                c::free as *const (),
-                c::abort as *const (),
-                c::getenv as *const (),
-                c::getcwd as *const (),
-                c::realpath as *const (),
-                c::readlink as *const (),
-                c::open64 as *const (),
-                c::stat64 as *const (),
-                c::fstat64 as *const (),
-                c::statx as *const (),
-                c::lseek64 as *const (),
-                c::mmap64 as *const (),
-                c::dl_iterate_phdr as *const (),
-                c::gettid as *const (),
-                c::strerror_r as *const (),
-                c::write as *const (),
-                c::syscall as *const (),
-                c::unlinkat as *const (),
-                c::sched_getaffinity as *const (),
-            ]);
-        }
+        // The thunks through which the C functions std and the workload call
+        // are bound on first call, as in a C program (`wlcore/build-bin.rs`
+        // writes them and links the calls to them).
+        ::std::arch::global_asm!(include_str!(concat!(env!("OUT_DIR"), "/lazy-bind.s")));
 
         // SAFETY: this is the program's one C `main`, defined once per binary
         // (the binary is `no_main`), with the signature glibc calls.
