@@ -40,6 +40,7 @@ step "static build" cargo build-static
 step "tracker sweep" scripts/tests/sweep-test.sh
 step "sweep script arguments" scripts/tests/args-test.sh
 step "tracker scoreboard" scripts/tests/scoreboard-test.sh
+step "kernel reports before and after insmod" scripts/tests/reports-test.sh
 if ((vm)); then
 	step "kernel module in a VM" scripts/kernel/vm-test.sh
 	step "kernel sweep in a VM" scripts/tests/kernel-sweep-test.sh

@@ -51,3 +51,32 @@ kmemleak_scan() {
 	sed -n 's/^unreferenced object 0x\([0-9a-f]*\) (size \([0-9]*\)):.*/\1 \2/p' /tmp/kmemleak |
 		sort >/tmp/reported
 }
+
+# The kernel log's reports that fail the module's test: KASAN, lockdep,
+# WARNING, BUG, Oops and the like.
+REPORT_PATTERN='KASAN|possible recursive locking|circular locking|INFO:|WARNING:|BUG:|Oops|Call Trace|general protection|refcount_t|UBSAN'
+
+# first_report FILE: the first line of FILE that starts a report, without its
+# timestamp; nothing when there is none.
+first_report() {
+	grep -E "$REPORT_PATTERN" "$1" | head -n 1 | sed 's/^\[ *[0-9.]*\] *//'
+}
+
+# judge_reports BEFORE AFTER: the kernel log before the module was loaded
+# (BEFORE: the kernel's own, printed and counted as its, a KTAP SKIP) and
+# after (AFTER: the module's to answer for); prints one check line for each
+# and returns 1 when AFTER has a report.
+judge_reports() {
+	_own=$(first_report "$1")
+	if [ -n "$_own" ]; then
+		echo "ok - the kernel's log before insmod has no report # SKIP the kernel's own report, not the module's: $_own"
+	else
+		echo "ok - the kernel's log before insmod has no report"
+	fi
+	_mine=$(first_report "$2")
+	if [ -n "$_mine" ]; then
+		echo "not ok - dmesg after insmod has no KASAN/kmemleak/lockdep/WARNING/BUG/Oops report: $_mine"
+		return 1
+	fi
+	echo "ok - dmesg after insmod has no KASAN/kmemleak/lockdep/WARNING/BUG/Oops report"
+}

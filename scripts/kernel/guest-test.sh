@@ -64,6 +64,10 @@ write_err() {
 }
 
 echo "# kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) cpus"
+# The kernel's log and lockdep's state before the module is loaded: a report
+# from here on is the module's to answer for; one before it is the kernel's.
+dmesg -c >/tmp/dmesg.boot
+grep -Eq 'debug_locks: +1' /proc/lockdep_stats && locks_at_boot=1 || locks_at_boot=0
 check "kmalloc-test and kmalloc-stress are in the guest" sh -c "[ -x $KT ] && [ -x /bin/kmalloc-stress ]"
 
 # --- 1. the proc file and its mode --------------------------------------------
@@ -718,11 +722,19 @@ else
 	not_ok "kmemleak is not available ($KMEMLEAK)"
 fi
 dmesg >/tmp/dmesg
-check "KASAN is on (generic)" grep -q 'KernelAddressSanitizer initialized (generic)' /tmp/dmesg
-check "lockdep is on and found nothing (debug_locks: 1)" grep -Eq 'debug_locks: +1' /proc/lockdep_stats
-pattern='KASAN|possible recursive locking|circular locking|INFO:|WARNING:|BUG:|Oops|Call Trace|general protection|refcount_t|UBSAN'
-check "dmesg has no KASAN/kmemleak/lockdep/WARNING/BUG/Oops report" sh -c "! grep -Eq '$pattern' /tmp/dmesg"
-grep -E -B2 -A20 "$pattern" /tmp/dmesg | head -n 80
+check "KASAN is on (generic)" grep -q 'KernelAddressSanitizer initialized (generic)' /tmp/dmesg.boot
+if [ "$locks_at_boot" = 1 ]; then
+	check "lockdep is on and found nothing (debug_locks: 1)" grep -Eq 'debug_locks: +1' /proc/lockdep_stats
+else
+	echo "ok - lockdep is on and found nothing # SKIP lockdep was off before insmod (the kernel's own report turned it off)"
+fi
+judge=$(judge_reports /tmp/dmesg.boot /tmp/dmesg)
+echo "$judge"
+pass=$((pass + $(echo "$judge" | grep '^ok - ' | grep -vc ' # SKIP ')))
+fail=$((fail + $(echo "$judge" | grep -c '^not ok - ')))
+for f in /tmp/dmesg.boot /tmp/dmesg; do
+	grep -E -B2 -A20 "$REPORT_PATTERN" "$f" | head -n 80
+done
 note "module log lines: $(grep -c kmalloc_lkm /tmp/dmesg), e.g.:"
 grep kmalloc_lkm /tmp/dmesg | head -n 4
 

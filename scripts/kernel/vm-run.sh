@@ -9,7 +9,10 @@
 #   --kernel BZIMAGE   kernel to boot (default: $BZIMAGE)
 #   --file PATH        put PATH into the guest's /bin (repeatable), e.g. the
 #                      module (.ko) or static binaries
-#   --timeout SECONDS  kill the guest after this long (default 300)
+#   --timeout SECONDS  kill the guest after this long (default 300), times
+#                      VM_TIME_MARGIN (default 3): the limits were measured on
+#                      the fastest machine, and TCG runs 2-3x slower on a
+#                      slower or busy one
 #   --log FILE         also write the guest console to FILE
 #   --smp N            virtual CPUs (default 2)
 #   --mem SIZE         guest memory (default 512M)
@@ -21,8 +24,9 @@
 # (/sys/kernel/tracing) and debugfs (/sys/kernel/debug), runs
 # `sh /guest.sh ARG...` with /bin on PATH, prints `GUEST-EXIT: <status>` and
 # reboots, which ends QEMU (-no-reboot). A panic also ends QEMU (panic=-1).
-# This script exits with that status, 124 on timeout, or 125 when the guest
-# ended without reporting one.
+# This script exits with that status, 124 on timeout (its message names the
+# last line the guest printed: the check that was running), or 125 when the
+# guest ended without reporting one.
 set -euo pipefail
 
 kernel=${BZIMAGE:-}
@@ -129,6 +133,9 @@ else
 	(cd "$root" && find . | cpio -o -H newc --quiet) >"$work/initramfs.cpio"
 fi
 
+margin=${VM_TIME_MARGIN:-3}
+[[ "$margin" =~ ^[1-9][0-9]*$ ]] || { echo "vm-run: VM_TIME_MARGIN must be a whole number: $margin" >&2; exit 2; }
+timeout_s=$((timeout_s * margin))
 console="$work/console.log"
 start=$(date +%s)
 timeout -k 5 "$timeout_s" qemu-system-x86_64 \
@@ -154,7 +161,8 @@ elapsed=$(($(date +%s) - start))
 
 if ((status == 124 || status == 137)); then
 	((quiet)) && cat "$console"
-	echo "vm-run: the guest did not finish within ${timeout_s} s" >&2
+	last=$(sed -n '/^GUEST-START/,$p' "$console" | grep -Ev '^\[ *[0-9]+\.[0-9]+\]' | grep -v '^[[:space:]]*$' | tail -n 1)
+	echo "vm-run: the guest did not finish within ${timeout_s} s; its last line: ${last:-none (it never started its script)}" >&2
 	exit 124
 fi
 guest_rc=$(sed -n 's/^GUEST-EXIT: \([0-9]*\).*/\1/p' "$console" | tail -n1)

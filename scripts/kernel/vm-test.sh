@@ -20,7 +20,8 @@
 #                    KASAN, kmemleak, lockdep or fault injection) instead of
 #                    the debug one; guest-test.sh needs the debug kernel
 #   --linux X.Y      another Debian kernel source (build.sh --linux X.Y)
-#   --timeout S      fail when the guest runs longer (default 300 s)
+#   --timeout S      fail when the guest runs longer (default 300 s, times
+#                    vm-run.sh's VM_TIME_MARGIN)
 #   --log FILE       keep the guest console in FILE
 #   --quiet          print only the guest script's output (the whole console
 #                    when the guest fails)
