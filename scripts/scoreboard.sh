@@ -11,7 +11,8 @@
 #   -r, --reps N         runs of each cell (default 3)
 #   -o, --out DIR        output folder (default results/scoreboard)
 #       --bin-dir DIR    the workload binaries (default target/release, built
-#                        when missing)
+#                        when missing); a WORKLOAD named NAME.static is
+#                        NAME's static, non-PIE build (cargo build-static)
 #   -h, --help           this text
 # Trackers (wlreport's list; scripts/trackers/run-*.sh run them): memtrack,
 # memtrack-pid (GranuloTrack's MemTracker rules), maps (the correct rule),
@@ -60,14 +61,28 @@ plan=$("$WLREPORT" scoreboard plan --paths "$paths" --reps "$reps" --trackers "$
 	die "${plan#wlreport: }"
 [ -n "$plan" ] || die "no runs: no path of $paths is run under $trackers"
 
-# The workloads the plan names, built when they are the default ones.
+# The workloads the plan names, built when they are the default ones. A name
+# ending in .static is that workload's static build (`cargo build-static`), a
+# non-PIE executable like `gcc -static` makes.
+static_dir="$repo/target/x86_64-unknown-linux-gnu/release"
+# bin_of WORKLOAD: the binary's path
+bin_of() {
+	case "$1" in
+	*.static) echo "$static_dir/${1%.static}" ;;
+	*) echo "$bin_dir/$1" ;;
+	esac
+}
 mapfile -t workloads < <(cut -f5 <<<"$plan" | sort -u)
 for w in "${workloads[@]}"; do
-	if [ ! -x "$bin_dir/$w" ] && [ "$bin_dir" = "$repo/target/release" ]; then
-		say "$bin_dir/$w is missing; running cargo build --release"
+	b=$(bin_of "$w")
+	if [ ! -x "$b" ] && [ "$w" != "${w%.static}" ]; then
+		say "$b is missing; running cargo build-static"
+		(cd "$repo" && cargo build-static --quiet) || die "cargo build-static failed"
+	elif [ ! -x "$b" ] && [ "$bin_dir" = "$repo/target/release" ]; then
+		say "$b is missing; running cargo build --release"
 		(cd "$repo" && cargo build --release --quiet) || die "cargo build --release failed"
 	fi
-	[ -x "$bin_dir/$w" ] || die "workload binary not found: $bin_dir/$w"
+	[ -x "$b" ] || die "workload binary not found: $b"
 done
 
 err=$(mkdir -p -- "$out" 2>&1) || die "cannot create the output folder $out: ${err##*: }"
@@ -153,8 +168,9 @@ failed=0
 run_tracker() {
 	local t=$1 runner=$2 mode=$3 dir="$out/raw/$1" rc=0
 	mkdir -p "$dir"
-	awk -F'\t' -v t="$t" -v b="$bin_dir" 'BEGIN { OFS = "\t" } $1 == t {
-		line = $4 OFS b "/" $5
+	awk -F'\t' -v t="$t" -v b="$bin_dir" -v s="$static_dir" 'BEGIN { OFS = "\t" } $1 == t {
+		bin = $5 ~ /\.static$/ ? s "/" substr($5, 1, length($5) - 7) : b "/" $5
+		line = $4 OFS bin
 		for (i = 6; i <= NF; i++) line = line OFS $i
 		print line
 	}' <<<"$plan" | "$here/trackers/$runner" "$mode" "$dir" 2>"$dir/stderr" || rc=$?

@@ -95,9 +95,8 @@ const LAZY: &[&str] = &[
 const IMAGE_BASE: u64 = 0x40_0000 - 2 * 0x1000;
 
 fn main() {
-    let krate = env::var("CARGO_PKG_NAME")
-        .expect("cargo sets CARGO_PKG_NAME")
-        .replace('-', "_");
+    let krate_bin = env::var("CARGO_PKG_NAME").expect("cargo sets CARGO_PKG_NAME");
+    let krate = krate_bin.replace('-', "_");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let script = out.join("layout.ld");
     // Sections are named after their (mangled) symbols, which hold the names
@@ -145,9 +144,12 @@ SECTIONS {{
     println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
 
     // The thunks, for workload_main! to assemble: `jmp __real_F@PLT` is a jump
-    // to F through the PLT once the linker has applied --wrap=F.
+    // to F through the PLT once the linker has applied --wrap=F. A static
+    // executable binds nothing at start, and has none.
     let mut thunks = String::new();
-    for f in LAZY {
+    let features = env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();
+    let crt_static = features.split(',').any(|f| f == "crt-static");
+    for f in LAZY.iter().filter(|_| !crt_static) {
         thunks.push_str(&format!(
             ".section .text.__wrap_{f},\"ax\",@progbits\n\
              .globl __wrap_{f}\n.hidden __wrap_{f}\n.type __wrap_{f},@function\n\
@@ -155,10 +157,7 @@ SECTIONS {{
         ));
         // Only the binary named after the crate is a workload (kmalloc-test
         // also builds kmalloc-stress, a plain Rust program).
-        println!(
-            "cargo:rustc-link-arg-bin={}=-Wl,--wrap={f}",
-            env::var("CARGO_PKG_NAME").unwrap()
-        );
+        println!("cargo:rustc-link-arg-bin={krate_bin}=-Wl,--wrap={f}");
     }
     thunks.push_str(".text\n");
     fs::write(out.join("lazy-bind.s"), thunks).expect("OUT_DIR is writable");

@@ -108,6 +108,42 @@ fn attached_by_pid(size: &str) -> u64 {
         .unwrap_or_else(|| panic!("{lines:?}"))
 }
 
+/// DATA.csv's malloc column as the original suite made it, under MemTracker's
+/// rules (memtrack.bt): malloc-wl reads what the C program reads, to the byte,
+/// at every size: a constant baseline while glibc serves the block from the
+/// heap it makes anyway, then SIZE + 4096 more once glibc mmaps it. A non-PIE
+/// build would add its heap's address (the first brk counted from 0).
+#[test]
+fn under_memtrackers_rules_it_reads_what_the_c_program_reads() {
+    let Some(tracker) = Bpftrace::start("memtrack.bt", &[]) else {
+        return;
+    };
+    let c = cmalloc();
+    let sizes = [1u64, 4096, 131072, 262144, 1 << 20];
+    let mut ours = vec![];
+    for size in sizes {
+        let arg = size.to_string();
+        let (pid, r) = run_released(BIN, &[&arg]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let mine = tracker.exit_of(pid)["user"];
+        let (cpid, r) = run_released(&c, &[&arg]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let theirs = tracker.exit_of(cpid)["user"];
+        assert_eq!(
+            mine, theirs,
+            "malloc-wl {size} reads {mine}, the C program {theirs}"
+        );
+        ours.push(mine);
+    }
+    let base = ours[0];
+    let above: Vec<i64> = ours.iter().map(|&u| u as i64 - base as i64).collect();
+    assert_eq!(
+        above,
+        [0, 0, 0, 262144 + 4096, (1 << 20) + 4096],
+        "{ours:?}"
+    );
+}
+
 #[test]
 fn a_tracker_that_cannot_start_says_why_in_bpftraces_words() {
     if !nix::unistd::Uid::effective().is_root() {

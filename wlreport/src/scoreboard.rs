@@ -303,6 +303,10 @@ pub struct Reading {
     /// Block sizes and how many of each, for the trackers that list them
     /// (heaptrack's histogram): what names a missed call or a stranger's block.
     pub sizes: Vec<(u64, u64)>,
+    /// What the first brk of each process counted from a break of 0
+    /// (MemTracker's rule; 0 where that event was dropped): the break's
+    /// address, counted as growth in a non-PIE process.
+    pub from_zero_brk: u64,
 }
 
 impl Reading {
@@ -396,6 +400,11 @@ pub fn memtrack(text: &str, null: &str, main: u64) -> Result<Reading, String> {
     let mut r = Reading {
         bytes: 0,
         note: format!("{run} - {null} of the null run"),
+        from_zero_brk: text
+            .lines()
+            .filter(|l| l.starts_with("exit pid="))
+            .filter_map(|l| kv(l, "first_brk"))
+            .sum(),
         ..Default::default()
     };
     for &(pid, user) in &lines {
@@ -572,6 +581,7 @@ pub fn reading(t: &Tracker, s: &BTreeMap<String, String>) -> Result<Reading, Str
         "strace" => minus_null(user_figure),
         "memtrack-pid" => Ok(Reading {
             bytes: user_figure(text)?,
+            from_zero_brk: text.lines().find_map(|l| kv(l, "first_brk")).unwrap_or(0),
             ..Default::default()
         }),
         "maps" => Ok(Reading {
@@ -1145,6 +1155,13 @@ fn classify_bytes(kind: Kind, r: &Reading, t: &Truth) -> (Class, String) {
             let (w, o) = if b.class > a.class { (b, a) } else { (a, b) };
             return (w.class, format!("{d} B{c}: {}; {}", w.why, o.why));
         }
+    }
+    // MemTracker's rule: the first brk counted from a break of 0.
+    if kind == Kind::Mapping && r.from_zero_brk > 0 && diff == i128::from(r.from_zero_brk) {
+        return (
+            Class::Phantom,
+            format!("{d} B: the first brk counted from a break of 0 (the heap's address)"),
+        );
     }
     // Calls the workload made and that failed, counted as if they had not.
     let failed_bytes = t.per_call * t.failed;
@@ -2145,6 +2162,42 @@ mod tests {
             calls,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn memtracks_first_brk_from_zero_is_a_phantom() {
+        // A non-PIE process: its first brk counted the break's address; the
+        // null run's own (another address) stays out of what comes off.
+        let m = memtrack(
+            "exit pid=7 comm=malloc-wl user=963276443 mmap=3849883 brk=959426560 first_brk=959291392\n",
+            "exit pid=6 comm=malloc-wl user=856059419 mmap=3849883 brk=852209536 first_brk=852209536\n",
+            7,
+        )
+        .unwrap();
+        assert_eq!(m.from_zero_brk, 959291392);
+        assert_eq!(m.bytes, 959426560);
+        let heap = report(&[("malloc", r#""size":1"#, r#""0x1000""#, "null", 135168, 0, 0)]);
+        let t = Truth::from_json(&heap).unwrap();
+        let (c, why) = classify(Kind::Mapping, &m, &t);
+        assert_eq!(
+            (c, why.as_str()),
+            (
+                Class::Phantom,
+                "+959291392 B: the first brk counted from a break of 0 (the heap's address)"
+            )
+        );
+        // A PIE's first brk is dropped (over 10^12): nothing from zero, exact.
+        let pie = memtrack(
+            "exit pid=9 comm=malloc-wl user=3985051 mmap=3849883 brk=135168 first_brk=0\n",
+            "exit pid=8 comm=malloc-wl user=3849883 mmap=3849883 brk=0 first_brk=0\n",
+            9,
+        )
+        .unwrap();
+        assert_eq!(classify(Kind::Mapping, &pie, &t).0, Class::Exact);
+        // memtrack-pid's summary line says the same
+        let raw = "@@ tracker\nuser=135168 mmap=0 brk=135168 first_brk=0 shm=0\n135168\n";
+        let by_pid = reading(&tracker("memtrack-pid").unwrap(), &sections(raw)).unwrap();
+        assert_eq!((by_pid.bytes, by_pid.from_zero_brk), (135168, 0));
     }
 
     #[test]
