@@ -2196,7 +2196,7 @@ mod tests {
         assert_eq!(classify(Kind::Mapping, &pie, &t).0, Class::Exact);
         // memtrack-pid's summary line says the same
         let raw = "@@ tracker\nuser=135168 mmap=0 brk=135168 first_brk=0 shm=0\n135168\n";
-        let by_pid = reading(&tracker("memtrack-pid").unwrap(), &sections(raw)).unwrap();
+        let by_pid = reading(tracker("memtrack-pid").unwrap(), &sections(raw)).unwrap();
         assert_eq!((by_pid.bytes, by_pid.from_zero_brk), (135168, 0));
     }
 
