@@ -3,7 +3,9 @@
 #
 # Usage: scripts/trackers/run-heaptrack.sh MODE OUTDIR < RUNS
 #   MODE preload  `heaptrack CMD`: heaptrack's library preloaded from exec
-#        pid      `heaptrack -p PID`: injected with gdb at the --wait line
+#        pid      `heaptrack -p PID`: injected with gdb at the --wait line;
+#                 where gdb cannot call into a process, OUTDIR/SKIPPED says
+#                 why and nothing runs
 # The tracker section holds heaptrack_print's summary (from "total runtime"
 # on) and its histogram of allocation sizes (-H), one "histogram SIZE COUNT"
 # line each. RUNS and OUTDIR/ID.raw: see scripts/trackers/runner-lib.sh.
@@ -26,6 +28,28 @@ for t in heaptrack heaptrack_print; do
 done
 [ "$mode" = preload ] || command -v gdb >/dev/null 2>&1 || die "heaptrack -p needs gdb, which is not installed"
 rl_init "${2:-}"
+
+# heaptrack -p has gdb call a function in the process. gdb 13 (Debian 12)
+# cannot on some processors (AMX, say: "Couldn't write extended state status:
+# Bad address"), and leaves the process broken. Tried first on a process of
+# our own: where gdb cannot, the tracker cannot run here, and says why in
+# OUTDIR/SKIPPED (its cells are skipped, with the reason).
+gdb_can_call() {
+	local pid out
+	sleep 60 &
+	pid=$!
+	out=$(timeout 60 gdb -batch -nx -p "$pid" -ex 'print (int)getpid()' 2>&1) || true
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	grep -q "^\$1 = $pid\$" <<<"$out" && return 0
+	echo "gdb cannot call a function in a running process here: $(grep -m1 -E "Couldn't|rror" <<<"$out" || last_line <<<"$out" /dev/stdin)"
+	return 1
+}
+if [ "$mode" = pid ] && ! why=$(gdb_can_call); then
+	echo "$why" >"$rl_out/SKIPPED"
+	say "skipped: $why"
+	exit 0
+fi
 
 # summary PREFIX: heaptrack_print's summary and histogram of PREFIX.ht.zst
 summary() {

@@ -36,7 +36,8 @@ Usage:
            --out DIR [--trackers LIST]
       scoreboard.csv, scoreboard.md and heat.dat in DIR from the runners' files
       (DIR/TRACKER/PATH.REP.raw; DIR/none/ the runs without a tracker, whose
-      --json is the truth; DIR/TRACKER/FAILED says why a runner failed)
+      --json is the truth; DIR/TRACKER/FAILED says why a runner failed,
+      DIR/TRACKER/SKIPPED why its tracker cannot run here)
   wlreport scoreboard expected --csv FILE --out DIR
       DIR/TOOL-VERSION.csv, each cell's class, from a scoreboard.csv
   wlreport scoreboard check --csv FILE --expected DIR
@@ -364,12 +365,16 @@ fn scoreboard_cmd(p: &mut lexopt::Parser) -> Res<()> {
                 .filter(|t| only.as_ref().is_none_or(|o| o.contains(&t.name)))
             {
                 let failed = std::fs::read_to_string(raw.join(t.name).join("FAILED")).ok();
+                // A runner that found its tracker cannot run here says why.
+                let cannot = std::fs::read_to_string(raw.join(t.name).join("SKIPPED"))
+                    .ok()
+                    .map(|s| s.trim().to_string());
                 for path in ps.iter().filter(|p| p.trackers.contains(&t.name)) {
                     let mut cell = scoreboard::Cell {
                         path: path.name.clone(),
                         tracker: t,
                         runs: vec![],
-                        skipped: skipped.get(t.tool).cloned(),
+                        skipped: skipped.get(t.tool).cloned().or_else(|| cannot.clone()),
                     };
                     if cell.skipped.is_none() {
                         for r in 1..=reps {
