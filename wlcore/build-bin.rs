@@ -1,6 +1,7 @@
 //! The build script of every workload binary (`build = "../wlcore/build-bin.rs"`
 //! in its Cargo.toml): it lays the executable out so that a run has the kernel
-//! map few of its pages.
+//! map few of its pages, and has its C functions bound on first call, as a C
+//! program's are.
 //!
 //! Why: the kernel maps a program's file pages up to 16 at a time around each
 //! page fault (fault-around): from the fault's 16-page-aligned window, or from
@@ -15,8 +16,9 @@
 //!   dynamic-linking tables at the start of the file; a run reads little else
 //!   there (the jump tables of the functions below). The file's first page is
 //!   placed two pages before a 2 MiB boundary (the image base), so the fault
-//!   on it maps those two pages and no more. This applies to the non-PIE
-//!   build of `.cargo/config.toml`, where the address is the link's.
+//!   on it maps those two pages and no more. This applies to the static
+//!   build, which is not position-independent (its address is the link's); a
+//!   PIE, the default build, is loaded where the kernel picks.
 //! - Code. The C start-up (`_start`, whose page the process faults on first,
 //!   `.init`, `.fini`, the PLT) comes first, then the functions a plain run
 //!   executes, named below: the first fault maps 16 pages from the start of
@@ -30,8 +32,8 @@
 //!   called through the GOT and the loader looks every one up at every start,
 //!   26 more lookups than the C program's (12k instructions, 8% of malloc-wl's
 //!   start-up). So every reference to a function of [`LAZY`] is sent
-//!   (`--wrap`) to a two-instruction thunk of the binary's own, which jumps to
-//!   the function through the PLT: bound on first call, as in C. The thunks
+//!   (`--wrap`) to a thunk of the binary's own, one jump to the function
+//!   through the PLT: bound on first call, as in C. The thunks
 //!   are written here and assembled into the binary by `workload_main!`;
 //!   each has a section of its own, so the ones a binary never calls are
 //!   dropped with their PLT entry.
@@ -39,8 +41,9 @@
 //! A pattern that matches nothing leaves the layout as it was; with `INSERT`
 //! the rest of the linker's default layout stays. The tests of malloc-wl and
 //! bytearray-wl hold the result: what a run executes lies in the first 16 pages
-//! of the code (callgrind), and at exit the process has 2 pages of read-only
-//! data and at most 16 of code mapped (read from `/proc/PID/smaps`).
+//! of the code (callgrind), and at exit the process has at most 16 pages of
+//! code mapped (read from `/proc/PID/smaps`); every workload's test reads its
+//! relocations: nothing bound at start but what the C program binds.
 
 use std::env;
 use std::fs;
