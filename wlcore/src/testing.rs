@@ -924,24 +924,45 @@ pub struct HeapCall {
     pub ptr: u64,
 }
 
-/// Held by whatever in a test binary must not meet a uprobe on libc: a uprobe
+/// Held by whatever in a test must not meet a uprobe on libc: a uprobe
 /// session (two on the same functions can fail to attach) and a run under
 /// valgrind (a uprobe's breakpoint, placed in every process that maps libc,
-/// traps valgrind's translation of the function: SIGTRAP).
-fn uprobes_alone() -> std::sync::MutexGuard<'static, ()> {
+/// traps valgrind's translation of the function: SIGTRAP). A lock within the
+/// test binary (its tests run as threads) and a lock file across processes
+/// (test binaries run side by side, as cargo-nextest runs them, or a second
+/// checkout's tests).
+struct UprobesAlone {
+    _threads: std::sync::MutexGuard<'static, ()>,
+    _processes: Option<nix::fcntl::Flock<std::fs::File>>,
+}
+
+fn uprobes_alone() -> UprobesAlone {
     static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    ONE.lock().unwrap_or_else(|p| p.into_inner())
+    let threads = ONE.lock().unwrap_or_else(|p| p.into_inner());
+    let path = std::env::temp_dir().join("memory-workloads-uprobes.lock");
+    // A lock file that cannot be opened leaves the threads' lock alone.
+    let processes = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .ok()
+        .and_then(|f| nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).ok());
+    UprobesAlone {
+        _threads: threads,
+        _processes: processes,
+    }
 }
 
 /// A bpftrace script of `scripts/trackers/` running while a test runs, its
-/// stdout read line by line. Uprobe sessions run one at a time in a test
-/// binary: two putting uprobes on the same libc functions at once can fail to
-/// attach (`perf_event_open`: EINVAL), so each holds a lock while it runs.
+/// stdout read line by line. Uprobe sessions run one at a time: two putting
+/// uprobes on the same libc functions at once can fail to attach
+/// (`perf_event_open`: EINVAL), so each holds `uprobes_alone` while it runs.
 pub struct Bpftrace {
     child: std::process::Child,
     out: std::sync::mpsc::Receiver<String>,
     /// Held while a uprobe session runs (see above).
-    _one_at_a_time: Option<std::sync::MutexGuard<'static, ()>>,
+    _one_at_a_time: Option<UprobesAlone>,
 }
 
 impl Bpftrace {
