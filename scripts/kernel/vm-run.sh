@@ -138,12 +138,14 @@ margin=${VM_TIME_MARGIN:-3}
 timeout_s=$((timeout_s * margin))
 console="$work/console.log"
 start=$(date +%s)
+# The console file exists before the tail below follows it.
+: >"$console"
 timeout -k 5 "$timeout_s" qemu-system-x86_64 \
 	-accel tcg -cpu max -smp "$smp" -m "$mem" \
 	-nographic -no-reboot \
 	-kernel "$kernel" -initrd "$work/initramfs.cpio" \
 	-append "$cmdline" \
-	</dev/null >"$console" 2>&1 &
+	</dev/null >>"$console" 2>&1 &
 qemu_pid=$!
 if ((quiet)); then
 	status=0
