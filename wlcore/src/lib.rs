@@ -81,9 +81,6 @@ macro_rules! workload_main {
     };
 }
 
-#[doc(hidden)]
-pub use libc as __libc;
-
 pub mod cli;
 pub mod cmem;
 pub mod exit;
