@@ -168,12 +168,11 @@ failed=0
 run_tracker() {
 	local t=$1 runner=$2 mode=$3 dir="$out/raw/$1" rc=0
 	mkdir -p "$dir"
-	awk -F'\t' -v t="$t" -v b="$bin_dir" -v s="$static_dir" 'BEGIN { OFS = "\t" } $1 == t {
-		bin = $5 ~ /\.static$/ ? s "/" substr($5, 1, length($5) - 7) : b "/" $5
-		line = $4 OFS bin
-		for (i = 6; i <= NF; i++) line = line OFS $i
-		print line
-	}' <<<"$plan" | "$here/trackers/$runner" "$mode" "$dir" 2>"$dir/stderr" || rc=$?
+	# the plan's lines of t: ID, the binary's path, the arguments
+	local tr id w args
+	while IFS=$'\t' read -r tr _ _ id w args; do
+		if [ "$tr" = "$t" ]; then printf '%s\t%s\t%s\n' "$id" "$(bin_of "$w")" "$args"; fi
+	done <<<"$plan" | "$here/trackers/$runner" "$mode" "$dir" 2>"$dir/stderr" || rc=$?
 	if ((rc != 0)); then
 		last_line "$dir/stderr" >"$dir/FAILED"
 		say "$t failed (exit $rc): $(<"$dir/FAILED")"
