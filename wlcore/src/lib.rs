@@ -20,8 +20,6 @@
 //! - [`out`]: stdout and stderr written whole, never a panic, SIGPIPE as EPIPE;
 //! - [`exit`]: the documented exit codes and the one-line error type;
 //! - [`stat`]: CLOCK_MONOTONIC and the process's own RSS, VSZ and brk heap;
-//! - [`glibc`]: a model of what glibc's malloc does with a request (heap or
-//!   mmap, and its length), checked by the tests, used by the report tool;
 //! - `testing` (feature `testing`): running the binaries in their tests, under
 //!   strace, callgrind or ptrace (its one `unsafe`: the child's
 //!   `PTRACE_TRACEME`).
@@ -84,7 +82,6 @@ macro_rules! workload_main {
 pub mod cli;
 pub mod cmem;
 pub mod exit;
-pub mod glibc;
 pub mod ledger;
 pub mod out;
 pub mod run;

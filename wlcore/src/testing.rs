@@ -336,7 +336,7 @@ pub fn parse_strace(text: &str) -> Vec<Syscall> {
     calls
 }
 
-pub use crate::glibc::{mmapped_chunk_len as glibc_mmap_len, FIRST_HEAP_MAX};
+pub use wlmodel::glibc::{mmapped_chunk_len as glibc_mmap_len, FIRST_HEAP_MAX};
 
 /// Lengths of the anonymous mmaps, in order.
 pub fn mmap_lens(calls: &[Syscall]) -> Vec<u64> {

@@ -5,7 +5,7 @@
 use crate::kernel::KernelRun;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use wlcore::glibc;
+use wlmodel::glibc;
 
 /// The header of `raw-runs.tsv`, which `sweep.sh` writes (tab-separated).
 pub const RAW_HEADER: &str =

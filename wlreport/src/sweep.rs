@@ -203,7 +203,7 @@ mod tests {
         k.requested_bytes = size;
         k.allocator_bytes = Some(alloc);
         k.glibc_mmap_bytes =
-            glibc.then(|| wlcore::glibc::mmap_len(alloc, wlcore::glibc::DEFAULT_THRESHOLD));
+            glibc.then(|| wlmodel::glibc::mmap_len(alloc, wlmodel::glibc::DEFAULT_THRESHOLD));
         k
     }
 

@@ -1,0 +1,419 @@
+//! A workload's `--json` report and its ledger, typed (`docs/ledger.md`).
+//!
+//! [`Report::parse`] checks `ledger_version` before anything else and refuses
+//! a version it does not know; members added later are ignored. What the
+//! ledger's entries add up to (the allocating calls, the bytes asked, what an
+//! entry mapped, the blocks live while held) is defined here once, as methods,
+//! for every reader.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// The ledger schema this model reads (`wlcore::ledger::VERSION` writes it).
+pub const VERSION: u64 = 1;
+
+/// The malloc-family functions that allocate (what a heap tracker counts).
+pub const ALLOCATING: [&str; 8] = [
+    "malloc",
+    "calloc",
+    "realloc",
+    "posix_memalign",
+    "aligned_alloc",
+    "memalign",
+    "valloc",
+    "pvalloc",
+];
+
+/// A hold shorter than this is not told from the calls around it: the hold
+/// is the one gap at least this long between two calls of the first repeat.
+pub const HOLD_GAP_NS: u64 = 40_000_000;
+
+/// One `--json` object: the run's header, its ledger, its outcome.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Report {
+    pub ledger_version: u64,
+    pub workload: String,
+    pub path: String,
+    pub pid: u64,
+    pub requested_bytes: u64,
+    /// What one call asks the allocator for (SIZE + 1 for bytearray-wl).
+    pub allocator_bytes: u64,
+    /// glibc's mmap threshold as the workload pinned it (glibc workloads).
+    #[serde(default)]
+    pub mmap_threshold: Option<u64>,
+    #[serde(default)]
+    pub repeat: u64,
+    pub ledger: Vec<Entry>,
+    pub completed: u64,
+    #[serde(default)]
+    pub served_by: Option<String>,
+    #[serde(default)]
+    pub mmap_bytes: Option<u64>,
+    #[serde(default)]
+    pub brk_growth_bytes: Option<u64>,
+    #[serde(default)]
+    pub failed_repeat: Option<u64>,
+    #[serde(default)]
+    pub error: Option<String>,
+    /// kmalloc-test's prediction of what the module does (`--expect`).
+    #[serde(default)]
+    pub expect: Option<Expect>,
+}
+
+/// kmalloc-test's `expect`: the path the module lists and its sizes.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct Expect {
+    pub listed_path: String,
+    pub requested_bytes: u64,
+    pub allocated_bytes: u64,
+}
+
+/// What an entry is: a glibc function, one system call, or a plain write.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Libc,
+    Syscall,
+    Access,
+}
+
+/// One call of the ledger.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Entry {
+    #[serde(default)]
+    pub seq: u64,
+    pub repeat: u64,
+    pub pid: u64,
+    pub tid: u64,
+    pub call: String,
+    pub kind: Kind,
+    /// The arguments as the C prototype names them (read with [`Entry::arg`]).
+    #[serde(default)]
+    pub args: Map<String, Value>,
+    #[serde(default)]
+    pub ret: Value,
+    pub errno: Option<String>,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    #[serde(default)]
+    pub mapped_bytes: Option<i64>,
+    #[serde(default)]
+    pub heap_bytes: Option<i64>,
+    #[serde(default)]
+    pub rss_bytes: Option<i64>,
+    #[serde(default)]
+    pub sysv_bytes: Option<i64>,
+}
+
+/// A number, or an address written `"0x..."`.
+fn word(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => u64::from_str_radix(s.strip_prefix("0x")?, 16).ok(),
+        _ => None,
+    }
+}
+
+impl Entry {
+    /// Whether the call succeeded.
+    pub fn ok(&self) -> bool {
+        self.errno.is_none()
+    }
+
+    /// The argument `name` as a number (addresses included).
+    pub fn arg(&self, name: &str) -> Option<u64> {
+        self.args.get(name).and_then(word)
+    }
+
+    /// The argument `name` as text (flags, commands, names).
+    pub fn arg_text(&self, name: &str) -> Option<&str> {
+        self.args.get(name).and_then(Value::as_str)
+    }
+
+    /// What the call returned, as a number or an address.
+    pub fn ret(&self) -> Option<u64> {
+        word(&self.ret)
+    }
+
+    /// A malloc-family call that allocates (made, whether it failed or not).
+    pub fn is_allocating(&self) -> bool {
+        self.kind == Kind::Libc && ALLOCATING.contains(&self.call.as_str())
+    }
+
+    /// A `free` of the malloc family.
+    pub fn is_free(&self) -> bool {
+        self.kind == Kind::Libc && self.call == "free"
+    }
+
+    /// The bytes an allocating call asked for (calloc: nmemb x size).
+    pub fn asked_bytes(&self) -> u64 {
+        self.arg("size").unwrap_or(0) * self.arg("nmemb").unwrap_or(1)
+    }
+
+    /// What the entry changed of what the process holds mapped: its mappings
+    /// and brk heap (`mapped_bytes`), and the System V segments it made
+    /// (`sysv_bytes`). A segment counts once, from shmget to its removal:
+    /// the mapping shmat adds and shmdt takes away is not counted again; nor
+    /// is a pthread_join's, whose window spans the joined thread's own calls,
+    /// which have entries of their own.
+    pub fn mapping_change(&self) -> i64 {
+        let mapped = match self.call.as_str() {
+            "shmat" | "shmdt" | "pthread_join" => 0,
+            _ => self.mapped_bytes.unwrap_or(0),
+        };
+        mapped + self.sysv_bytes.unwrap_or(0)
+    }
+
+    /// Whether this is one of the workload's own calls, not a thread's or a
+    /// child's start or end: its pid is a process that made calls.
+    pub fn own(&self) -> bool {
+        !matches!(
+            self.call.as_str(),
+            "fork" | "pthread_create" | "pthread_join"
+        )
+    }
+}
+
+/// The malloc-family blocks live at a point of the ledger: by address, the
+/// bytes asked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Live(pub BTreeMap<u64, u64>);
+
+impl Live {
+    /// Takes entry `e` (the `k`th) into account: a free or a realloc releases
+    /// its `ptr`, an allocating call adds its block.
+    pub fn apply(&mut self, k: usize, e: &Entry) {
+        if e.kind != Kind::Libc || !e.ok() {
+            return;
+        }
+        if e.call == "free" || e.call == "realloc" {
+            self.0.remove(&e.arg("ptr").unwrap_or(0));
+        }
+        if e.is_allocating() {
+            self.0.insert(e.ret().unwrap_or(k as u64), e.asked_bytes());
+        }
+    }
+
+    pub fn blocks(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.0.values().sum()
+    }
+}
+
+impl Report {
+    /// The first object of a `--json` output (the next one, after `--exec`,
+    /// is the new program's), its version checked first.
+    pub fn parse(text: &str) -> Result<Report, String> {
+        #[derive(Deserialize)]
+        struct Version {
+            ledger_version: Option<u64>,
+        }
+        let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        let v: Version =
+            serde_json::from_str(first).map_err(|e| format!("not a --json report: {e}"))?;
+        match v.ledger_version {
+            Some(VERSION) => {}
+            Some(v) => return Err(format!("ledger_version {v}; this reads {VERSION}")),
+            None => return Err("not a --json report: no ledger_version".into()),
+        }
+        serde_json::from_str(first).map_err(|e| format!("a bad --json report: {e}"))
+    }
+
+    /// The first repeat's entries, in the order they were made.
+    pub fn first_repeat(&self) -> Vec<&Entry> {
+        let mut first: Vec<&Entry> = self.ledger.iter().filter(|e| e.repeat == 1).collect();
+        first.sort_by_key(|e| e.start_ns);
+        first
+    }
+
+    /// The processes that made calls (a forked child's, not only the parent).
+    pub fn pids(&self) -> Vec<u64> {
+        let mut pids = vec![];
+        for e in self.ledger.iter().filter(|e| e.own()) {
+            if !pids.contains(&e.pid) {
+                pids.push(e.pid);
+            }
+        }
+        if pids.is_empty() {
+            pids.push(self.pid);
+        }
+        pids
+    }
+
+    /// Whether a repeat failed (the call was made and failed).
+    pub fn failed(&self) -> bool {
+        self.failed_repeat.is_some()
+    }
+}
+
+/// The first repeat laid out in time: what was mapped and live after each
+/// entry, and where the hold lies.
+#[derive(Clone, Debug)]
+pub struct Timeline<'a> {
+    pub entries: Vec<&'a Entry>,
+    /// What was mapped after each entry, from before the first.
+    pub mapped: Vec<i64>,
+    /// The entries up to the hold (the allocate side): those before the one
+    /// long gap; without a hold, up to the peak of what was mapped.
+    pub held_end: usize,
+    /// The same for the blocks live: up to the hold, or the peak of live bytes.
+    pub live_end: usize,
+}
+
+impl<'a> Timeline<'a> {
+    pub fn of(report: &'a Report) -> Timeline<'a> {
+        let entries = report.first_repeat();
+        let gap = entries
+            .windows(2)
+            .enumerate()
+            .map(|(k, w)| (w[1].start_ns.saturating_sub(w[0].start_ns), k + 1))
+            .filter(|&(g, _)| g >= HOLD_GAP_NS)
+            .max();
+        let mut live = Live::default();
+        let (mut now, mut mapped) = (0i64, vec![]);
+        let (mut peak, mut at_peak) = (i64::MIN, 0);
+        let (mut live_peak, mut live_at) = (0, 0);
+        for (k, e) in entries.iter().enumerate() {
+            now += e.mapping_change();
+            mapped.push(now);
+            if now > peak {
+                (peak, at_peak) = (now, k + 1);
+            }
+            live.apply(k, e);
+            if live.bytes() > live_peak {
+                (live_peak, live_at) = (live.bytes(), k + 1);
+            }
+        }
+        let (held_end, live_end) = match gap {
+            Some((_, k)) => (k, k),
+            None => (at_peak, live_at),
+        };
+        Timeline {
+            entries,
+            mapped,
+            held_end,
+            live_end,
+        }
+    }
+
+    /// What was mapped while held: the allocate side's growth, never below 0.
+    pub fn held_bytes(&self) -> u64 {
+        match self.held_end {
+            0 => 0,
+            k => self.mapped[k - 1].max(0).unsigned_abs(),
+        }
+    }
+
+    /// The highest point of what was mapped, and where it ended.
+    pub fn mapped_peak_end(&self) -> (i64, i64) {
+        let peak = self.mapped.iter().copied().max().unwrap_or(0).max(0);
+        (peak, self.mapped.last().copied().unwrap_or(0))
+    }
+
+    /// The malloc-family blocks live while held.
+    pub fn live_while_held(&self) -> Live {
+        let mut live = Live::default();
+        for (k, e) in self.entries[..self.live_end].iter().enumerate() {
+            live.apply(k, e);
+        }
+        live
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(call: &str, args: &str, ret: &str, mapped: i64, start: u64) -> String {
+        format!(
+            r#"{{"repeat":1,"pid":7,"tid":7,"call":"{call}","kind":"libc","args":{{{args}}},"ret":{ret},"errno":null,"start_ns":{start},"end_ns":{start},"mapped_bytes":{mapped}}}"#
+        )
+    }
+
+    fn report(entries: &[String]) -> String {
+        format!(
+            r#"{{"ledger_version":1,"workload":"malloc-wl","path":"realloc","pid":7,"requested_bytes":4,"allocator_bytes":4,"completed":1,"ledger":[{}]}}"#,
+            entries.join(",")
+        )
+    }
+
+    #[test]
+    fn versions_are_checked_first() {
+        assert!(Report::parse(r#"{"ledger_version":2,"ledger":"whatever"}"#)
+            .unwrap_err()
+            .contains("ledger_version 2"));
+        assert!(Report::parse("not json").is_err());
+        assert!(Report::parse(r#"{"ledger":[]}"#)
+            .unwrap_err()
+            .contains("no ledger_version"));
+    }
+
+    #[test]
+    fn a_realloc_held_and_freed() {
+        let text = report(&[
+            entry("malloc", r#""size":100"#, r#""0x10""#, 135168, 0),
+            entry(
+                "realloc",
+                r#""ptr":"0x10","size":1048576"#,
+                r#""0x20""#,
+                1052672,
+                1000,
+            ),
+            // the hold, then the free
+            entry("free", r#""ptr":"0x20""#, "null", -1052672, 100_000_000),
+        ]);
+        let r = Report::parse(&format!("{text}\n{{\"exec\":1}}")).unwrap();
+        let t = Timeline::of(&r);
+        assert_eq!(t.held_end, 2);
+        assert_eq!(t.held_bytes(), 135168 + 1052672);
+        assert_eq!(t.mapped_peak_end(), (1187840, 135168));
+        let live = t.live_while_held();
+        assert_eq!((live.blocks(), live.bytes()), (1, 1048576));
+        assert_eq!(r.pids(), [7]);
+    }
+
+    #[test]
+    fn what_an_entry_maps() {
+        let e = |call: &str, mapped: i64, sysv: Option<i64>| Entry {
+            seq: 0,
+            repeat: 1,
+            pid: 1,
+            tid: 1,
+            call: call.into(),
+            kind: Kind::Syscall,
+            args: Map::new(),
+            ret: Value::Null,
+            errno: None,
+            start_ns: 0,
+            end_ns: 0,
+            mapped_bytes: Some(mapped),
+            heap_bytes: None,
+            rss_bytes: None,
+            sysv_bytes: sysv,
+        };
+        assert_eq!(e("mmap", 8192, None).mapping_change(), 8192);
+        assert_eq!(e("shmget", 0, Some(8192)).mapping_change(), 8192);
+        // the segment, counted at shmget, is not counted again when attached
+        assert_eq!(e("shmat", 8192, Some(0)).mapping_change(), 0);
+        assert_eq!(e("shmdt", -8192, Some(-8192)).mapping_change(), -8192);
+        assert_eq!(e("pthread_join", 4096, None).mapping_change(), 0);
+    }
+
+    #[test]
+    fn calloc_asks_nmemb_times_size() {
+        let r = Report::parse(&report(&[entry(
+            "calloc",
+            r#""nmemb":4,"size":16"#,
+            r#""0x10""#,
+            0,
+            0,
+        )]))
+        .unwrap();
+        assert!(r.ledger[0].is_allocating());
+        assert_eq!(r.ledger[0].asked_bytes(), 64);
+    }
+}

@@ -1,0 +1,86 @@
+//! The expected files, and a scoreboard checked against them.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// The expected-results files a scoreboard CSV makes: `TOOL-VERSION.csv` ->
+/// its `tracker,path,class` rows (skipped cells left out).
+pub fn expected_files(csv_text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    let mut r = csv::Reader::from_reader(csv_text.as_bytes());
+    for rec in r.records() {
+        let rec = rec.map_err(|e| e.to_string())?;
+        let f: Vec<&str> = rec.iter().collect();
+        let [path, tracker, tool, version, _, class, ..] = f[..] else {
+            return Err("scoreboard.csv: too few columns".into());
+        };
+        if class == "skipped" || class == "not run" {
+            continue;
+        }
+        let e = files
+            .entry(format!("{tool}-{version}.csv"))
+            .or_insert_with(|| "tracker,path,class\n".into());
+        let _ = writeln!(e, "{tracker},{path},{class}");
+    }
+    Ok(files)
+}
+
+/// What a check of a scoreboard against an expected file found for a cell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Same,
+    Differs { expected: String },
+    NotExpected,
+}
+
+/// A check's verdicts (`tracker`, `path`, class found, verdict) and the
+/// expected cells that the scoreboard does not have (`tracker path`).
+pub type Checked = (Vec<(String, String, String, Verdict)>, Vec<String>);
+
+/// Compares the scoreboard CSV's classes with an expected file's: a verdict
+/// for every cell of `tool` in the CSV, and the expected cells that are not in
+/// the CSV.
+pub fn check(csv_text: &str, expected_text: &str, tool: &str) -> Result<Checked, String> {
+    let mut exp: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut r = csv::Reader::from_reader(expected_text.as_bytes());
+    for rec in r.records() {
+        let rec = rec.map_err(|e| e.to_string())?;
+        let (Some(t), Some(p), Some(c)) = (rec.get(0), rec.get(1), rec.get(2)) else {
+            return Err("expected file: rows of tracker,path,class".into());
+        };
+        exp.insert((t.into(), p.into()), c.into());
+    }
+    let mut out = vec![];
+    let mut seen = vec![];
+    let mut r = csv::Reader::from_reader(csv_text.as_bytes());
+    let h = r.headers().map_err(|e| e.to_string())?.clone();
+    let col = |n: &str| {
+        h.iter()
+            .position(|c| c == n)
+            .ok_or(format!("scoreboard.csv has no {n} column"))
+    };
+    let (ip, it, itool, ic) = (col("path")?, col("tracker")?, col("tool")?, col("class")?);
+    for rec in r.records() {
+        let rec = rec.map_err(|e| e.to_string())?;
+        if &rec[itool] != tool || &rec[ic] == "skipped" {
+            continue;
+        }
+        let key = (rec[it].to_string(), rec[ip].to_string());
+        let got = rec[ic].to_string();
+        let v = match exp.get(&key) {
+            Some(e) if *e == got => Verdict::Same,
+            Some(e) => Verdict::Differs {
+                expected: e.clone(),
+            },
+            None => Verdict::NotExpected,
+        };
+        seen.push(key.clone());
+        out.push((key.0, key.1, got, v));
+    }
+    let missing = exp
+        .keys()
+        .filter(|k| !seen.contains(k))
+        .map(|(t, p)| format!("{t} {p}"))
+        .collect();
+    Ok((out, missing))
+}

@@ -1,0 +1,285 @@
+//! The scoreboard's outputs: the CSV of cells, the markdown table, the heat
+//! map's data, and the tools' versions they name.
+
+use super::*;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// The versions recorded by the script: `TOOL<TAB>TEXT` a line, TEXT what
+/// the tool said of its version; `TOOL<TAB>-<TAB>WHY` for a tool that cannot run.
+pub fn read_versions(text: &str) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let (mut v, mut skipped) = (BTreeMap::new(), BTreeMap::new());
+    for line in text.lines() {
+        let f: Vec<&str> = line.splitn(3, '\t').collect();
+        match f[..] {
+            [tool, "-", why] => {
+                skipped.insert(tool.to_string(), why.to_string());
+            }
+            [tool, text, ..] => {
+                v.insert(
+                    tool.to_string(),
+                    version_number(text).unwrap_or_else(|| text.trim().to_string()),
+                );
+            }
+            _ => {}
+        }
+    }
+    (v, skipped)
+}
+
+/// The first dotted number of a `--version` text: "bpftrace v0.17.0" ->
+/// "0.17.0", "valgrind-3.19.0" -> "3.19.0", "0.26.0+ds-1" -> "0.26.0".
+pub fn version_number(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit() {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
+                i += 1;
+            }
+            let v = text[start..i].trim_end_matches('.');
+            if v.contains('.') {
+                return Some(v.to_string());
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// `scoreboard.csv`'s header.
+pub const CSV_HEADER: &str = "path,tracker,tool,version,kind,class,why,figure_bytes,truth_bytes,figure_calls,truth_calls,runs,run_classes,run_figures,note";
+
+fn med(v: &mut [u64]) -> Option<u64> {
+    v.sort_unstable();
+    v.get(v.len().checked_sub(1)? / 2).copied()
+}
+
+/// The CSV, one row a cell.
+pub fn csv(cells: &[Cell], versions: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut w = csv::Writer::from_writer(vec![]);
+    w.write_record(CSV_HEADER.split(','))
+        .map_err(|e| e.to_string())?;
+    for c in cells {
+        let t = c.tracker;
+        let ver = versions.get(t.tool).cloned().unwrap_or_default();
+        let mut bytes: Vec<u64> = c
+            .runs
+            .iter()
+            .filter_map(|r| r.reading.as_ref().map(|x| x.bytes))
+            .collect();
+        let mut calls: Vec<u64> = c
+            .runs
+            .iter()
+            .filter_map(|r| r.reading.as_ref()?.calls)
+            .collect();
+        let main = c.main_run();
+        let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+        let (class, why) = match (&c.skipped, c.class(), main) {
+            (Some(why), _, _) => ("skipped".to_string(), why.clone()),
+            (None, Some(cl), Some(m)) => (cl.as_str().to_string(), m.why.clone()),
+            _ => ("not run".to_string(), String::new()),
+        };
+        w.write_record([
+            c.path.clone(),
+            t.name.into(),
+            t.tool.into(),
+            ver,
+            t.kind.as_str().into(),
+            class,
+            why,
+            opt(med(&mut bytes)),
+            opt(main.map(|m| m.want)),
+            opt(med(&mut calls)),
+            opt(main.and_then(|m| m.want_calls)),
+            c.runs.len().to_string(),
+            c.runs
+                .iter()
+                .map(|r| r.class.as_str())
+                .collect::<Vec<_>>()
+                .join("/"),
+            c.runs
+                .iter()
+                .map(|r| {
+                    r.reading
+                        .as_ref()
+                        .map_or("-".into(), |x| x.bytes.to_string())
+                })
+                .collect::<Vec<_>>()
+                .join("/"),
+            main.and_then(|m| m.reading.as_ref())
+                .map(|r| r.note.clone())
+                .unwrap_or_default(),
+        ])
+        .map_err(|e| e.to_string())?;
+    }
+    String::from_utf8(w.into_inner().map_err(|e| e.to_string())?).map_err(|e| e.to_string())
+}
+
+/// The markdown: a row a tracker, a column a path, then the trackers' versions.
+pub fn markdown(
+    paths: &[Path],
+    cells: &[Cell],
+    versions: &BTreeMap<String, String>,
+    skipped: &BTreeMap<String, String>,
+) -> String {
+    let trackers: Vec<&Tracker> = TRACKERS
+        .iter()
+        .filter(|t| cells.iter().any(|c| c.tracker.name == t.name))
+        .collect();
+    let mut s = String::from("| tracker |");
+    for p in paths {
+        let _ = write!(s, " {} |", p.name);
+    }
+    s.push_str("\n| --- |");
+    s.push_str(&" --- |".repeat(paths.len()));
+    s.push('\n');
+    for t in &trackers {
+        let _ = write!(s, "| {} |", t.name);
+        for p in paths {
+            let l = cells
+                .iter()
+                .find(|c| c.tracker.name == t.name && c.path == p.name)
+                .map_or("n/a".into(), Cell::label);
+            let _ = write!(s, " {l} |");
+        }
+        s.push('\n');
+    }
+    s.push_str(
+        "\n| tracker | tool | version | how it runs | truth |\n| --- | --- | --- | --- | --- |\n",
+    );
+    for t in &trackers {
+        let ver = match (versions.get(t.tool), skipped.get(t.tool)) {
+            (_, Some(why)) => format!("cannot run: {why}"),
+            (Some(v), None) => v.clone(),
+            _ => "?".into(),
+        };
+        let truth = match t.kind {
+            Kind::Calls => "the ledger's malloc-family calls: their count and bytes asked",
+            Kind::Live => "the ledger's malloc-family blocks live while held",
+            Kind::Mapping => "the ledger's mapped growth while held (+ SysV segments)",
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {ver} | {} | {truth} |",
+            t.name, t.tool, t.how
+        );
+    }
+    s
+}
+
+/// The heat map's data for gnuplot: `X<TAB>Y<TAB>CODE<TAB>PATH<TAB>TRACKER<TAB>LABEL`
+/// a cell, CODE the class's place in `Class::ALL` (skipped: -1; n/a, a
+/// tracker that paths.tsv does not run on the path: -2).
+pub fn heat(paths: &[Path], cells: &[Cell]) -> String {
+    let trackers: Vec<&Tracker> = TRACKERS
+        .iter()
+        .filter(|t| cells.iter().any(|c| c.tracker.name == t.name))
+        .collect();
+    let mut s = String::new();
+    for (y, t) in trackers.iter().enumerate() {
+        for (x, p) in paths.iter().enumerate() {
+            let Some(c) = cells
+                .iter()
+                .find(|c| c.tracker.name == t.name && c.path == p.name)
+            else {
+                // not run on this path by choice (paths.tsv's TRACKERS)
+                let _ = writeln!(s, "{x}\t{y}\t-2\t{}\t{}\tn/a", p.name, t.name);
+                continue;
+            };
+            let (code, label) = match (&c.skipped, c.class()) {
+                (Some(_), _) | (None, None) => (-1, "skipped".to_string()),
+                (None, Some(cl)) => (
+                    Class::ALL
+                        .iter()
+                        .position(|&k| k == cl)
+                        .map_or(-1, |i| i as i64),
+                    short(c),
+                ),
+            };
+            let _ = writeln!(s, "{x}\t{y}\t{code}\t{}\t{}\t{label}", p.name, t.name);
+        }
+    }
+    s
+}
+
+/// A cell's label in the heat map: the class, and the byte difference.
+fn short(c: &Cell) -> String {
+    let cl = c.class().map_or("", Class::as_str);
+    let d = c.main_run().and_then(|m| {
+        m.why
+            .split_whitespace()
+            .next()
+            .filter(|w| w.starts_with(['+', '-']))
+            .map(str::to_string)
+    });
+    match d {
+        Some(d) => format!("{cl}\\n{d}"),
+        None => cl.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use super::*;
+
+    #[test]
+    fn cells_versions_and_checks() {
+        let t = tracker("heaptrack").unwrap();
+        let run = |c| RunResult {
+            class: c,
+            why: String::new(),
+            reading: Some(r(1, None)),
+            want: 1,
+            want_calls: None,
+        };
+        let cell = Cell {
+            path: "m-1".into(),
+            tracker: t,
+            runs: vec![run(Class::Exact), run(Class::Noise), run(Class::Noise)],
+            skipped: None,
+        };
+        assert_eq!(cell.class(), Some(Class::Noise));
+        assert!(!cell.stable());
+        let tie = Cell {
+            runs: vec![run(Class::Exact), run(Class::Missed)],
+            ..cell.clone()
+        };
+        assert_eq!(tie.class(), Some(Class::Missed));
+        assert_eq!(version_number("bpftrace v0.17.0"), Some("0.17.0".into()));
+        assert_eq!(version_number("valgrind-3.19.0"), Some("3.19.0".into()));
+        assert_eq!(version_number("strace -- version 6.1"), Some("6.1".into()));
+        assert_eq!(version_number("0.26.0+ds-1"), Some("0.26.0".into()));
+        let (v, s) = read_versions("heaptrack\theaptrack 1.4.0\nmemleak\t-\tno headers\n");
+        assert_eq!(
+            (v["heaptrack"].as_str(), s["memleak"].as_str()),
+            ("1.4.0", "no headers")
+        );
+        let csv_text = csv(&[cell], &v).unwrap();
+        assert!(csv_text
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("m-1,heaptrack,heaptrack,1.4.0,calls,noise,"));
+        let (verdicts, missing) = check(
+            &csv_text,
+            "tracker,path,class\nheaptrack,m-1,exact\nheaptrack,m-2,exact\n",
+            "heaptrack",
+        )
+        .unwrap();
+        assert_eq!(
+            verdicts[0].3,
+            Verdict::Differs {
+                expected: "exact".into()
+            }
+        );
+        assert_eq!(missing, ["heaptrack m-2"]);
+        let files = expected_files(&csv_text).unwrap();
+        assert_eq!(
+            files["heaptrack-1.4.0.csv"],
+            "tracker,path,class\nheaptrack,m-1,noise\n"
+        );
+    }
+}
