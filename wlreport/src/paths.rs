@@ -101,7 +101,9 @@ mod tests {
 
     /// A report of `path` with these entries: (repeat, call, kind, args,
     /// errno, mapped_bytes, sysv_bytes), one a microsecond.
-    fn report(path: &str, entries: &[(u64, &str, &str, &str, &str, i64, Option<i64>)]) -> String {
+    type Fixture<'a> = (u64, &'a str, &'a str, &'a str, &'a str, i64, Option<i64>);
+
+    fn report(path: &str, entries: &[Fixture]) -> String {
         let entries: Vec<String> = entries
             .iter()
             .enumerate()
