@@ -22,7 +22,7 @@
 //! - the truth, from the report's `"expect"`: the size written and what the
 //!   module allocated for it (`allocated_bytes`, as its listing says).
 
-use serde_json::Value;
+use wlmodel::Report;
 
 use crate::scoreboard::Class;
 
@@ -170,58 +170,29 @@ pub struct Run {
     pub figures: Figures,
 }
 
-fn field<'a>(v: &'a Value, key: &str, what: &str) -> Result<&'a Value, String> {
-    match &v[key] {
-        Value::Null => Err(format!("{what} has no {key}")),
-        x => Ok(x),
-    }
-}
-
-fn number(v: &Value, key: &str, what: &str) -> Result<u64, String> {
-    field(v, key, what)?
-        .as_u64()
-        .ok_or_else(|| format!("{what}'s {key} is not a number"))
-}
-
 /// The run of one `--json` report and the trace lines of its pid: the events
 /// inside its write's window.
 pub fn run(json: &str, trace: &[&str]) -> Result<Run, String> {
-    let j: Value = serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
-    match j["ledger_version"].as_u64() {
-        Some(1) => {}
-        v => return Err(format!("ledger_version {v:?}, this reads 1")),
-    }
-    let entries = field(&j, "ledger", "the report")?
-        .as_array()
-        .ok_or("the ledger is not a list")?;
-    let write = entries
+    let report = Report::parse(json)?;
+    let write = report
+        .ledger
         .iter()
-        .find(|e| e["call"] == "write")
+        .find(|e| e.call == "write")
         .ok_or("the ledger has no write")?;
-    if !write["errno"].is_null() {
-        return Err(format!("the write failed: {}", write["errno"]));
+    if let Some(errno) = &write.errno {
+        return Err(format!("the write failed: {errno}"));
     }
-    let (start, end) = (
-        number(write, "start_ns", "the write")?,
-        number(write, "end_ns", "the write")?,
-    );
-    let expect = field(&j, "expect", "the report")?;
-    let text = |v: &Value, k: &str| -> Result<String, String> {
-        field(v, k, "the entry")?
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| format!("{k} is not text"))
-    };
+    let expect = report.expect.as_ref().ok_or("the report has no expect")?;
     let events: Vec<Event> = trace
         .iter()
         .filter_map(|l| Event::parse(l))
-        .filter(|e| e.within(start, end))
+        .filter(|e| e.within(write.start_ns, write.end_ns))
         .collect();
     Ok(Run {
-        write: text(&write["args"], "buf")?,
-        listed: text(expect, "listed_path")?,
-        requested: number(expect, "requested_bytes", "expect")?,
-        allocated: number(expect, "allocated_bytes", "expect")?,
+        write: write.arg_text("buf").ok_or("the write has no buf")?.into(),
+        listed: expect.listed_path.clone(),
+        requested: expect.requested_bytes,
+        allocated: expect.allocated_bytes,
         figures: Figures::of(&events),
     })
 }
@@ -486,8 +457,19 @@ mod tests {
     const KMALLOC: &str = " kmalloc-test-57      [001] .....   12.000105: kmalloc: call_site=_RNvMs0_kvec_Kmalloc+0x5a/0x87 [kmalloc_lkm] ptr=ffff888004a1b000 bytes_req=65536 bytes_alloc=65536 gfp_flags=GFP_KERNEL node=-1 accounted=false";
 
     fn report(start: u64, end: u64, buf: &str, allocated: u64) -> String {
+        let entry = |seq, call: &str, args: &str, start: u64, end: u64| {
+            format!(
+                r#"{{"seq":{seq},"repeat":1,"pid":57,"tid":57,"call":"{call}","kind":"syscall","args":{{{args}}},"ret":3,"errno":null,"start_ns":{start},"end_ns":{end}}}"#
+            )
+        };
+        let ledger = [
+            entry(0, "openat", "", 11000000000, 11000050000),
+            entry(1, "write", &format!(r#""fd":3,"buf":"{buf}","count":5"#), start, end),
+            entry(2, "close", r#""fd":3"#, 13000000000, 13000001000),
+        ];
         format!(
-            r#"{{"workload":"kmalloc-test","pid":57,"ledger_version":1,"ledger":[{{"seq":0,"call":"openat","start_ns":11000000000,"end_ns":11000050000,"errno":null}},{{"seq":1,"call":"write","args":{{"fd":3,"buf":"{buf}","count":5}},"errno":null,"start_ns":{start},"end_ns":{end}}},{{"seq":2,"call":"close","start_ns":13000000000,"end_ns":13000001000,"errno":null}}],"expect":{{"listed_path":"kmalloc","requested_bytes":65536,"allocated_bytes":{allocated}}}}}"#
+            r#"{{"workload":"kmalloc-test","path":"kernel allocation via /proc/kmalloc_lkm","pid":57,"requested_bytes":65536,"allocator_bytes":65536,"completed":1,"ledger_version":1,"ledger":[{}],"expect":{{"listed_path":"kmalloc","requested_bytes":65536,"allocated_bytes":{allocated}}}}}"#,
+            ledger.join(",")
         )
     }
 
@@ -560,9 +542,9 @@ mod tests {
 
     #[test]
     fn a_report_without_a_good_write_is_refused() {
-        assert!(run("{", &[]).unwrap_err().contains("not JSON"));
-        let no_write = r#"{"ledger_version":1,"ledger":[{"call":"openat"}],"expect":{}}"#;
-        assert_eq!(run(no_write, &[]).unwrap_err(), "the ledger has no write");
+        assert!(run("{", &[]).unwrap_err().contains("not a --json report"));
+        let no_write = report(1, 2, "1", 1).replace(r#""call":"write""#, r#""call":"read""#);
+        assert_eq!(run(&no_write, &[]).unwrap_err(), "the ledger has no write");
         let failed = report(1, 2, "65536", 65536).replace(
             r#""errno":null,"start_ns":1"#,
             r#""errno":"ENOMEM","start_ns":1"#,
