@@ -17,4 +17,4 @@
 pub mod glibc;
 pub mod report;
 
-pub use report::{Entry, Expect, Kind, Live, Report, Timeline, ALLOCATING};
+pub use report::{Entry, Expect, Kind, Live, ParseError, Report, Timeline, ALLOCATING};

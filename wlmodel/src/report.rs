@@ -204,23 +204,50 @@ impl Live {
     }
 }
 
+/// Why a text is not a report this model reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// Not a JSON object with a `ledger_version` (a run cut short, another file).
+    NotAReport(String),
+    /// A report of a version this model does not know.
+    Version(u64),
+    /// A report of this version that lacks a member or has one of the wrong type.
+    Bad(String),
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParseError::NotAReport(e) => write!(f, "not a --json report: {e}"),
+            ParseError::Version(v) => write!(f, "ledger_version {v}; this reads {VERSION}"),
+            ParseError::Bad(e) => write!(f, "a bad --json report: {e}"),
+        }
+    }
+}
+
+impl From<ParseError> for String {
+    fn from(e: ParseError) -> String {
+        e.to_string()
+    }
+}
+
 impl Report {
     /// The first object of a `--json` output (the next one, after `--exec`,
     /// is the new program's), its version checked first.
-    pub fn parse(text: &str) -> Result<Report, String> {
+    pub fn parse(text: &str) -> Result<Report, ParseError> {
         #[derive(Deserialize)]
         struct Version {
             ledger_version: Option<u64>,
         }
         let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
         let v: Version =
-            serde_json::from_str(first).map_err(|e| format!("not a --json report: {e}"))?;
+            serde_json::from_str(first).map_err(|e| ParseError::NotAReport(e.to_string()))?;
         match v.ledger_version {
             Some(VERSION) => {}
-            Some(v) => return Err(format!("ledger_version {v}; this reads {VERSION}")),
-            None => return Err("not a --json report: no ledger_version".into()),
+            Some(v) => return Err(ParseError::Version(v)),
+            None => return Err(ParseError::NotAReport("no ledger_version".into())),
         }
-        serde_json::from_str(first).map_err(|e| format!("a bad --json report: {e}"))
+        serde_json::from_str(first).map_err(|e| ParseError::Bad(e.to_string()))
     }
 
     /// The first repeat's entries, in the order they were made.
@@ -343,13 +370,21 @@ mod tests {
 
     #[test]
     fn versions_are_checked_first() {
-        assert!(Report::parse(r#"{"ledger_version":2,"ledger":"whatever"}"#)
-            .unwrap_err()
-            .contains("ledger_version 2"));
-        assert!(Report::parse("not json").is_err());
-        assert!(Report::parse(r#"{"ledger":[]}"#)
-            .unwrap_err()
-            .contains("no ledger_version"));
+        let e = Report::parse(r#"{"ledger_version":2,"ledger":"whatever"}"#).unwrap_err();
+        assert_eq!(e, ParseError::Version(2));
+        assert_eq!(e.to_string(), "ledger_version 2; this reads 1");
+        assert!(matches!(
+            Report::parse("not json"),
+            Err(ParseError::NotAReport(_))
+        ));
+        assert_eq!(
+            Report::parse(r#"{"ledger":[]}"#).unwrap_err().to_string(),
+            "not a --json report: no ledger_version"
+        );
+        assert!(matches!(
+            Report::parse(r#"{"ledger_version":1,"ledger":[]}"#),
+            Err(ParseError::Bad(_))
+        ));
     }
 
     #[test]

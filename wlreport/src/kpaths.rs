@@ -464,7 +464,13 @@ mod tests {
         };
         let ledger = [
             entry(0, "openat", "", 11000000000, 11000050000),
-            entry(1, "write", &format!(r#""fd":3,"buf":"{buf}","count":5"#), start, end),
+            entry(
+                1,
+                "write",
+                &format!(r#""fd":3,"buf":"{buf}","count":5"#),
+                start,
+                end,
+            ),
             entry(2, "close", r#""fd":3"#, 13000000000, 13000001000),
         ];
         format!(

@@ -51,7 +51,7 @@
 //! | `tracked_bytes` | the tracker's figure for the whole process |
 //! | `requested_bytes` | SIZE, from `--json` |
 //! | `allocator_bytes` | what the workload asked its allocator for, times its repeats (SIZE + 1 for bytearray-wl; for kernel-csv rows the module's `bytes_req`) |
-//! | `glibc_mmap_bytes` | the mmap length glibc makes for `malloc(allocator_bytes)`, times the repeats; 0 when the first heap holds it (up to 134472 bytes, `wlcore::glibc`); empty for kmalloc-test |
+//! | `glibc_mmap_bytes` | the mmap length glibc makes for `malloc(allocator_bytes)`, times the repeats; 0 when the first heap holds it (up to 134472 bytes, `wlmodel::glibc`); empty for kmalloc-test |
 //! | `wall_ns` | wall time of the workload process |
 //! | `exit_status` | the workload's exit status (255: the tracker reported nothing) |
 //! | `pid` | the workload's pid |

@@ -1,6 +1,7 @@
 //! `wlreport`: the tables of the tracker sweeps (see the crate docs, `src/lib.rs`).
 
 use std::ffi::OsString;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use wlreport::{bench, kernel, kleaks, kpaths, overhead, paths, runs, scoreboard, sweep};
@@ -93,8 +94,15 @@ fn write(path: &Path, text: &str) -> Res<()> {
 /// Writes `text` to stdout; a closed pipe or a full disk is an error, not a
 /// panic.
 fn put(text: &str) -> Res<()> {
-    wlcore::out::print(text)
-        .map_err(|e| Failure::Input(format!("cannot write to stdout: {}", e.desc())))
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::Input(format!("cannot write to stdout: {e}")))
+}
+
+/// The one-line error on stderr (nothing more can be done if that fails).
+fn say(line: std::fmt::Arguments) {
+    let _ = writeln!(std::io::stderr(), "wlreport: {line}");
 }
 
 fn need<T>(v: Option<T>, what: &str) -> Res<T> {
@@ -553,11 +561,11 @@ fn main() -> ExitCode {
     match main_cmd() {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Input(e)) => {
-            wlcore::out::say("wlreport", e);
+            say(format_args!("{e}"));
             ExitCode::from(1)
         }
         Err(Failure::Usage(e)) => {
-            wlcore::out::say("wlreport", format_args!("error: {e}"));
+            say(format_args!("error: {e}"));
             ExitCode::from(2)
         }
     }

@@ -3,9 +3,9 @@
 //! crate's docs (`HEADER` lists them in order).
 
 use crate::kernel::KernelRun;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use wlmodel::glibc;
+use wlmodel::{ParseError, Report};
 
 /// The header of `raw-runs.tsv`, which `sweep.sh` writes (tab-separated).
 pub const RAW_HEADER: &str =
@@ -218,13 +218,14 @@ impl Run {
             .map_err(|_| format!("exit_status is not a number: '{}'", f[5]))?;
         let report = key_values(f[8]);
         let rep = |k: &str| report.get(k).and_then(|v| v.parse::<u64>().ok());
-        let json: Option<Value> = match f[9].trim() {
-            "" => None,
-            j => serde_json::from_str(j).ok(),
+        // A run cut short has no report, or half of one; a report of
+        // another version is refused.
+        let json: Option<Report> = match Report::parse(f[9]) {
+            Ok(r) => Some(r),
+            Err(e @ ParseError::Version(_)) => return Err(e.into()),
+            Err(_) => None,
         };
-        let js = |k: &str| json.as_ref().and_then(|j| j.get(k));
-        let jnum = |k: &str| js(k).and_then(Value::as_u64);
-        let jstr = |k: &str| js(k).and_then(Value::as_str).map(str::to_string);
+        let js = json.as_ref();
 
         let tracked_bytes = match (tracker.as_str(), figure) {
             ("none", _) => None,
@@ -232,14 +233,12 @@ impl Run {
             (_, Figure::Heap) => rep("bytes"),
             _ => rep("user").or_else(|| rep("tracked")),
         };
-        let repeat = jnum("repeat");
+        let repeat = js.map(|j| j.repeat);
         let times = repeat.unwrap_or(1);
-        let allocator = jnum("allocator_bytes");
+        let allocator = js.map(|j| j.allocator_bytes);
         // The glibc workloads say so with their mmap threshold; kmalloc-test has none.
-        let glibc_mmap_bytes = match (allocator, js("mmap_threshold")) {
-            (Some(a), Some(t)) if !t.is_null() => t
-                .as_u64()
-                .map(|t| glibc::mmap_len(a, t).saturating_mul(times)),
+        let glibc_mmap_bytes = match (allocator, js.and_then(|j| j.mmap_threshold)) {
+            (Some(a), Some(t)) => Some(glibc::mmap_len(a, t).saturating_mul(times)),
             _ => None,
         };
         Ok(Run {
@@ -247,12 +246,12 @@ impl Run {
             repetition: num(2)?,
             figure,
             tracked_bytes,
-            requested_bytes: jnum("requested_bytes").unwrap_or(size),
+            requested_bytes: js.map_or(size, |j| j.requested_bytes),
             allocator_bytes: allocator.map(|a| a.saturating_mul(times)),
             glibc_mmap_bytes,
             wall_ns: num(6)?,
             exit_status,
-            pid: num(7)?.or_else(|| jnum("pid")),
+            pid: num(7)?.or(js.map(|j| j.pid)),
             mmap_bytes: rep("mmap"),
             brk_bytes: rep("brk"),
             shm_bytes: rep("shm"),
@@ -263,12 +262,12 @@ impl Run {
             module_kmalloc_events: None,
             module_kmalloc_ptrs: None,
             repeat,
-            completed: jnum("completed"),
-            served_by: jstr("served_by"),
-            reported_mmap_bytes: jnum("mmap_bytes"),
-            reported_brk_growth_bytes: jnum("brk_growth_bytes"),
-            failed_repeat: jnum("failed_repeat"),
-            error: jstr("error"),
+            completed: js.map(|j| j.completed),
+            served_by: js.and_then(|j| j.served_by.clone()),
+            reported_mmap_bytes: js.and_then(|j| j.mmap_bytes),
+            reported_brk_growth_bytes: js.and_then(|j| j.brk_growth_bytes),
+            failed_repeat: js.and_then(|j| j.failed_repeat),
+            error: js.and_then(|j| j.error.clone()),
             workload,
             tracker,
         })
@@ -319,7 +318,7 @@ pub fn read_raw(text: &str) -> Result<Vec<Run>, String> {
 mod tests {
     use super::*;
 
-    const JSON_256K: &str = r#"{"workload":"malloc-wl","path":"malloc","pid":25293,"requested_bytes":262144,"allocator_bytes":262144,"mmap_threshold":131072,"touched":false,"repeat":1,"hold_ns":0,"allocations":[],"completed":1,"stopped_by":null,"address":"0x7fed2eff0010","served_by":"mmap","mmap_bytes":266240,"brk_growth_bytes":135168,"failed_repeat":null,"error":null}"#;
+    const JSON_256K: &str = r#"{"workload":"malloc-wl","path":"malloc","pid":25293,"requested_bytes":262144,"allocator_bytes":262144,"mmap_threshold":131072,"touched":false,"repeat":1,"hold_ns":0,"ledger_version":1,"place":"main","leak":false,"exec":null,"ledger":[],"completed":1,"stopped_by":null,"address":"0x7fed2eff0010","served_by":"mmap","mmap_bytes":266240,"brk_growth_bytes":135168,"failed_repeat":null,"error":null}"#;
 
     fn raw(fields: [&str; 10]) -> String {
         fields.join("\t")
@@ -356,7 +355,7 @@ mod tests {
 
     #[test]
     fn the_kernel_figure_and_repeats() {
-        let json = r#"{"pid":7,"requested_bytes":4096,"allocator_bytes":4096,"mmap_threshold":null,"repeat":3,"completed":3}"#;
+        let json = r#"{"workload":"kmalloc-test","path":"kmalloc","pid":7,"requested_bytes":4096,"allocator_bytes":4096,"mmap_threshold":null,"repeat":3,"ledger_version":1,"ledger":[],"completed":3}"#;
         let line = raw([
             "kmalloc-test",
             "4096",
@@ -423,7 +422,7 @@ mod tests {
             JSON_256K,
         ]);
         assert_eq!(Run::from_raw(&none).unwrap().tracked_bytes, None);
-        let failed = r#"{"requested_bytes":1125899906842624,"allocator_bytes":1125899906842624,"mmap_threshold":131072,"repeat":1,"completed":0,"failed_repeat":1,"error":"malloc(1125899906842624) failed: not enough memory, really"}"#;
+        let failed = r#"{"workload":"malloc-wl","path":"malloc","pid":9,"requested_bytes":1125899906842624,"allocator_bytes":1125899906842624,"mmap_threshold":131072,"repeat":1,"ledger_version":1,"ledger":[],"completed":0,"failed_repeat":1,"error":"malloc(1125899906842624) failed: not enough memory, really"}"#;
         let line = raw([
             "malloc-wl",
             "1125899906842624",
