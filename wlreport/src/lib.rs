@@ -68,6 +68,8 @@
 //! | `failed_repeat`, `error` | from `--json`: the repeat that failed and why |
 
 pub mod bench;
+pub mod cli;
+pub mod files;
 pub mod kernel;
 pub mod kleaks;
 pub mod kpaths;

@@ -274,6 +274,17 @@ impl Run {
     }
 }
 
+/// `runs.csv`: the header, then a row a run (the kernel's after the user
+/// space's).
+pub fn csv(runs: &[Run], kernel: &[Run]) -> Result<String, String> {
+    let mut w = csv::Writer::from_writer(vec![]);
+    w.write_record(HEADER).map_err(|e| e.to_string())?;
+    for r in runs.iter().chain(kernel) {
+        w.write_record(r.record()).map_err(|e| e.to_string())?;
+    }
+    String::from_utf8(w.into_inner().map_err(|e| e.to_string())?).map_err(|e| e.to_string())
+}
+
 const RAW_FIELDS: [&str; 10] = [
     "workload",
     "size",

@@ -152,3 +152,106 @@ impl Cell {
         }
     }
 }
+
+/// The cells of a scoreboard from the runners' files under `raw`:
+/// `raw/TRACKER/PATH.REP.raw` a run, `raw/none/` the runs without a tracker
+/// (whose `--json` is the truth), `raw/TRACKER/FAILED` why a runner failed,
+/// `raw/TRACKER/SKIPPED` why its tracker cannot run here; `cannot_run`: the
+/// tools the script found missing, and why. `only` keeps those trackers.
+pub fn assemble(
+    raw: &std::path::Path,
+    paths: &[Path],
+    reps: u32,
+    only: Option<&[&str]>,
+    cannot_run: &BTreeMap<String, String>,
+) -> Vec<Cell> {
+    let file = |t: &str, name: &str| std::fs::read_to_string(raw.join(t).join(name)).ok();
+    let mut cells = vec![];
+    for t in TRACKERS
+        .iter()
+        .filter(|t| only.is_none_or(|o| o.contains(&t.name)))
+    {
+        let failed = file(t.name, "FAILED");
+        let skipped = cannot_run
+            .get(t.tool)
+            .cloned()
+            .or_else(|| file(t.name, "SKIPPED").map(|s| s.trim().to_string()));
+        for path in paths.iter().filter(|p| p.trackers.contains(&t.name)) {
+            let mut cell = Cell {
+                path: path.name.clone(),
+                tracker: t,
+                runs: vec![],
+                skipped: skipped.clone(),
+            };
+            if cell.skipped.is_none() {
+                for r in 1..=reps {
+                    let id = format!("{}.{r}.raw", path.name);
+                    let reference = file("none", &id)
+                        .and_then(|s| sections(&s).remove("json"))
+                        .filter(|j| !j.trim().is_empty());
+                    cell.runs.push(match file(t.name, &id) {
+                        Some(text) => run_result(t, &text, reference.as_deref()),
+                        None => RunResult {
+                            class: Class::Failed,
+                            why: failed
+                                .as_deref()
+                                .map_or("no output".into(), |f| f.trim().to_string()),
+                            reading: None,
+                            want: 0,
+                            want_calls: None,
+                        },
+                    });
+                }
+            }
+            cells.push(cell);
+        }
+    }
+    cells
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use super::*;
+
+    #[test]
+    fn cells_from_a_raw_folder() {
+        let raw = std::env::temp_dir().join(format!("wlreport-cells-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&raw);
+        for t in ["none", "heap-bt", "memleak-p", "strace"] {
+            std::fs::create_dir_all(raw.join(t)).unwrap();
+        }
+        let json = report(&[
+            ("malloc", r#""size":8192"#, r#""0x10""#, "null", 0, 0, 0),
+            ("free", r#""ptr":"0x10""#, "null", "null", 0, 0, 100),
+        ]);
+        let run = |tracker: &str| format!("@@ status\n0\n@@ json\n{json}\n@@ tracker\n{tracker}");
+        let write = |f: &str, text: &str| std::fs::write(raw.join(f), text).unwrap();
+        write("none/p.1.raw", &run(""));
+        write(
+            "heap-bt/p.1.raw",
+            &run("exit pid=7 calls=1 bytes=8192 frees=1\n"),
+        );
+        write("memleak-p/SKIPPED", "no kernel headers\n");
+        write("strace/FAILED", "strace cannot attach\n");
+        let paths = read_paths("p\tmalloc-wl\t8192\theap-bt,memleak-p,strace,massif\n").unwrap();
+        let cannot = BTreeMap::from([("valgrind".to_string(), "not installed".to_string())]);
+        let cells = assemble(&raw, &paths, 1, None, &cannot);
+        std::fs::remove_dir_all(&raw).unwrap();
+        let got: Vec<(&str, String)> = cells.iter().map(|c| (c.tracker.name, c.label())).collect();
+        assert_eq!(
+            got,
+            [
+                ("strace", "failed (strace cannot attach)".to_string()),
+                ("heap-bt", "exact".to_string()),
+                ("memleak-p", "skipped".to_string()),
+                ("massif", "skipped".to_string()),
+            ]
+        );
+        assert_eq!(cells[2].skipped.as_deref(), Some("no kernel headers"));
+        assert_eq!(cells[3].skipped.as_deref(), Some("not installed"));
+        // only the trackers asked for
+        let only = assemble(&raw, &paths, 1, Some(&["heap-bt"]), &cannot);
+        assert_eq!(only.len(), 1);
+    }
+}

@@ -1,5 +1,6 @@
 //! The expected files, and a scoreboard checked against them.
 
+use super::*;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -83,4 +84,57 @@ pub fn check(csv_text: &str, expected_text: &str, tool: &str) -> Result<Checked,
         .map(|(t, p)| format!("{t} {p}"))
         .collect();
     Ok((out, missing))
+}
+
+/// Checks a scoreboard CSV against the expected files in `dir`, a line a
+/// cell: `[verdict, TOOL-VERSION, tracker, path, class, expected]`, verdict
+/// one of `same`, `differs`, `new`, `gone` (expected, not in the CSV) and
+/// `no-file` (no expected file for a tool's version).
+pub fn check_dir(csv_text: &str, dir: &std::path::Path) -> Result<Vec<[String; 6]>, String> {
+    // The user-space trackers' tools, and the kernel cells'.
+    let tools: Vec<&str> = TRACKERS
+        .iter()
+        .map(|t| t.tool)
+        .chain([crate::kpaths::TRACKER.1, crate::kleaks::TRACKER.1])
+        .collect();
+    let mut out = vec![];
+    for name in expected_files(csv_text)?.keys() {
+        let tv = name.trim_end_matches(".csv");
+        let tool = tools
+            .iter()
+            .find(|t| tv.strip_prefix(**t).is_some_and(|r| r.starts_with('-')))
+            .ok_or_else(|| format!("{tv}: a tool this does not know"))?;
+        let Ok(exp) = std::fs::read_to_string(dir.join(name)) else {
+            out.push([
+                "no-file".into(),
+                tv.into(),
+                "".into(),
+                "".into(),
+                "".into(),
+                "".into(),
+            ]);
+            continue;
+        };
+        let (verdicts, gone) = check(csv_text, &exp, tool).map_err(|e| format!("{name}: {e}"))?;
+        for (tracker, path, got, v) in verdicts {
+            let (what, e) = match v {
+                Verdict::Same => ("same", got.clone()),
+                Verdict::Differs { expected } => ("differs", expected),
+                Verdict::NotExpected => ("new", String::new()),
+            };
+            out.push([what.into(), tv.into(), tracker, path, got, e]);
+        }
+        for g in gone {
+            let (t, p) = g.split_once(' ').unwrap_or((&g, ""));
+            out.push([
+                "gone".into(),
+                tv.into(),
+                t.into(),
+                p.into(),
+                "".into(),
+                "".into(),
+            ]);
+        }
+    }
+    Ok(out)
 }

@@ -220,6 +220,21 @@ fn short(c: &Cell) -> String {
     }
 }
 
+/// The files of a scoreboard's table: `scoreboard.csv`, `scoreboard.md` and
+/// the heat map's `heat.dat`, with their text.
+pub fn files(
+    paths: &[Path],
+    cells: &[Cell],
+    versions: &BTreeMap<String, String>,
+    skipped: &BTreeMap<String, String>,
+) -> Result<[(&'static str, String); 3], String> {
+    Ok([
+        ("scoreboard.csv", csv(cells, versions)?),
+        ("scoreboard.md", markdown(paths, cells, versions, skipped)),
+        ("heat.dat", heat(paths, cells)),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
