@@ -136,41 +136,10 @@ check_size() {
 	return $((rc ? rc : 1))
 }
 
-# --- KTAP-style test output, shared by the host tests (scripts/tests/*.sh) ---
-#   ktap_plan [N]     "KTAP version 1", and the plan "1..N" when the number of
-#                     checks is known before they run; without N the plan is
-#                     printed by ktap_done, after the checks
-#   check DESC CMD... "ok N - DESC" when CMD succeeds, else "not ok N - DESC"
-#   ok DESC, not_ok DESC   a result decided by the caller
-#   skip DESC WHY     "ok N - DESC # SKIP WHY"
-#   ktap_done         the plan (unless given first) and "# Totals: pass:P
-#                     fail:F skip:S"; returns 1 when a check failed, or when
-#                     the checks that ran are not the ones planned
-# Other output of a test should be diagnostic lines: "# ...".
-ktap_n=0 ktap_pass=0 ktap_fail=0 ktap_skip=0 ktap_planned=""
-ktap_plan() {
-	echo "KTAP version 1"
-	ktap_planned="${1:-}"
-	[ -z "$ktap_planned" ] || echo "1..$ktap_planned"
-}
-ok() { ktap_n=$((ktap_n + 1)) ktap_pass=$((ktap_pass + 1)); echo "ok $ktap_n - $*"; }
-not_ok() { ktap_n=$((ktap_n + 1)) ktap_fail=$((ktap_fail + 1)); echo "not ok $ktap_n - $*"; }
-skip() { ktap_n=$((ktap_n + 1)) ktap_skip=$((ktap_skip + 1)); echo "ok $ktap_n - $1 # SKIP ${2:-}"; }
-check() {
-	local d="$1"
-	shift
-	if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
-ktap_done() {
-	if [ -z "$ktap_planned" ]; then
-		echo "1..$ktap_n"
-	elif [ "$ktap_n" -ne "$ktap_planned" ]; then
-		echo "# planned $ktap_planned checks, ran $ktap_n"
-		ktap_fail=$((ktap_fail + 1))
-	fi
-	echo "# Totals: pass:$ktap_pass fail:$ktap_fail skip:$ktap_skip"
-	[ "$ktap_fail" -eq 0 ]
-}
+# KTAP test output (ktap_plan, check, ok, not_ok, skip, ktap_done): ktap.sh,
+# which the tests in the QEMU guest share.
+# shellcheck source=scripts/ktap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/ktap.sh"
 
 # check_workloads_built: (for the host tests) builds the release workloads when
 # they are missing, sets bins=(malloc-wl bytearray-wl) and checks they are there.

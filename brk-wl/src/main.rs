@@ -21,6 +21,7 @@
 
 use lexopt::Parser;
 use wlcore::cli;
+use wlcore::cmem;
 use wlcore::exit::Error;
 use wlcore::ledger::{Call, Ledger, Ret, Val};
 use wlcore::run::Workload;
@@ -49,8 +50,6 @@ struct Brk {
     name: &'static str,
     /// `--cycles`: growths and shrinks per allocation in mode cycles.
     cycles: Option<u64>,
-    /// Write one byte per page (`--touch`).
-    touch: bool,
     page: usize,
 }
 
@@ -98,12 +97,6 @@ impl Brk {
             }
         }
     }
-
-    /// Writes one byte per page of what is held, recorded as an access.
-    fn write_pages(&self, heap: &mut Heap, l: &Ledger) {
-        let (addr, len) = (heap.base(), heap.len() as u64);
-        l.access("touch", addr, len, || heap.touch(self.page));
-    }
 }
 
 impl Workload for Brk {
@@ -119,23 +112,21 @@ this workload's alone.";
                       shrink (B + SIZE, then down by SIZE/2, back to B), cycles (up
                       to B + SIZE and back to B --cycles times in one allocation)
       --cycles <N>    Growths and shrinks of --mode cycles [default: 3]
-      --touch         Write one byte per page, so every page becomes resident
 ";
     type Held = Heap;
     const WRITABLE: bool = true;
+    const TOUCH: bool = true;
 
     fn new() -> Self {
         Brk {
             mode: Mode::Grow,
             name: "grow",
             cycles: None,
-            touch: false,
             page: 4096,
         }
     }
     fn option(&mut self, long: &str, p: &mut Parser) -> Result<bool, Error> {
         match long {
-            "touch" => self.touch = true,
             "mode" => {
                 (self.name, self.mode) = cli::choice(p, "--mode <NAME>", &MODES)?;
             }
@@ -171,9 +162,6 @@ this workload's alone.";
     fn allocator_bytes(&self, size: u64) -> u64 {
         size
     }
-    fn touched(&self) -> bool {
-        self.touch
-    }
     fn allocate(&mut self, size: u64, l: &Ledger) -> Result<Heap, Error> {
         let size = usize::try_from(size).unwrap_or(usize::MAX);
         let mut heap = l
@@ -191,9 +179,6 @@ this workload's alone.";
             }
             return Err(e);
         }
-        if self.touch {
-            self.write_pages(&mut heap, l);
-        }
         Ok(heap)
     }
     fn free(&mut self, mut heap: Heap, l: &Ledger) -> Result<(), Error> {
@@ -204,8 +189,7 @@ this workload's alone.";
         Some(held.base())
     }
     fn touch(&mut self, held: &mut Heap, l: &Ledger) -> bool {
-        self.write_pages(held, l);
-        true
+        cmem::touch_pages(held, self.page, l)
     }
     fn report(&self, _size: u64, j: &mut wlcore::out::Json) {
         j.str("mode", self.name);

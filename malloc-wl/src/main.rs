@@ -45,8 +45,6 @@ struct Malloc {
     align: Option<u64>,
     /// `--from`, the first size of a realloc.
     from: Option<u64>,
-    /// Write one byte per page (`--touch`).
-    touch: bool,
 }
 
 /// The default alignment of the aligned functions: a cache line.
@@ -55,14 +53,6 @@ const DEFAULT_ALIGN: u64 = 64;
 impl Malloc {
     fn align(&self) -> usize {
         self.align.unwrap_or(DEFAULT_ALIGN) as usize
-    }
-
-    /// Writes one byte per page of the block, recorded as an access.
-    fn write_pages(buf: &mut CBuffer, l: &Ledger) {
-        let (addr, len) = (buf.addr(), buf.len() as u64);
-        // The page size is asked only here: a plain run makes no sysconf call.
-        let page = page_size();
-        l.access("touch", addr, len, || buf.touch_pages(page));
     }
 }
 
@@ -82,10 +72,10 @@ it after the first free and serve the next from the heap.";
                       power of two [default: 64]
       --from <SIZE>   The first size of --fn realloc: larger than SIZE shrinks,
                       smaller grows [default: SIZE / 2]
-      --touch         Write one byte per page, so every page becomes resident
 ";
     type Held = CBuffer;
     const WRITABLE: bool = true;
+    const TOUCH: bool = true;
 
     fn new() -> Self {
         Malloc {
@@ -93,12 +83,10 @@ it after the first free and serve the next from the heap.";
             name: "malloc",
             align: None,
             from: None,
-            touch: false,
         }
     }
     fn option(&mut self, long: &str, p: &mut Parser) -> Result<bool, Error> {
         match long {
-            "touch" => self.touch = true,
             "fn" => {
                 (self.name, self.func) = cli::choice(p, "--fn <NAME>", &FUNCS)?;
             }
@@ -145,9 +133,6 @@ it after the first free and serve the next from the heap.";
     fn allocator_bytes(&self, size: u64) -> u64 {
         size
     }
-    fn touched(&self) -> bool {
-        self.touch
-    }
     fn mmap_threshold(&self) -> Option<u64> {
         Some(cmem::MMAP_THRESHOLD as u64)
     }
@@ -161,7 +146,7 @@ it after the first free and serve the next from the heap.";
             };
             Error::alloc(format!("{call} failed: {why}"))
         };
-        let mut buf = match self.func {
+        let buf = match self.func {
             Func::Alloc(f) => {
                 let align = self.align();
                 let args: &[_] = match f {
@@ -211,9 +196,6 @@ it after the first free and serve the next from the heap.";
                 buf
             }
         };
-        if self.touch {
-            Self::write_pages(&mut buf, l);
-        }
         Ok(buf)
     }
     fn free(&mut self, buf: CBuffer, l: &Ledger) -> Result<(), Error> {
@@ -232,8 +214,8 @@ it after the first free and serve the next from the heap.";
         Some(held.addr())
     }
     fn touch(&mut self, held: &mut CBuffer, l: &Ledger) -> bool {
-        Self::write_pages(held, l);
-        true
+        // The page size is asked only here: a plain run makes no sysconf call.
+        cmem::touch_pages(held, page_size(), l)
     }
 }
 

@@ -26,6 +26,7 @@ use lexopt::Parser;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode as FileMode;
 use wlcore::cli::{self, Common, Place};
+use wlcore::cmem;
 use wlcore::exit::Error;
 use wlcore::ledger::{Call, Errno, Ledger, Ret, Val};
 use wlcore::run::Workload;
@@ -603,12 +604,8 @@ malloc family is made: a heap tracker should see nothing.";
     }
     fn touch(&mut self, held: &mut Held, l: &Ledger) -> bool {
         let mut wrote = false;
-        for m in held.pieces.iter_mut().flatten().filter(|m| m.writable()) {
-            let (addr, len) = (m.addr(), m.len() as u64);
-            l.access("touch", addr, len, || {
-                m.touch_pages(self.page);
-            });
-            wrote = true;
+        for m in held.pieces.iter_mut().flatten() {
+            wrote |= cmem::touch_pages(m, self.page, l);
         }
         wrote
     }

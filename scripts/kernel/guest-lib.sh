@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # What the guest scripts share (busybox sh); vm-test.sh puts it in the guest's
-# /bin, and they source it. The variables set here are theirs to use.
+# /bin, and they source it. The variables set here are theirs to use. The
+# test output is ktap.sh's (scripts/ktap.sh, beside it in /bin).
 # shellcheck disable=SC2034
 
 T=/sys/kernel/tracing
@@ -64,19 +65,20 @@ first_report() {
 
 # judge_reports BEFORE AFTER: the kernel log before the module was loaded
 # (BEFORE: the kernel's own, printed and counted as its, a KTAP SKIP) and
-# after (AFTER: the module's to answer for); prints one check line for each
-# and returns 1 when AFTER has a report.
+# after (AFTER: the module's to answer for); one check for each (ok, not_ok,
+# skip of ktap.sh, which the caller sources) and returns 1 when AFTER has a
+# report.
 judge_reports() {
 	_own=$(first_report "$1")
 	if [ -n "$_own" ]; then
-		echo "ok - the kernel's log before insmod has no report # SKIP the kernel's own report, not the module's: $_own"
+		skip "the kernel's log before insmod has no report" "the kernel's own report, not the module's: $_own"
 	else
-		echo "ok - the kernel's log before insmod has no report"
+		ok "the kernel's log before insmod has no report"
 	fi
 	_mine=$(first_report "$2")
 	if [ -n "$_mine" ]; then
-		echo "not ok - dmesg after insmod has no KASAN/kmemleak/lockdep/WARNING/BUG/Oops report: $_mine"
+		not_ok "dmesg after insmod has no KASAN/kmemleak/lockdep/WARNING/BUG/Oops report: $_mine"
 		return 1
 	fi
-	echo "ok - dmesg after insmod has no KASAN/kmemleak/lockdep/WARNING/BUG/Oops report"
+	ok "dmesg after insmod has no KASAN/kmemleak/lockdep/WARNING/BUG/Oops report"
 }

@@ -8,32 +8,40 @@
 # not held up by a reader stalled in a page fault, a concurrent stress, rmmod
 # with open files, and a kernel log free of KASAN, kmemleak, lockdep, WARNING,
 # BUG and Oops reports.
-# Prints `ok - ...` / `not ok - ...` per check and `GUEST-RESULT: N passed,
-# M failed`; exits 1 when a check failed.
+# Prints KTAP (scripts/ktap.sh, in /bin beside guest-lib.sh): the plan, `ok N -
+# ...` / `not ok N - ...` per check, `# SKIP` and why for one that cannot run
+# here, the totals, then `GUEST-RESULT: N passed, M failed, S skipped`; exits 1
+# when a check failed or the checks were not the ones planned.
 # Expects kmalloc_lkm.ko in /bin; uses /bin/kmalloc-test, kmalloc-stress and
 # stall-reader (scripts/kernel/stall-reader.c) when present.
 
-# `load` also gets arguments through `check`, which shellcheck does not follow.
-# shellcheck disable=SC2119,SC2120
+# `load` also gets arguments through `check`, which shellcheck does not follow;
+# nor does it see that the functions only `check` runs (ktap.sh's) are called.
+# shellcheck disable=SC2119,SC2120,SC2317
 
 KO=/bin/kmalloc_lkm.ko
+# shellcheck source=scripts/ktap.sh
+. /bin/ktap.sh
 # shellcheck source=scripts/kernel/guest-lib.sh
 . /bin/guest-lib.sh
 # The module allocates through the kernel crate's KVec<u8, Kmalloc>: the call
 # site of its kmem:kmalloc events is that (mangled) Rust function.
 mod_site='call_site=_RN[^ ]*kvec[^ ]*Kmalloc'
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok - $*"; }
-not_ok() { fail=$((fail + 1)); echo "not ok - $*"; }
-# check DESCRIPTION COMMAND...: ok when COMMAND succeeds.
-check() {
-	d=$1
-	shift
-	if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
 note() { echo "# $*"; }
+# diag: its input as diagnostic lines ("# "), so that no line of a log or a
+# trace is taken for a result.
+diag() { sed 's/^/# /'; }
+# missing WHY DESC...: checks that cannot run for want of WHY (what the tests
+# need of the kernel or the guest): the first fails, naming it, the others
+# are skipped for it; the plan's count holds either way.
+missing() {
+	_why=$1
+	shift
+	not_ok "$1: $_why"
+	shift
+	for _d in "$@"; do skip "$_d" "$_why"; done
+}
 
 # The total line of the listing: "total allocations=A requested=R allocated=X max_bytes=M".
 total_field() { sed -n "s/^total .*$1=\([0-9]*\).*/\1/p" "$PROC"; }
@@ -63,7 +71,10 @@ write_err() {
 	esac
 }
 
-echo "# kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) cpus"
+# The number of checks: either side of each branch below has the same (what
+# cannot run is skipped, not left out), so it holds on any kernel.
+ktap_plan 190
+note "kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) cpus"
 # The kernel's log and lockdep's state before the module is loaded: a report
 # from here on is the module's to answer for; one before it is the kernel's.
 dmesg -c >/tmp/dmesg.boot
@@ -110,7 +121,7 @@ if [ -d "$T/events/kmem/kmalloc" ]; then
 			ok "kmalloc-test $size: one allocation (ptr) with bytes_req=$size in pid $pid, kfree of it (raw kmalloc events: $raw)"
 		else
 			not_ok "kmalloc-test $size: exit $rc, pid '$pid', $nptr ptrs with bytes_req=$size from the module, $freed freed (raw events: $raw)"
-			grep -E " kmalloc: .*bytes_req=$size " /tmp/trace.pid | head -n 20
+			grep -E " kmalloc: .*bytes_req=$size " /tmp/trace.pid | head -n 20 | diag
 		fi
 		size=$((size * 2))
 	done
@@ -120,7 +131,13 @@ if [ -d "$T/events/kmem/kmalloc" ]; then
 	echo >"$T/trace"
 	echo 1408 >"$T/buffer_size_kb"
 else
-	not_ok "the kmem:kmalloc event is in $T/events (CONFIG_TRACING)"
+	set --
+	size=32
+	while [ "$size" -le 4194304 ]; do
+		set -- "$@" "kmalloc-test $size: one allocation with bytes_req=$size, and its kfree"
+		size=$((size * 2))
+	done
+	missing "the kmem:kmalloc event is not in $T/events (CONFIG_TRACING)" "$@"
 fi
 
 # --- 3. a held allocation is listed ----------------------------------------------
@@ -179,7 +196,7 @@ check "fd3 holds nothing after ENOMEM (its old allocation was freed)" live_zero
 "$KT" 16384 >/tmp/kt.out 2>&1
 check "kmalloc-test 16384 over the cap exits 3 and names the cap" \
 	sh -c "[ $? = 3 ] && grep -q 'ENOMEM): 0 bytes live of its cap of 8192' /tmp/kt.out"
-note "$(cat /tmp/kt.out)"
+diag </tmp/kt.out
 exec 3>&- 4>&-
 check "nothing is left after closing" live_zero
 unload
@@ -195,7 +212,7 @@ unload
 rc=$?
 check "kmalloc-test without the module exits 4 with one line" \
 	sh -c "[ $rc = 4 ] && [ \"\$(wc -l </tmp/kt.out)\" = 1 ] && grep -q kmalloc_lkm /tmp/kt.out"
-note "$(cat /tmp/kt.out)"
+diag </tmp/kt.out
 
 # --- 5. injected kmalloc failures (failslab, fail_page_alloc) -------------------
 # Only a task with /proc/PID/make-it-fail = 1 (task-filter), and only for calls
@@ -256,7 +273,7 @@ if [ -d "$FI/failslab" ] && [ -d "$FI/fail_page_alloc" ] && [ -n "$mod_start" ];
 	check "failslab: a task without make-it-fail is spared (kmalloc-test 64 works)" \
 		spared failslab "$KT" 64
 	check "failslab: kmalloc-test 64 with make-it-fail exits 3, one line, ENOMEM" kt_enomem 64
-	note "$(cat /tmp/kt.out)"
+	diag </tmp/kt.out
 	check "failslab: exactly one allocation was failed (times left $(times_left failslab))" \
 		[ "$(times_left failslab)" = 0 ]
 	check "failslab: nothing is held afterwards" live_zero
@@ -276,7 +293,7 @@ if [ -d "$FI/failslab" ] && [ -d "$FI/fail_page_alloc" ] && [ -n "$mod_start" ];
 		spared fail_page_alloc failing "$KT" 4096
 	check "fail_page_alloc: kmalloc-test 65536 with make-it-fail exits 3, one line, ENOMEM" \
 		kt_enomem 65536
-	note "$(cat /tmp/kt.out)"
+	diag </tmp/kt.out
 	check "fail_page_alloc: exactly one allocation was failed (times left $(times_left fail_page_alloc))" \
 		[ "$(times_left fail_page_alloc)" = 0 ]
 	check "fail_page_alloc: nothing is held afterwards" live_zero
@@ -285,7 +302,21 @@ if [ -d "$FI/failslab" ] && [ -d "$FI/fail_page_alloc" ] && [ -n "$mod_start" ];
 	check "fail_page_alloc off: kmalloc-test 65536 with make-it-fail works again" failing "$KT" 65536
 	note "injected failures in the kernel log: $(dmesg | grep -c 'FAULT_INJECTION: forcing a failure')"
 else
-	not_ok "fault injection is available ($FI/failslab, $FI/fail_page_alloc, module address '$mod_start')"
+	missing "no fault injection ($FI/failslab, $FI/fail_page_alloc, module address '$mod_start')" \
+		"failslab and fail_page_alloc are in $FI" \
+		"make-it-fail is inherited across exec and by a forked child" \
+		"failslab: a task without make-it-fail is spared (kmalloc-test 64 works)" \
+		"failslab: kmalloc-test 64 with make-it-fail exits 3, one line, ENOMEM" \
+		"failslab: exactly one allocation was failed" \
+		"failslab: nothing is held afterwards" \
+		"failslab: an fd holding 4096 gets ENOMEM for a write of 64" \
+		"failslab: that fd then holds nothing, its 4096 freed (listing while open)" \
+		"failslab off: kmalloc-test 64 with make-it-fail works again" \
+		"fail_page_alloc: kmalloc-test 4096 with make-it-fail (slab) is spared" \
+		"fail_page_alloc: kmalloc-test 65536 with make-it-fail exits 3, one line, ENOMEM" \
+		"fail_page_alloc: exactly one allocation was failed" \
+		"fail_page_alloc: nothing is held afterwards" \
+		"fail_page_alloc off: kmalloc-test 65536 with make-it-fail works again"
 fi
 unload
 
@@ -300,10 +331,12 @@ if [ -x /bin/stall-reader ]; then
 	while read -r line; do note "$line"; done </tmp/stall.out
 	check "a writer finishes while a reader is stalled in the copy to user space (exit $rc)" [ "$rc" = 0 ]
 	check "the stalled read then returns the listing" grep -q "bytes after the fault was resolved, starting '# pid'" /tmp/stall.out
-	check "nothing is left after it" live_zero
 else
-	not_ok "stall-reader is in the guest"
+	missing "stall-reader is not in the guest" \
+		"a writer finishes while a reader is stalled in the copy to user space" \
+		"the stalled read then returns the listing"
 fi
+check "nothing is left after it" live_zero
 unload
 
 # --- 7. every allocation path --------------------------------------------------
@@ -479,7 +512,7 @@ path_events() {
 		ok "kmalloc-test --path $p $opt$s: its events in pid $pid, and their frees"
 	else
 		not_ok "kmalloc-test --path $p $opt$s: exit $rc, pid '$pid'"
-		grep -v -E 'kmem_cache_free: call_site=rcu_core|name=(kmemleak_object|names_cache|pde_opener)' /tmp/tp | head -n 30
+		grep -v -E 'kmem_cache_free: call_site=rcu_core|name=(kmemleak_object|names_cache|pde_opener)' /tmp/tp | head -n 30 | diag
 	fi
 }
 for s in 1 100 65536; do path_events kmalloc "$s"; done
@@ -686,6 +719,8 @@ if [ "$tracing" = 1 ]; then
 		grep -E -- "rmmod-[0-9]+ .* kfree: .*ptr=$p( |\$)" /tmp/trace.rmmod >/dev/null && freed=$((freed + 1))
 	done
 	check "trace: each of the $n held kmallocs is kfree'd by rmmod ($freed)" [ "$n.$freed" = "4.4" ]
+else
+	skip "trace: each of the held kmallocs is kfree'd by rmmod" "no kmem:kmalloc event in $T/events (section 2)"
 fi
 for p in $pids; do kill "$p" 2>/dev/null; done
 for p in $pids; do wait "$p" 2>/dev/null; done
@@ -717,26 +752,29 @@ if [ -w "$KMEMLEAK" ]; then
 	suspected=$(dmesg | sed -n 's/.*kmemleak: \([0-9]*\) new suspected memory leaks.*/\1/p' |
 		awk '{ s += $1 } END { print s + 0 }')
 	check "the kernel log's kmemleak reports add up to those ($suspected)" [ "$suspected" = "$(wc -l </tmp/leaked)" ]
-	head -n 40 /tmp/kmemleak
+	head -n 40 /tmp/kmemleak | diag
 else
-	not_ok "kmemleak is not available ($KMEMLEAK)"
+	missing "kmemleak is not available ($KMEMLEAK)" \
+		"kmemleak reports exactly the leaked objects, by address" \
+		"kmemleak's size of each is its requested or allocated size" \
+		"kmemleak lists nothing else (every report is one of those)" \
+		"the kernel log's kmemleak reports add up to those"
 fi
 dmesg >/tmp/dmesg
 check "KASAN is on (generic)" grep -q 'KernelAddressSanitizer initialized (generic)' /tmp/dmesg.boot
 if [ "$locks_at_boot" = 1 ]; then
 	check "lockdep is on and found nothing (debug_locks: 1)" grep -Eq 'debug_locks: +1' /proc/lockdep_stats
 else
-	echo "ok - lockdep is on and found nothing # SKIP lockdep was off before insmod (the kernel's own report turned it off)"
+	skip "lockdep is on and found nothing" "lockdep was off before insmod (the kernel's own report turned it off)"
 fi
-judge=$(judge_reports /tmp/dmesg.boot /tmp/dmesg)
-echo "$judge"
-pass=$((pass + $(echo "$judge" | grep '^ok - ' | grep -vc ' # SKIP ')))
-fail=$((fail + $(echo "$judge" | grep -c '^not ok - ')))
+judge_reports /tmp/dmesg.boot /tmp/dmesg
 for f in /tmp/dmesg.boot /tmp/dmesg; do
-	grep -E -B2 -A20 "$REPORT_PATTERN" "$f" | head -n 80
+	grep -E -B2 -A20 "$REPORT_PATTERN" "$f" | head -n 80 | diag
 done
 note "module log lines: $(grep -c kmalloc_lkm /tmp/dmesg), e.g.:"
-grep kmalloc_lkm /tmp/dmesg | head -n 4
+grep kmalloc_lkm /tmp/dmesg | head -n 4 | diag
 
-echo "GUEST-RESULT: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+ktap_done
+status=$?
+echo "GUEST-RESULT: $ktap_pass passed, $ktap_fail failed, $ktap_skip skipped"
+exit "$status"

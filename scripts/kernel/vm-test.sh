@@ -15,7 +15,8 @@
 #                                  [--quiet] [-- GUEST_ARG...]
 #   --bench          run scripts/kernel/guest-bench.sh instead of the tests
 #   --guest SCRIPT   run SCRIPT in the guest (busybox sh) instead of the tests;
-#                    it finds kmalloc_lkm.ko, kmalloc-test and malloc-wl in /bin
+#                    it finds kmalloc_lkm.ko, kmalloc-test and malloc-wl in /bin,
+#                    and guest-lib.sh and ktap.sh (KTAP output) to source
 #   --production     boot the production kernel (build.sh --production: no
 #                    KASAN, kmemleak, lockdep or fault injection) instead of
 #                    the debug one; guest-test.sh needs the debug kernel
@@ -69,7 +70,8 @@ static_dir="$repo/target/x86_64-unknown-linux-gnu/release"
 helpers=$(mktemp -d)
 trap 'rm -rf "$helpers"' EXIT
 "${CC:-cc}" -static -O2 -pthread -Wall -Wextra -Werror -o "$helpers/stall-reader" "$here/stall-reader.c" >&2
-files=("$ko" "$static_dir/kmalloc-test" "$static_dir/kmalloc-stress" "$static_dir/malloc-wl" "$helpers/stall-reader" "$here/guest-lib.sh")
+files=("$ko" "$static_dir/kmalloc-test" "$static_dir/kmalloc-stress" "$static_dir/malloc-wl" "$helpers/stall-reader" "$here/guest-lib.sh"
+	"$repo/scripts/ktap.sh")
 log "prepared in $(($(date +%s) - t0)) s; booting the guest with $(basename "$guest")"
 
 # 3. boot and run

@@ -27,6 +27,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use lexopt::Parser;
 use wlcore::cli;
+use wlcore::cmem;
 use wlcore::exit::Error;
 use wlcore::ledger::{Call, Errno, Ledger, Ret, Val};
 use wlcore::run::Workload;
@@ -76,8 +77,6 @@ impl Held {
 struct Shm {
     mode: Mode,
     name: &'static str,
-    /// Write one byte per page (`--touch`).
-    touch: bool,
     page: usize,
     /// Allocations made so far: names POSIX objects and System V keys apart.
     made: u64,
@@ -353,12 +352,6 @@ impl Shm {
             None => Held::Memfd { fd, map },
         })
     }
-
-    /// Writes one byte per page of the mapping, recorded as an access.
-    fn write_pages(&self, map: &mut Mapping, l: &Ledger) {
-        let (addr, len) = (map.addr(), map.len() as u64);
-        l.access("touch", addr, len, || map.touch(self.page));
-    }
 }
 
 impl Workload for Shm {
@@ -378,24 +371,22 @@ process: remove them with ipcrm -m ID and rm /dev/shm/NAME.";
                       key of this process's, then again: the same segment), posix
                       (shm_open, ftruncate, mmap; munmap, close, shm_unlink), memfd
                       (memfd_create, ftruncate, mmap; munmap, close)
-      --touch         Write one byte per page, so every page becomes resident
 ";
     const SYSV: bool = true;
     type Held = Held;
     const WRITABLE: bool = true;
+    const TOUCH: bool = true;
 
     fn new() -> Self {
         Shm {
             mode: Mode::Sysv,
             name: "sysv",
-            touch: false,
             page: 4096,
             made: 0,
         }
     }
     fn option(&mut self, long: &str, p: &mut Parser) -> Result<bool, Error> {
         match long {
-            "touch" => self.touch = true,
             "mode" => {
                 (self.name, self.mode) = cli::choice(p, "--mode <NAME>", &MODES)?;
             }
@@ -419,11 +410,8 @@ process: remove them with ipcrm -m ID and rm /dev/shm/NAME.";
     fn allocator_bytes(&self, size: u64) -> u64 {
         size
     }
-    fn touched(&self) -> bool {
-        self.touch
-    }
     fn allocate(&mut self, size: u64, l: &Ledger) -> Result<Held, Error> {
-        let mut held = match self.mode {
+        let held = match self.mode {
             Mode::Sysv | Mode::SysvRmidAttached | Mode::SysvSameKey => {
                 let n = usize::try_from(size).unwrap_or(usize::MAX);
                 self.sysv(n, l)
@@ -431,9 +419,6 @@ process: remove them with ipcrm -m ID and rm /dev/shm/NAME.";
             Mode::Posix | Mode::Memfd => self.file(size, l),
         };
         self.made += 1;
-        if let (Ok(h), true) = (&mut held, self.touch) {
-            self.write_pages(h.map(), l);
-        }
         held
     }
     fn free(&mut self, held: Held, l: &Ledger) -> Result<(), Error> {
@@ -461,8 +446,7 @@ process: remove them with ipcrm -m ID and rm /dev/shm/NAME.";
         })
     }
     fn touch(&mut self, held: &mut Held, l: &Ledger) -> bool {
-        self.write_pages(held.map(), l);
-        true
+        cmem::touch_pages(held.map(), self.page, l)
     }
     fn report(&self, _size: u64, j: &mut wlcore::out::Json) {
         j.str("mode", self.name);

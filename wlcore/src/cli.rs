@@ -31,6 +31,9 @@ pub struct Common {
     pub place: Place,
     /// Exit without freeing the allocations.
     pub leak: bool,
+    /// After each allocation, write one byte in each of its pages (`--touch`,
+    /// taken by the workloads whose memory the process writes).
+    pub touch: bool,
     /// After the run and its report, exec this command line (`--exec`).
     pub exec: Option<String>,
 }
@@ -100,6 +103,11 @@ pub const COMMON_HELP: &str = "      --hold <DURATION>
   -h, --help          Print help
   -V, --version       Print version
 ";
+
+/// The `--help` line of `--touch`, after the workload's own options when it
+/// takes it.
+pub const TOUCH_HELP: &str =
+    "      --touch         Write one byte per page, so every page becomes resident\n";
 
 /// The most arguments a workload takes, and the longest one: checked before any
 /// is copied, so that hostile input cannot make the parser allocate without bound.
@@ -200,11 +208,12 @@ enum Item {
 /// Parses `args` (without argv\[0\]). `extra` sees every long option first (its
 /// name, and the parser for its value) and says whether it took it: the
 /// workload's own options. `help` makes the workload's whole help text, when it
-/// is asked for.
+/// is asked for. `touch` says whether `--touch` is an option of the workload.
 pub fn parse(
     args: impl IntoIterator<Item = OsString>,
     name: &str,
     help: fn() -> String,
+    touch: bool,
     mut extra: impl FnMut(&str, &mut Parser) -> Result<bool, Error>,
 ) -> Result<Parsed, Error> {
     let mut p = Parser::from_args(args);
@@ -218,6 +227,7 @@ pub fn parse(
         verbose: false,
         place: Place::Main,
         leak: false,
+        touch: false,
         exec: None,
     };
     loop {
@@ -265,6 +275,7 @@ pub fn parse(
                     c.place = place;
                 }
                 "leak" => c.leak = true,
+                "touch" if touch => c.touch = true,
                 "exec" => {
                     let v = p.value().map_err(lexopt_error)?;
                     let what = "--exec <COMMAND>";
@@ -340,6 +351,7 @@ mod tests {
             words.iter().map(OsString::from),
             "wl",
             || "help\n".into(),
+            false,
             |_, _| Ok(false),
         )
     }
@@ -398,6 +410,24 @@ mod tests {
         assert!(m.contains(r"'1\n2'"), "{m}");
         let long = "9".repeat(1000);
         assert!(usage(&[&long]).len() < 200);
+    }
+
+    #[test]
+    fn touch_only_where_taken() {
+        assert!(!common(&["1"]).touch);
+        assert!(usage(&["1", "--touch"]).contains("'--touch'"));
+        let touch = |words: &[&str]| {
+            parse(
+                words.iter().map(OsString::from),
+                "wl",
+                || "help\n".into(),
+                true,
+                |_, _| Ok(false),
+            )
+        };
+        assert!(matches!(touch(&["--touch", "1"]), Ok(Parsed::Run(c)) if c.touch));
+        assert!(matches!(touch(&["1"]), Ok(Parsed::Run(c)) if !c.touch));
+        assert!(matches!(touch(&["1", "--touch=yes"]), Err(e) if e.msg.contains("'--touch'")));
     }
 
     #[test]

@@ -19,6 +19,8 @@ use std::ptr::NonNull;
 
 use nix::errno::Errno;
 
+use crate::ledger::Ledger;
+
 /// Bytes of the static arena behind [`Arena`]. What a run allocates of its own is
 /// bounded (at most [`MAX_ARGS`](crate::cli::MAX_ARGS) arguments of
 /// [`MAX_ARG_BYTES`](crate::cli::MAX_ARG_BYTES), the report's 16 KiB buffer, a
@@ -275,18 +277,6 @@ impl CBuffer {
         self.ptr.as_ptr() as usize
     }
 
-    /// Writes one byte in every page the block spans, so each becomes resident.
-    pub fn touch_pages(&mut self, page: usize) {
-        let start = self.addr();
-        let end = start + self.len;
-        let mut at = start;
-        while at < end {
-            // SAFETY: start <= at < start + len, inside the block this owns.
-            unsafe { self.ptr.as_ptr().add(at - start).write_volatile(1) };
-            at = (at / page + 1) * page;
-        }
-    }
-
     /// Writes zeros over the whole block, as CPython does for `bytearray(n)`.
     pub fn fill_zero(&mut self) {
         // SAFETY: the block is len bytes long and owned by self.
@@ -298,6 +288,50 @@ impl CBuffer {
 // SAFETY: the block is plain memory from malloc, owned by this one value; glibc's
 // malloc and free may be called from any thread (`--threads` frees it in another).
 unsafe impl Send for CBuffer {}
+
+// SAFETY: the block is len bytes of malloc's, readable and writable, owned by
+// this value until it is freed; no Rust reference points into it.
+unsafe impl Writable for CBuffer {
+    fn span(&mut self) -> Option<(*mut u8, usize)> {
+        Some((self.ptr.as_ptr(), self.len))
+    }
+}
+
+/// Memory of the process's own that a workload may write: what `--touch` and
+/// `--cow` write to ([`touch_pages`]).
+///
+/// # Safety
+/// When [`span`](Writable::span) gives `(start, len)`, the `len` bytes from
+/// `start` are mapped readable and writable and are the value's own for as
+/// long as it lives: no Rust reference points into them.
+pub unsafe trait Writable {
+    /// Where the memory starts and how many bytes it has; `None` when the
+    /// process may not write it (a range mapped `PROT_NONE`).
+    fn span(&mut self) -> Option<(*mut u8, usize)>;
+}
+
+/// `--touch`, `--cow`: writes one byte in every page `mem` spans (`page` bytes
+/// a page), in address order, so that each becomes resident (copied, after a
+/// fork), recorded as the ledger's `touch` access; `false`, writing nothing
+/// and recording nothing, when `mem` may not be written.
+pub fn touch_pages(mem: &mut impl Writable, page: usize, l: &Ledger) -> bool {
+    let Some((start, len)) = mem.span() else {
+        return false;
+    };
+    let addr = start as usize;
+    l.access("touch", addr, len as u64, || {
+        let mut off = 0;
+        while off < len {
+            // SAFETY: off < len: the byte lies in the memory span() gave, which
+            // Writable promises writable and unreferenced; the write is
+            // volatile so that it is made even though nothing reads it.
+            unsafe { start.add(off).write_volatile(1) };
+            // The next page boundary by address (the block need not start on one).
+            off = ((addr + off) / page + 1) * page - addr;
+        }
+    });
+    true
+}
 
 /// Runs `f` in a new thread made with `pthread_create` (default attributes),
 /// and `meanwhile` here, told whether the thread was made; then joins the thread
@@ -431,7 +465,7 @@ mod tests {
         let mut b = CBuffer::malloc(3 * page + 5).unwrap();
         // malloc's block is not zeroed: start from a known state.
         b.fill_zero();
-        b.touch_pages(page);
+        assert!(touch_pages(&mut b, page, &Ledger::new(None, false)));
         let mut touched = Vec::new();
         for (i, &byte) in bytes(&b).iter().enumerate() {
             if byte != 0 {
@@ -446,7 +480,7 @@ mod tests {
     #[test]
     fn fill_zero_clears_every_byte() {
         let mut b = CBuffer::malloc(10_000).unwrap();
-        b.touch_pages(4096);
+        touch_pages(&mut b, 4096, &Ledger::new(None, false));
         b.fill_zero();
         assert!(bytes(&b).iter().all(|&x| x == 0));
     }
@@ -484,7 +518,7 @@ mod tests {
     #[test]
     fn realloc_keeps_the_contents() {
         let mut b = CBuffer::alloc(AllocFn::Calloc, 100, 0).unwrap();
-        b.touch_pages(4096);
+        touch_pages(&mut b, 4096, &Ledger::new(None, false));
         b.realloc(300_000).unwrap();
         assert_eq!(bytes(&b)[0], 1);
         assert_eq!(b.len, 300_000);

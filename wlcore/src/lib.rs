@@ -8,8 +8,8 @@
 //! - [`cli`]: the options every workload takes (lexopt), usage errors as one line;
 //! - [`size`]: sizes with units (`4096`, `4KiB`, `1G`) and hold durations;
 //! - [`cmem`]: the C allocator, the arena for Rust's own allocations, `argv`,
-//!   threads and fork; with [`sys`] and [`workload_main!`], the only `unsafe`
-//!   the workloads run;
+//!   threads and fork, and the page writer of `--touch` and `--cow`; with
+//!   [`sys`] and [`workload_main!`], the only `unsafe` the workloads run;
 //! - [`sys`]: the system calls made without glibc's wrappers (the path workloads'
 //!   memory calls, the signals), one call a function;
 //! - [`ledger`]: every call a workload makes and what it did to the process,

@@ -18,7 +18,7 @@ use lexopt::Parser;
 use nix::errno::Errno;
 use nix::sys::wait::{waitpid, WaitStatus};
 
-use crate::cli::{self, Common, Parsed, Place, COMMON_HELP, SIZE_HELP};
+use crate::cli::{self, Common, Parsed, Place, COMMON_HELP, SIZE_HELP, TOUCH_HELP};
 use crate::cmem::{self, CArgs};
 use crate::exit::{Code, Error};
 use crate::ledger::{Call, Ledger, Ret};
@@ -67,8 +67,11 @@ pub trait Workload: Sized + Send {
     }
     /// Bytes asked of the allocator for a request of `size` bytes.
     fn allocator_bytes(&self, size: u64) -> u64;
-    /// Whether `allocate` writes the memory, so it becomes resident.
-    fn touched(&self) -> bool;
+    /// Whether `allocate` itself writes the memory, so it becomes resident
+    /// (`--touch` is told apart, in [`Common::touch`]).
+    fn touched(&self) -> bool {
+        false
+    }
     /// glibc's mmap threshold as pinned by the workload, if it uses glibc's malloc.
     fn mmap_threshold(&self) -> Option<u64> {
         None
@@ -82,9 +85,13 @@ pub trait Workload: Sized + Send {
     /// Whether the allocation is memory of the process that it can write
     /// (not a kernel allocation): without it `--cow` is refused as a usage error.
     const WRITABLE: bool = false;
+    /// Whether it takes `--touch`: [`Workload::touch`] right after each
+    /// allocation, in the thread that made it. Only for a workload that can
+    /// always write what it allocates.
+    const TOUCH: bool = false;
     /// Writes one byte in every page of the allocation (recorded with
-    /// [`Ledger::access`]) and says so; `false` when it cannot (see
-    /// [`Workload::WRITABLE`]).
+    /// [`Ledger::access`]; [`cmem::touch_pages`]) and says so; `false` when it
+    /// cannot (see [`Workload::WRITABLE`]).
     fn touch(&mut self, _held: &mut Self::Held, _l: &Ledger) -> bool {
         false
     }
@@ -144,8 +151,11 @@ impl Outcome {
 /// up, runs it, and gives the exit code.
 pub fn main<W: Workload>(args: CArgs) -> i32 {
     let mut w = W::new();
-    let parsed = cli::check_bounds(args.iter().map(|a| a.as_encoded_bytes()))
-        .and_then(|()| cli::parse(args.owned(), W::NAME, help::<W>, |a, p| w.option(a, p)));
+    let parsed = cli::check_bounds(args.iter().map(|a| a.as_encoded_bytes())).and_then(|()| {
+        cli::parse(args.owned(), W::NAME, help::<W>, W::TOUCH, |a, p| {
+            w.option(a, p)
+        })
+    });
     // Set-up (mallopt, checks across options) only for a run, not for --help.
     let parsed = parsed.and_then(|p| match p {
         Parsed::Run(c) if c.place == Place::Cow && !W::WRITABLE => Err(Error::usage(format!(
@@ -180,10 +190,11 @@ pub fn main<W: Workload>(args: CArgs) -> i32 {
 /// The workload's `--help`.
 pub fn help<W: Workload>() -> String {
     format!(
-        "{}\n\nUsage: {} [OPTIONS] <SIZE>\n\n{SIZE_HELP}\nOptions:\n{}{COMMON_HELP}\n{}\n",
+        "{}\n\nUsage: {} [OPTIONS] <SIZE>\n\n{SIZE_HELP}\nOptions:\n{}{}{COMMON_HELP}\n{}\n",
         W::ABOUT,
         W::NAME,
         W::OPTIONS,
+        if W::TOUCH { TOUCH_HELP } else { "" },
         crate::exit::CODES
     )
 }
@@ -307,6 +318,16 @@ struct Done {
     stop: Result<Stop, Error>,
 }
 
+/// One allocation, and `--touch`'s writes to it (a [`Workload::TOUCH`]
+/// workload can always write its memory: `touch` answers true).
+fn allocate<W: Workload>(w: &mut W, opts: &Common, l: &Ledger) -> Result<W::Held, Error> {
+    let mut held = w.allocate(opts.size, l)?;
+    if opts.touch {
+        w.touch(&mut held, l);
+    }
+    Ok(held)
+}
+
 /// One repeat: allocate, hold, free, wherever `--threads`, `--fork` and the
 /// like say.
 struct Step<'a, 'j> {
@@ -325,9 +346,9 @@ impl Step<'_, '_> {
         }
         let before = if self.measure { mem() } else { None };
         let mut held = if opts.place == Place::Threads {
-            self.in_thread(|| w.allocate(opts.size, l))?
+            self.in_thread(|| allocate(w, opts, l))?
         } else {
-            w.allocate(opts.size, l)?
+            allocate(w, opts, l)?
         };
         let after = if self.measure { mem() } else { None };
         if opts.place == Place::Cow {
@@ -519,7 +540,7 @@ fn header<W: Workload>(w: &W, opts: &Common) -> Json {
         .num("requested_bytes", opts.size)
         .num("allocator_bytes", w.allocator_bytes(opts.size))
         .opt_num("mmap_threshold", w.mmap_threshold())
-        .bool("touched", w.touched())
+        .bool("touched", w.touched() || opts.touch)
         .num("repeat", opts.repeat);
     match opts.hold {
         None => j.num("hold_ns", 0),

@@ -19,6 +19,8 @@
 
 use nix::errno::Errno;
 
+use crate::cmem::Writable;
+
 /// The break now: `brk(0)` (`brk(NULL)` as strace prints it), which moves nothing.
 pub fn current() -> usize {
     // SAFETY: brk with address 0 only reports the current break.
@@ -27,7 +29,8 @@ pub fn current() -> usize {
 
 /// The heap above the break as it stood when the `Heap` was taken: from
 /// [`base`](Heap::base) to the break this `Heap` last set. Its memory is this
-/// value's: it hands out no reference to it, only [`touch`](Heap::touch)es it.
+/// value's: it hands out no reference to it, only
+/// [`touch_pages`](crate::cmem::touch_pages) writes it.
 #[derive(Debug)]
 pub struct Heap {
     base: usize,
@@ -79,17 +82,14 @@ impl Heap {
         self.brk = got.max(self.base);
         Ok(got)
     }
+}
 
-    /// Writes one byte in every page of the heap (`page` bytes each), so each
-    /// becomes resident.
-    pub fn touch(&mut self, page: usize) {
-        let mut at = self.base;
-        while at < self.brk {
-            // SAFETY: base <= at < brk: the kernel gave this process the range
-            // up to the break, which only this heap uses, readable and writable.
-            unsafe { (at as *mut u8).write_volatile(1) };
-            at = (at / page + 1) * page;
-        }
+// SAFETY: base..brk is the range the kernel gave this process above the break
+// as it stood when the heap was taken, readable and writable, used by this
+// heap alone (see the module docs); it hands out no reference into it.
+unsafe impl Writable for Heap {
+    fn span(&mut self) -> Option<(*mut u8, usize)> {
+        Some((self.base as *mut u8, self.len()))
     }
 }
 

@@ -84,11 +84,6 @@ impl Mapping {
         false
     }
 
-    /// Whether [`Mapping::touch_pages`] may write it.
-    pub fn writable(&self) -> bool {
-        self.writable
-    }
-
     /// Splits it in two at `at` bytes from its start, a whole number of pages
     /// (`page`) strictly inside it: two mappings, no call. The mapping back,
     /// whole, when `at` is not such a place.
@@ -117,24 +112,15 @@ impl Mapping {
             },
         ))
     }
+}
 
-    /// Writes one byte in each page it spans (`page` bytes a page), so that each
-    /// becomes resident (copied, after a fork); `false`, writing nothing, when it
-    /// is not writable.
-    pub fn touch_pages(&mut self, page: usize) -> bool {
-        if !self.writable {
-            return false;
-        }
-        let base = self.addr.as_ptr().cast::<u8>();
-        let mut off = 0;
-        while off < self.len() {
-            // SAFETY: off < len: the byte lies in a range this value owns, mapped
-            // readable and writable (writable is true) and, for a file, backed by
-            // the file (mmap-wl sizes it first); no Rust reference points into it.
-            unsafe { base.add(off).write_volatile(1) };
-            off = (off / page + 1) * page;
-        }
-        true
+// SAFETY: a writable mapping is mapped readable and writable on all of it and,
+// for a file, backed by the file (mmap-wl sizes it first); the value owns the
+// range and no Rust reference points into it.
+unsafe impl crate::cmem::Writable for Mapping {
+    fn span(&mut self) -> Option<(*mut u8, usize)> {
+        self.writable
+            .then(|| (self.addr.as_ptr().cast::<u8>(), self.len()))
     }
 }
 
@@ -302,8 +288,8 @@ pub fn mmap_over(
 
 /// `mmap(NULL, len, prot, flags, fd, offset)`: a new mapping of a file, where
 /// the kernel chooses. `flags` must not hold `MAP_FIXED` (EINVAL, no call).
-/// Writing it ([`Mapping::touch_pages`]) needs the file at least `offset + len`
-/// bytes long.
+/// Writing it ([`touch_pages`](crate::cmem::touch_pages)) needs the file at
+/// least `offset + len` bytes long.
 pub fn mmap_file(
     len: usize,
     prot: ProtFlags,
@@ -451,11 +437,16 @@ mod tests {
         );
     }
 
+    /// One byte written in each page of `m`, unrecorded.
+    fn touch(m: &mut Mapping, page: usize) -> bool {
+        crate::cmem::touch_pages(m, page, &crate::ledger::Ledger::new(None, false))
+    }
+
     #[test]
     fn map_split_touch_unmap() {
         let page = crate::stat::page_size();
         let mut m = mmap_anon(3 * page, RW, ANON).unwrap();
-        assert!(m.touch_pages(page));
+        assert!(touch(&mut m, page));
         let m = m.split_at(page + 1, page).unwrap_err();
         let (a, b) = m.split_at(page, page).unwrap();
         assert_eq!(
@@ -488,17 +479,17 @@ mod tests {
     fn protect_remap_and_move() {
         let page = crate::stat::page_size();
         let mut m = mmap_anon(2 * page, ProtFlags::PROT_NONE, ANON).unwrap();
-        assert!(!m.touch_pages(page));
+        assert!(!touch(&mut m, page));
         mprotect(&mut m, RW).unwrap();
-        assert!(m.touch_pages(page));
+        assert!(touch(&mut m, page));
         mremap(&mut m, 4 * page, MRemapFlags::MREMAP_MAYMOVE).unwrap();
         assert_eq!(m.len(), 4 * page);
-        assert!(m.touch_pages(page));
+        assert!(touch(&mut m, page));
         let target = mmap_anon(4 * page, ProtFlags::PROT_NONE, ANON).unwrap();
         let at = target.addr();
         assert_eq!(mremap_to(&mut m, target), Ok(at));
         assert_eq!(m.addr(), at);
-        assert!(m.touch_pages(page));
+        assert!(touch(&mut m, page));
         let over = mmap_over(&mut m, page, 3 * page, RW, ANON | MapFlags::MAP_FIXED, page);
         assert_eq!(over, Ok(at + page));
         assert_eq!(

@@ -7,7 +7,8 @@
 //! `unlink("/dev/shm/NAME")`.
 //!
 //! Memory is handed out as a [`Mapping`], which owns its range and gives no
-//! reference into it: it can only be [`touch`](Mapping::touch)ed and given back
+//! reference into it: it can only be written by
+//! [`touch_pages`](crate::cmem::touch_pages) and given back
 //! ([`shmdt`], [`munmap`]), which takes it. A mapping that is dropped instead
 //! stays mapped until the process exits. The small `mmap` and `munmap` here
 //! serve these shared mappings only.
@@ -16,6 +17,8 @@ use std::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 
 use nix::errno::Errno;
+
+use crate::cmem::Writable;
 
 /// A System V shared memory segment of at least `size` bytes, by its id.
 #[derive(Debug)]
@@ -50,19 +53,14 @@ impl Mapping {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+}
 
-    /// Writes one byte in every page of the mapping (`page` bytes each), so
-    /// each becomes resident.
-    pub fn touch(&mut self, page: usize) {
-        let end = self.addr + self.len;
-        let mut at = self.addr;
-        while at < end {
-            // SAFETY: addr <= at < addr + len: the mapping is readable and
-            // writable (PROT_READ|PROT_WRITE, or shmat without SHM_RDONLY), it
-            // stays mapped while self lives, and no reference points into it.
-            unsafe { (at as *mut u8).write_volatile(1) };
-            at = (at / page + 1) * page;
-        }
+// SAFETY: the mapping is readable and writable (PROT_READ|PROT_WRITE, or
+// shmat without SHM_RDONLY), it stays mapped while the value lives, and no
+// reference points into it.
+unsafe impl Writable for Mapping {
+    fn span(&mut self) -> Option<(*mut u8, usize)> {
+        Some((self.addr as *mut u8, self.len))
     }
 }
 
