@@ -61,7 +61,7 @@ need_wlreport() {
 	local top bin log
 	top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 	bin="$top/target/release/wlreport"
-	if [ ! -x "$bin" ] || [ -n "$(find "$top/wlreport" "$top/wlcore" "$top/Cargo.lock" -newer "$bin" -type f 2>/dev/null | head -n 1)" ]; then
+	if [ ! -x "$bin" ] || [ -n "$(find "$top/wlreport" "$top/wlmodel" "$top/Cargo.lock" -newer "$bin" -type f 2>/dev/null | head -n 1)" ]; then
 		command -v cargo >/dev/null 2>&1 || die "$bin is missing and cargo is not on PATH"
 		log=$(cd "$top" && cargo build --release --quiet -p wlreport 2>&1) ||
 			die "cargo build -p wlreport failed: $(grep -v '^[[:space:]]*$' <<<"$log" | tail -n 1)"
@@ -70,6 +70,29 @@ need_wlreport() {
 	# shellcheck disable=SC2034 # the caller runs it
 	WLREPORT="$bin"
 }
+
+# record_render OUT TABLE RECORD... -- ARG...: says in OUT/render how the
+# table OUT/TABLE ("-": what wlreport prints) is made again from the records
+# in OUT: `wlreport ARG...`, run in OUT. Line 1: the arguments, tab-separated;
+# line 2: TABLE; then the records, a line each (files or folders under OUT).
+# And OUT/made: the command that made OUT, when, and on what.
+# scripts/results.sh publishes and checks tables with them.
+record_render() {
+	local out=$1 table=$2 records=()
+	shift 2
+	while (($#)) && [[ $1 != -- ]]; do records+=("$1"); shift; done
+	shift
+	{
+		(IFS=$'\t'; printf '%s\n' "$*")
+		printf '%s\n' "$table" "${records[@]}"
+	} >"$out/render"
+	# shellcheck disable=SC2016 # the backquotes are Markdown's
+	printf 'Made by `%s` on %s (Linux %s, %s CPUs).\n' "$MADE_BY" "$(date -u +%Y-%m-%d)" \
+		"$(uname -r)" "$(nproc)" >"$out/made"
+}
+# The command line that started the script, for record_render.
+MADE_BY="scripts/${0#*scripts/}"
+MADE_BY+="${*:+ $*}"
 
 # need_pkgs PKG...: installs the Debian packages that are missing (needs root).
 need_pkgs() {

@@ -22,7 +22,9 @@
 # cannot run is left out, its cells "skipped" with the reason.
 # Writes in OUT: scoreboard.csv (a row a cell), scoreboard.md (the table, also
 # printed on stdout), scoreboard.png (the heat map, gnuplot), versions.tsv,
-# meta.txt (elapsed time), raw/ (every run's normalized file, by tracker).
+# meta.txt (elapsed time), raw/ (every run's normalized file, by tracker),
+# paths.tsv (the paths run), render and made (scripts/results.sh publish
+# scoreboard OUT puts the table and its records in docs/results/).
 # Errors are one line on stderr, "scoreboard.sh: ...". Exit status:
 #   0  the scoreboard is made (skipped trackers are in it, with the reason)
 #   1  it is made, but a tracker's runner failed: its cells are "failed"
@@ -223,8 +225,11 @@ fi
 elapsed=$((SECONDS - started))
 
 # --- the tables and the heat map ------------------------------------------------------------
-err=$("$WLREPORT" scoreboard table --paths "$paths" --reps "$reps" --trackers "$trackers" \
-	--raw "$out/raw" --versions "$out/versions.tsv" --out "$out" 2>&1) ||
+[ "$paths" -ef "$out/paths.tsv" ] || cp "$paths" "$out/paths.tsv"
+args=(scoreboard table --paths paths.tsv --reps "$reps" --trackers "$trackers" --raw raw
+	--versions versions.tsv --out .)
+record_render "$out" scoreboard.md paths.tsv versions.tsv raw -- "${args[@]}"
+err=$(cd "$out" && "$WLREPORT" "${args[@]}" 2>&1) ||
 	fail "the tables could not be made: ${err#wlreport: }"
 {
 	echo "paths=$paths"

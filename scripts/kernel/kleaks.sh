@@ -7,7 +7,9 @@
 # scan, and prints the table `wlreport kleaks` makes of what kmemleak reported
 # for each (tracker kmemleak: its size against the bytes asked, or nothing; a
 # cell takes the class most of its objects had). Writes
-# DIR/kleaks.md (the table) and DIR/kleaks.csv (the cells, in the scoreboard's
+# DIR/kleaks.md (the table), DIR/console.log (the guest's lines it is made
+# from; scripts/results.sh publish puts both in docs/results/) and
+# DIR/kleaks.csv (the cells, in the scoreboard's
 # schema: `wlreport scoreboard check` holds them to
 # scripts/scoreboard/expected/kmemleak-VERSION.csv).
 #
@@ -45,6 +47,9 @@ trap 'rm -rf "$tmp"' EXIT
 kerr=$(grep -a '^KERR' "$tmp/console" | tr -d '\r') && fail "in the guest: ${kerr//$'\n'/; }"
 kernel=$(sed -n 's/^GUEST-START: \([^ ]*\).*/\1/p' "$tmp/console" | tr -d '\r' | head -n 1)
 mkdir -p "$out" || die "cannot make $out"
-"$WLREPORT" kleaks --console "$tmp/console" --leaks ${#LIST[@]} --reps "$reps" --kernel "$kernel" \
-	--csv "$out/kleaks.csv" >"$out/kleaks.md" || fail "wlreport kleaks failed"
+# The guest's lines wlreport reads: the records the table is made from.
+grep -a '^KLEAK-' "$tmp/console" | tr -d '\r' >"$out/console.log" || true
+args=(kleaks --console console.log --leaks ${#LIST[@]} --reps "$reps" --kernel "$kernel")
+record_render "$out" - console.log -- "${args[@]}"
+(cd "$out" && "$WLREPORT" "${args[@]}" --csv kleaks.csv) >"$out/kleaks.md" || fail "wlreport kleaks failed"
 cat "$out/kleaks.md"

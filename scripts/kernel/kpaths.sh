@@ -9,7 +9,8 @@
 # of the list with the tracepoints of every path on (guest-kpaths.sh), and
 # prints the table `wlreport kpaths` makes of the events inside each write,
 # with the class of the sum in each (a scoreboard cell of tracker kmem-sum).
-# Writes DIR/kpaths.md (the table) and DIR/kpaths.csv (the cells, in the
+# Writes DIR/kpaths.md (the table), DIR/console.log (the guest's lines it is made
+# from; scripts/results.sh publish puts both in docs/results/) and DIR/kpaths.csv (the cells, in the
 # scoreboard's schema: `wlreport scoreboard check` holds them to
 # scripts/scoreboard/expected/linux-VERSION.csv).
 #
@@ -53,6 +54,9 @@ trap 'rm -rf "$tmp"' EXIT
 kerr=$(grep -a '^KERR' "$tmp/console" | tr -d '\r') && fail "in the guest: ${kerr//$'\n'/; }"
 kernel=$(sed -n 's/^GUEST-START: \([^ ]*\).*/\1/p' "$tmp/console" | tr -d '\r' | head -n 1)
 mkdir -p "$out" || die "cannot make $out"
-"$WLREPORT" kpaths --console "$tmp/console" --runs ${#runs[@]} --reps "$reps" --kernel "$kernel" \
-	--csv "$out/kpaths.csv" >"$out/kpaths.md" || fail "wlreport kpaths failed"
+# The guest's lines wlreport reads: the records the table is made from.
+grep -a '^KPATH-' "$tmp/console" | tr -d '\r' >"$out/console.log" || true
+args=(kpaths --console console.log --runs ${#runs[@]} --reps "$reps" --kernel "$kernel")
+record_render "$out" - console.log -- "${args[@]}"
+(cd "$out" && "$WLREPORT" "${args[@]}" --csv kpaths.csv) >"$out/kpaths.md" || fail "wlreport kpaths failed"
 cat "$out/kpaths.md"
