@@ -9,10 +9,10 @@
 # of the list with the tracepoints of every path on (guest-kpaths.sh), and
 # prints the table `wlreport kpaths` makes of the events inside each write,
 # with the class of the sum in each (a scoreboard cell of tracker kmem-sum).
-# Writes DIR/kpaths.md (the table), DIR/console.log (the guest's lines it is made
-# from; scripts/results.sh publish puts both in docs/results/) and DIR/kpaths.csv (the cells, in the
-# scoreboard's schema: `wlreport scoreboard check` holds them to
-# scripts/scoreboard/expected/linux-VERSION.csv).
+# Writes DIR/kpaths.md (the table), DIR/console.log (the guest's lines it is
+# made from; scripts/results.sh publish puts both in docs/results/) and
+# DIR/kpaths.csv (the cells, in the scoreboard's schema: `wlreport scoreboard
+# check` holds them to scripts/scoreboard/expected/linux-VERSION.csv).
 #
 # Usage: scripts/kernel/kpaths.sh [-r REPS] [-l LIST] [-k X.Y] [-o DIR]
 #   -r REPS   repetitions of each run; the table shows the median one (default 3)
