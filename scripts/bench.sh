@@ -14,7 +14,9 @@
 # starting with the next command, and a command's median is that of all its
 # runs. A shared machine's speed drifts over seconds; taking turns spreads the
 # drift over every command instead of charging it to whichever ran last.
-# Writes results/bench/bench.{md,csv} (the table by wlreport) and prints the table.
+# Writes results/bench/bench.{md,csv} (the table by wlreport) and prints the table;
+# keeps hyperfine's exports (hyperfine/) and the manifest of what was measured:
+# scripts/results.sh publish bench DIR puts the table and them in docs/results/.
 #
 # Usage: scripts/bench.sh [--runs N] [--rounds ROUNDS] [--out DIR]
 #   N runs of each command in all (default 30), over ROUNDS rounds (default 5).
@@ -38,7 +40,7 @@ done
 
 need_pkgs hyperfine time gcc python3 valgrind
 need_wlreport
-mkdir -p "$out"
+mkdir -p "$out/hyperfine"
 cargo build --release -q -p malloc-wl -p bytearray-wl
 cargo build-static -q -p malloc-wl -p bytearray-wl
 gcc -O0 -o "$out/cmalloc" scripts/bench/cmalloc.c
@@ -99,8 +101,8 @@ for size in "${sizes[@]}"; do
 		per=$(((n + nr - 1) / nr)) hf=''
 		for ((r = 0; r < nr; r++)); do
 			k=$((r % ${#cmds[@]}))
-			json="$out/hyperfine-$group-$size-$r.json"
-			hyperfine -N --warmup 1 --runs "$per" --style none --export-json "$json" \
+			json="hyperfine/$group-$size-$r.json"
+			hyperfine -N --warmup 1 --runs "$per" --style none --export-json "$out/$json" \
 				"${cmds[@]:k}" "${cmds[@]:0:k}" >/dev/null
 			hf+=${hf:+,}$json
 		done
@@ -118,5 +120,8 @@ for size in "${sizes[@]}"; do
 	done
 done
 
-"$WLREPORT" bench --manifest "$manifest" --csv "$out/bench.csv" --md "$out/bench.md"
+# The manifest names the exports under its folder: the table is made there.
+args=(bench --manifest manifest.tsv --csv bench.csv --md bench.md)
+record_render "$out" bench.md manifest.tsv hyperfine -- "${args[@]}"
+(cd "$out" && "$WLREPORT" "${args[@]}")
 cat "$out/bench.md"

@@ -20,8 +20,9 @@
 #   -h, --help            this text
 # Writes OUT/overhead.csv and OUT/overhead.md (ratio = time with the tracker
 # / time without, by mean and by median) and OUT/overhead-ratios.md (the
-# README's table: the ratio of the medians, a column per tracker); they are
-# written only when every measurement succeeded. Needs root for bpftrace; installs hyperfine, strace
+# table of docs/results/overhead.md: the ratio of the medians, a column per
+# tracker), and OUT/overhead/ (the manifest and hyperfine's exports they are
+# made from); they are written only when every measurement succeeded. Needs root for bpftrace; installs hyperfine, strace
 # and bpftrace (apt) when they are missing.
 # Errors are one line on stderr, "overhead.sh: ...". Exit status:
 #   0  done
@@ -187,19 +188,25 @@ fi
 
 # The ratios (wlreport overhead): one line per workload, size and tracker,
 # with hyperfine's exports without and with the tracker.
-csv="$tmp/overhead.csv"
-md="$tmp/overhead.md"
+# The records stay in OUT/overhead/: the manifest and the exports it names
+# (scripts/results.sh publish overhead OUT/overhead).
+rec="$out/overhead"
+rm -rf "$rec"
+mkdir -p "$rec/hyperfine"
 for w in "${workloads[@]}"; do
 	for s in "${sizes[@]}"; do
+		cp "$tmp/none_${w}_$s.csv" "$rec/hyperfine/"
 		for t in "${trackers[@]}"; do
-			printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$s" "${bytes[$s]}" "$t" "$tmp/none_${w}_$s.csv" "$tmp/${t}_${w}_$s.csv"
+			cp "$tmp/${t}_${w}_$s.csv" "$rec/hyperfine/"
+			printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$s" "${bytes[$s]}" "$t" "hyperfine/none_${w}_$s.csv" "hyperfine/${t}_${w}_$s.csv"
 		done
 	done
-done >"$tmp/manifest.tsv"
-err=$("$WLREPORT" overhead --runs "$runs" --manifest "$tmp/manifest.tsv" --csv "$csv" --md "$md" --ratios "$tmp/ratios.md" 2>&1) ||
+done >"$rec/manifest.tsv"
+args=(overhead --runs "$runs" --manifest manifest.tsv --csv overhead.csv --md overhead.md --ratios ratios.md)
+record_render "$rec" ratios.md manifest.tsv hyperfine -- "${args[@]}"
+err=$(cd "$rec" && "$WLREPORT" "${args[@]}" 2>&1) ||
 	fail "the overhead table could not be made: ${err#wlreport: }"
-mv -f "$csv" "$out/overhead.csv"
-mv -f "$md" "$out/overhead.md"
-mv -f "$tmp/ratios.md" "$out/overhead-ratios.md"
+cp "$rec/overhead.csv" "$rec/overhead.md" "$out/"
+cp "$rec/ratios.md" "$out/overhead-ratios.md"
 cat "$out/overhead.md"
 echo "overhead.sh: wrote $out/overhead.csv, $out/overhead.md and $out/overhead-ratios.md" >&2

@@ -3,6 +3,7 @@
 //! and malloc-family calls; ratios against the group's first command (the
 //! dynamic workload).
 
+use crate::num::grouped;
 use crate::overhead::{human_size, Timing};
 
 /// bench.csv's header.
@@ -101,19 +102,6 @@ pub fn name(command: &str) -> String {
 
 fn opt(v: Option<u64>) -> String {
     v.map_or(String::new(), |v| v.to_string())
-}
-
-/// `1234567` as `1,234,567`.
-fn grouped(v: u64) -> String {
-    let s = v.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// bench.csv and the README's table.

@@ -111,6 +111,11 @@ pub fn put(text: &str) -> Res<()> {
         .map_err(|e| Failure::Input(format!("cannot write to stdout: {e}")))
 }
 
+/// The one-line error on stderr (nothing more can be done if that fails).
+pub fn say(line: std::fmt::Arguments) {
+    let _ = writeln!(std::io::stderr(), "wlreport: {line}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,3 +79,4 @@ pub mod paths;
 pub mod runs;
 pub mod scoreboard;
 pub mod sweep;
+pub mod vmbench;

@@ -2,17 +2,13 @@
 //! This file handles the arguments only; every table is made in the library.
 
 use lexopt::ValueExt as _;
-use std::io::Write as _;
 use std::process::ExitCode;
-use wlreport::cli::{put, write, Failure, Opts, Res};
-use wlreport::{bench, files, kernel, kleaks, kpaths, overhead, paths, runs, scoreboard, sweep};
+use wlreport::cli::{put, say, write, Failure, Opts, Res};
+use wlreport::{
+    bench, files, kernel, kleaks, kpaths, overhead, paths, runs, scoreboard, sweep, vmbench,
+};
 
 const USAGE: &str = include_str!("usage.txt");
-
-/// The one-line error on stderr (nothing more can be done if that fails).
-fn say(line: std::fmt::Arguments) {
-    let _ = writeln!(std::io::stderr(), "wlreport: {line}");
-}
 
 fn run(cmd: &str, p: &mut lexopt::Parser) -> Res<()> {
     match cmd {
@@ -96,6 +92,12 @@ fn run(cmd: &str, p: &mut lexopt::Parser) -> Res<()> {
                 write(path.as_ref(), &kleaks::csv(&scan, kernel)?)?;
             }
             put(&kleaks::table(&scan, kernel))
+        }
+        "vmbench" => {
+            let o = Opts::parse(p, &["console"])?;
+            put(&vmbench::table(&vmbench::from_console(
+                &files::read_console(&o.path("console")?)?,
+            )?))
         }
         "kernel-check" => {
             let f = p.value()?.string()?;

@@ -54,6 +54,19 @@ pub fn median(values: &[u64]) -> Option<Halves> {
     }
 }
 
+/// `1234567` as `1,234,567`.
+pub fn grouped(v: u64) -> String {
+    let s = v.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
