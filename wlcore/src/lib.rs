@@ -21,10 +21,11 @@
 //! - [`exit`]: the documented exit codes and the one-line error type;
 //! - [`stat`]: CLOCK_MONOTONIC and the process's own RSS, VSZ and brk heap;
 //! - [`glibc`]: a model of what glibc's malloc does with a request (heap or
-//!   mmap, and its length), checked by the tests, used by the report tool;
-//! - `testing` (feature `testing`): running the binaries in their tests, under
-//!   strace, callgrind or ptrace (its one `unsafe`: the child's
-//!   `PTRACE_TRACEME`).
+//!   mmap, and its length), checked by the tests, used by the report tool.
+//!
+//! What the workloads' tests share (running the binaries under strace,
+//! bpftrace, callgrind or ptrace) is the dev-only crate `wltest`: nothing
+//! here is only for a test.
 //!
 //! A workload implements [`run::Workload`] (allocate and free, each call
 //! recorded in the [`ledger::Ledger`]; say how much it asked the allocator for),
@@ -92,5 +93,3 @@ pub mod signals;
 pub mod size;
 pub mod stat;
 pub mod sys;
-#[cfg(feature = "testing")]
-pub mod testing;
