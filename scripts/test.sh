@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the suite: formatting, lints, the workloads' own tests (real
-# binaries under strace), shellcheck, the static build, the tracker sweep, and the
+# binaries under strace) and that they ran the binaries cargo build makes, the
+# scripts' shellcheck, the static build, the tracker sweep, and the
 # kernel module, the kernel sweep and the kernel scoreboard cells in a VM.
 # Installs what is missing (as root, Debian 12). Each step
 # prints its own output; the last line counts the steps.
@@ -35,6 +36,7 @@ step() {
 step "cargo fmt" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test" cargo test --workspace --release
+step "cargo test builds what cargo build does" scripts/tests/fresh-test.sh
 step "shellcheck" shellcheck -x scripts/*.sh scripts/*/*.sh .ci/run
 step "static build" cargo build-static
 step "tracker sweep" scripts/tests/sweep-test.sh

@@ -2,7 +2,7 @@
 //! the measured heap, usage errors, and no malloc-family call at all.
 
 use serde_json::Value;
-use wlcore::testing::*;
+use wltest::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_brk-wl");
 

@@ -1,6 +1,6 @@
 //! bytearray-wl run as a user runs it: exit codes, strace, resident size.
 
-use wlcore::testing::*;
+use wltest::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_bytearray-wl");
 

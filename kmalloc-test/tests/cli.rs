@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use wlcore::testing::*;
+use wltest::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kmalloc-test");
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use wlcore::testing::*;
+use wltest::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_malloc-wl");
 

@@ -1,6 +1,6 @@
 //! malloc-wl run as a user runs it: exit codes, strace, resident size, signals.
 
-use wlcore::testing::*;
+use wltest::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_malloc-wl");
 

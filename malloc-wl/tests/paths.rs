@@ -3,7 +3,7 @@
 //! (heap.bt) and strace must have seen exactly that.
 
 use serde_json::Value;
-use wlcore::testing::*;
+use wltest::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_malloc-wl");
 

@@ -1,6 +1,6 @@
 //! A quiet process: a tracker sees malloc-wl's own allocation and nothing of ours.
 
-use wlcore::testing::*;
+use wltest::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_malloc-wl");
 

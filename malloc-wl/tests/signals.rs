@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use wlcore::stat::monotonic_ns;
-use wlcore::testing::*;
+use wltest::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_malloc-wl");
 

@@ -4,7 +4,7 @@
 mod common;
 
 use common::MODES;
-use wlcore::testing::*;
+use wltest::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mmap-wl");
 

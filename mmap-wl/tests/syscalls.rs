@@ -5,7 +5,7 @@
 //! count is what the README section says.
 
 use serde_json::Value;
-use wlcore::testing::*;
+use wltest::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mmap-wl");
 
@@ -154,8 +154,8 @@ const MODES: &[Expect] = &[
 
 /// strace's calls without the ledger's own reading of `/proc/self` (an openat
 /// of a `/proc/self/...` file and the close of its descriptor in that thread).
-fn without_proc_reads(traced: Vec<Traced>) -> Vec<Traced> {
-    let mut open: Vec<(u64, String)> = Vec::new();
+fn without_proc_reads(traced: Vec<Syscall>) -> Vec<Syscall> {
+    let mut open: Vec<(Option<u64>, String)> = Vec::new();
     traced
         .into_iter()
         .filter(|t| {
@@ -182,12 +182,12 @@ fn without_proc_reads(traced: Vec<Traced>) -> Vec<Traced> {
 /// Runs `mmap-wl --json ARGS` under strace; gives the report, and strace's
 /// calls after the dynamic loader's (whose last is the munmap of the ld.so
 /// cache), without the ledger's reading of /proc.
-fn traced(args: &[&str]) -> (Value, Vec<Traced>) {
+fn traced(args: &[&str]) -> (Value, Vec<Syscall>) {
     traced_with(NAMES, args)
 }
 
 /// [`traced`], the calls named `names` only.
-fn traced_with(names: &[&str], args: &[&str]) -> (Value, Vec<Traced>) {
+fn traced_with(names: &[&str], args: &[&str]) -> (Value, Vec<Syscall>) {
     let mut cmd = vec![BIN, "--json"];
     cmd.extend_from_slice(args);
     let (run, calls) = strace_calls(TRACE, &cmd);
@@ -217,7 +217,7 @@ fn syscalls(report: &Value) -> Vec<&Value> {
         .collect()
 }
 
-fn len_arg(t: &Traced, i: usize) -> u64 {
+fn len_arg(t: &Syscall, i: usize) -> u64 {
     t.args[i]
         .parse()
         .unwrap_or_else(|_| panic!("a length: {t:?}"))
@@ -376,12 +376,7 @@ fn the_file_is_made_in_tmpdir_unnamed() {
         .unwrap();
     assert!(out.status.success());
     let text = std::fs::read_to_string(dir.join("trace")).unwrap();
-    let calls = without_proc_reads(
-        join_resumed(&text)
-            .iter()
-            .filter_map(|l| parse_traced(l))
-            .collect(),
-    );
+    let calls = without_proc_reads(parse_strace(&text));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_syscalls_match(&report, &calls, NAMES, &[]);
     let open = &entries(&report, "openat")[0]["args"];

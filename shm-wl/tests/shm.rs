@@ -2,7 +2,7 @@
 //! the measured segments and mappings, usage errors, no malloc-family call.
 
 use serde_json::Value;
-use wlcore::testing::*;
+use wltest::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_shm-wl");
 
@@ -21,8 +21,8 @@ fn names(mode: &str) -> &'static [&'static str] {
 /// strace's calls without the `close` of each file the ledger opens in /proc
 /// to measure the process (`/proc/self/statm`, `/proc/self/maps`,
 /// `/proc/sysvipc/shm`): the same call names as the workload's own.
-fn without_measuring(calls: Vec<Traced>) -> Vec<Traced> {
-    let mut open: Vec<(u64, String)> = Vec::new();
+fn without_measuring(calls: Vec<Syscall>) -> Vec<Syscall> {
+    let mut open: Vec<(Option<u64>, String)> = Vec::new();
     calls
         .into_iter()
         .filter(|c| match c.name.as_str() {
@@ -47,7 +47,7 @@ fn without_measuring(calls: Vec<Traced>) -> Vec<Traced> {
 
 /// `shm-wl --mode MODE ARGS --json SIZE` under `strace -f`: the report and
 /// what strace saw, without the ledger's closes of its /proc files.
-fn under_strace(mode: &str, args: &[&str], size: &str) -> (Run, Vec<Traced>) {
+fn under_strace(mode: &str, args: &[&str], size: &str) -> (Run, Vec<Syscall>) {
     let mut cmd = vec![BIN, "--mode", mode];
     cmd.extend_from_slice(args);
     cmd.extend_from_slice(&["--json", size]);
@@ -57,7 +57,7 @@ fn under_strace(mode: &str, args: &[&str], size: &str) -> (Run, Vec<Traced>) {
 
 /// [`under_strace`], its system-call entries checked one by one against the
 /// last calls strace saw.
-fn traced(mode: &str, args: &[&str], size: &str) -> (Value, Vec<Traced>) {
+fn traced(mode: &str, args: &[&str], size: &str) -> (Value, Vec<Syscall>) {
     let (run, calls) = under_strace(mode, args, size);
     assert_eq!(run.code, 0, "{mode} {args:?}: {}", run.stderr);
     let report = run.json();
@@ -66,7 +66,7 @@ fn traced(mode: &str, args: &[&str], size: &str) -> (Value, Vec<Traced>) {
 }
 
 /// A leaking run: what it leaves behind is removed before anything is checked.
-fn leaked(mode: &str) -> (Value, Vec<Traced>, bool) {
+fn leaked(mode: &str) -> (Value, Vec<Syscall>, bool) {
     let (run, calls) = under_strace(mode, &["--leak"], "8192");
     let listed = std::fs::read_to_string("/proc/sysvipc/shm").unwrap();
     let mut left = false;

@@ -20,9 +20,9 @@
 //! - [`out`]: stdout and stderr written whole, never a panic, SIGPIPE as EPIPE;
 //! - [`exit`]: the documented exit codes and the one-line error type;
 //! - [`stat`]: CLOCK_MONOTONIC and the process's own RSS, VSZ and brk heap;
-//! - `testing` (feature `testing`): running the binaries in their tests, under
-//!   strace, callgrind or ptrace (its one `unsafe`: the child's
-//!   `PTRACE_TRACEME`).
+//! What the workloads' tests share (running the binaries under strace,
+//! bpftrace, callgrind or ptrace) is the dev-only crate `wltest`: nothing
+//! here is only for a test.
 //!
 //! A workload implements [`run::Workload`] (allocate and free, each call
 //! recorded in the [`ledger::Ledger`]; say how much it asked the allocator for),
@@ -89,5 +89,3 @@ pub mod signals;
 pub mod size;
 pub mod stat;
 pub mod sys;
-#[cfg(feature = "testing")]
-pub mod testing;
