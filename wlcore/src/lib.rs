@@ -19,7 +19,8 @@
 //!   when asked), and its `--json` report;
 //! - [`out`]: stdout and stderr written whole, never a panic, SIGPIPE as EPIPE;
 //! - [`exit`]: the documented exit codes and the one-line error type;
-//! - [`stat`]: CLOCK_MONOTONIC and the process's own RSS, VSZ and brk heap;
+//! - [`stat`]: CLOCK_MONOTONIC and the process's own RSS, VSZ and brk heap.
+//!
 //! What the workloads' tests share (running the binaries under strace,
 //! bpftrace, callgrind or ptrace) is the dev-only crate `wltest`: nothing
 //! here is only for a test.
