@@ -87,8 +87,8 @@ record_render() {
 		printf '%s\n' "$table" "${records[@]}"
 	} >"$out/render"
 	# shellcheck disable=SC2016 # the backquotes are Markdown's
-	printf 'Made by `%s` on %s (Linux %s, %s CPUs).\n' "$MADE_BY" "$(date -u +%Y-%m-%d)" \
-		"$(uname -r)" "$(nproc)" >"$out/made"
+	printf 'Made by `%s` on %s, on a host of %s CPUs (Linux %s).\n' "$MADE_BY" \
+		"$(date -u +%Y-%m-%d)" "$(nproc)" "$(uname -r)" >"$out/made"
 }
 # The command line that started the script, for record_render.
 MADE_BY="scripts/${0#*scripts/}"
