@@ -22,7 +22,8 @@ export LC_ALL=C
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib.sh
 . "$here/lib.sh"
-docs="$here/../docs/results"
+# RESULTS_DIR: another folder of published tables (the tests use a copy).
+docs=${RESULTS_DIR:-"$here/../docs/results"}
 
 # render DIR: the table of the records in DIR (with DIR/render), on stdout;
 # folders stored as FOLDER.tar.xz are unpacked first.
@@ -96,8 +97,8 @@ check() {
 }
 
 case ${1:-} in
-check) (($# == 1)) || die "check takes no arguments"; need_wlreport; check ;;
-publish) (($# == 3)) || die "publish takes NAME and OUT"; need_wlreport; publish "$2" "$3" ;;
+check) (($# == 1)) || die "check takes no arguments"; need_pkgs xz-utils; need_wlreport; check ;;
+publish) (($# == 3)) || die "publish takes NAME and OUT"; need_pkgs xz-utils; need_wlreport; publish "$2" "$3" ;;
 -h | --help) usage ;;
 *) die "a command is missing or unknown: '${1:-}' (check, publish; see --help)" ;;
 esac

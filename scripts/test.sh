@@ -41,6 +41,7 @@ step "shellcheck" shellcheck -x scripts/*.sh scripts/*/*.sh .ci/run
 step "static build" cargo build-static
 step "tracker sweep" scripts/tests/sweep-test.sh
 step "sweep script arguments" scripts/tests/args-test.sh
+step "tables of docs/results against their records" scripts/tests/results-test.sh
 step "tracker scoreboard" scripts/tests/scoreboard-test.sh
 step "kernel reports before and after insmod" scripts/tests/reports-test.sh
 if ((vm)); then
