@@ -193,7 +193,7 @@ fn threads_forks_and_leaks_as_trackers_see_them() {
             }
             "--threads" => {
                 let (m, f) = (&entries(&j, "malloc")[0], &entries(&j, "free")[0]);
-                let main = pid as u64;
+                let main = u64::from(pid);
                 assert!(field(m, "tid") != main && field(f, "tid") != main);
                 assert_ne!(field(m, "tid"), field(f, "tid"), "freed in another thread");
             }

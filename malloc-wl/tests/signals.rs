@@ -50,7 +50,7 @@ fn wait_until_a_line_on_stdin() {
     let released = monotonic_ns() + 300_000_000;
     std::thread::sleep(Duration::from_millis(300));
     child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
-    let pid = child.id() as u64;
+    let pid = u64::from(child.id());
     let r = finish(child);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let j = r.json();

@@ -259,7 +259,7 @@ impl CBuffer {
 
     /// Frees the block now (what dropping it does), as an explicit step.
     pub fn free(self) {
-        drop(self)
+        drop(self);
     }
 
     /// Its length, as asked.

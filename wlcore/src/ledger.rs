@@ -205,7 +205,10 @@ impl<'j> Ledger<'j> {
         }
         let end = monotonic_ns();
         let (after, _) = self.begin();
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let seq = inner.seq;
         inner.seq += 1;
         if let Some(j) = inner.json.as_deref_mut() {
@@ -218,7 +221,10 @@ impl<'j> Ledger<'j> {
     /// Writes out everything kept, now: before a fork, so that the child does
     /// not write the parent's entries again.
     pub fn flush(&self) {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(j) = inner.json.as_deref_mut() {
             j.flush();
         }
@@ -227,7 +233,10 @@ impl<'j> Ledger<'j> {
     /// After a forked child has written entries of its own to the same stdout:
     /// the next entry needs a comma before it.
     pub fn continued(&self) {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(j) = inner.json.as_deref_mut() {
             j.continued();
         }

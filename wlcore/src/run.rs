@@ -151,11 +151,12 @@ impl Outcome {
 /// up, runs it, and gives the exit code.
 pub fn main<W: Workload>(args: CArgs) -> i32 {
     let mut w = W::new();
-    let parsed = cli::check_bounds(args.iter().map(|a| a.as_encoded_bytes())).and_then(|()| {
-        cli::parse(args.owned(), W::NAME, help::<W>, W::TOUCH, |a, p| {
-            w.option(a, p)
-        })
-    });
+    let parsed =
+        cli::check_bounds(args.iter().map(std::ffi::OsStr::as_encoded_bytes)).and_then(|()| {
+            cli::parse(args.owned(), W::NAME, help::<W>, W::TOUCH, |a, p| {
+                w.option(a, p)
+            })
+        });
     // Set-up (mallopt, checks across options) only for a run, not for --help.
     let parsed = parsed.and_then(|p| match p {
         Parsed::Run(c) if c.place == Place::Cow && !W::WRITABLE => Err(Error::usage(format!(
@@ -561,7 +562,10 @@ fn trailer<W: Workload>(j: &mut Json, w: &W, out: &Outcome) {
     let glibc = w.mmap_threshold().is_some();
     j.close(']')
         .num("completed", out.completed)
-        .opt_str("stopped_by", out.stopped_by.map(|s| s.as_str()))
+        .opt_str(
+            "stopped_by",
+            out.stopped_by.map(nix::sys::signal::Signal::as_str),
+        )
         .addr("address", out.address)
         .opt_str("served_by", out.served_by().filter(|_| glibc))
         .opt_num("mmap_bytes", out.mmap_bytes())

@@ -36,7 +36,9 @@ pub(crate) struct UprobesAlone {
 
 pub(crate) fn uprobes_alone() -> UprobesAlone {
     static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let threads = ONE.lock().unwrap_or_else(|p| p.into_inner());
+    let threads = ONE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let path = std::env::temp_dir().join("memory-workloads-uprobes.lock");
     // A lock file that cannot be opened leaves the threads' lock alone.
     let processes = std::fs::OpenOptions::new()
@@ -280,7 +282,7 @@ fn bpftrace_error(stderr: &str) -> Option<String> {
         .rev()
         .find(|l| l.contains("ERROR") && !l.contains("RLIMIT_MEMLOCK"))
         .or(lines.last())
-        .map(|l| l.to_string())
+        .map(std::string::ToString::to_string)
 }
 
 /// Mounts tracefs on `/sys/kernel/tracing` when it is not: bpftrace finds a
