@@ -15,7 +15,7 @@ fn traced(args: &[&str], size: &str) -> Value {
     let (run, calls) = strace_calls("brk", &cmd);
     assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
     let report = run.json();
-    assert_syscalls_match(&report, &calls, &["brk"], &[]);
+    assert_syscalls_match(&model(&report), &calls, &["brk"], &[]);
     report
 }
 

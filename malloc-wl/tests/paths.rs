@@ -64,7 +64,7 @@ fn every_function_is_the_one_call_a_heap_tracker_sees() {
     };
     for (args, calls) in FUNCTIONS {
         let (pid, j) = json_of(args);
-        let ledger = ledger_heap_calls(&j);
+        let ledger = ledger_heap_calls(&model(&j));
         let named: Vec<(&str, u64)> = ledger
             .iter()
             .filter(|c| c.call != "free")
@@ -147,7 +147,7 @@ fn threads_forks_and_leaks_as_trackers_see_them() {
         &["--threads", "300000"][..],
     ] {
         let (pid, j) = json_of(args);
-        let ledger = ledger_heap_calls(&j);
+        let ledger = ledger_heap_calls(&model(&j));
         let pids: Vec<u32> = ledger.iter().map(|c| c.pid).collect();
         let seen: Vec<HeapCall> = tracker
             .calls_until_exit(pid)

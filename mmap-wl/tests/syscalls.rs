@@ -194,7 +194,7 @@ fn traced_with(names: &[&str], args: &[&str]) -> (Value, Vec<Syscall>) {
     assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
     let report = run.json();
     let calls = without_proc_reads(calls);
-    assert_syscalls_match(&report, &calls, names, &[]);
+    assert_syscalls_match(&model(&report), &calls, names, &[]);
     let loader = calls
         .iter()
         .position(|t| t.name == "munmap")
@@ -378,7 +378,7 @@ fn the_file_is_made_in_tmpdir_unnamed() {
     let text = std::fs::read_to_string(dir.join("trace")).unwrap();
     let calls = without_proc_reads(parse_strace(&text));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_syscalls_match(&report, &calls, NAMES, &[]);
+    assert_syscalls_match(&model(&report), &calls, NAMES, &[]);
     let open = &entries(&report, "openat")[0]["args"];
     assert_eq!(open["pathname"], d);
     assert_eq!(open["flags"], "O_RDWR|O_TMPFILE");

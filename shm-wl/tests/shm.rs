@@ -61,7 +61,7 @@ fn traced(mode: &str, args: &[&str], size: &str) -> (Value, Vec<Syscall>) {
     let (run, calls) = under_strace(mode, args, size);
     assert_eq!(run.code, 0, "{mode} {args:?}: {}", run.stderr);
     let report = run.json();
-    assert_syscalls_match(&report, &calls, names(mode), &[]);
+    assert_syscalls_match(&model(&report), &calls, names(mode), &[]);
     (report, calls)
 }
 
@@ -90,7 +90,7 @@ fn leaked(mode: &str) -> (Value, Vec<Syscall>, bool) {
     }
     assert_eq!(run.code, 0, "{mode} --leak: {}", run.stderr);
     let report = run.json();
-    assert_syscalls_match(&report, &calls, names(mode), &[]);
+    assert_syscalls_match(&model(&report), &calls, names(mode), &[]);
     (report, calls, left)
 }
 

@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use serde_json::Value;
+use wlmodel::{Kind, Report};
 
-use crate::run::{addr, field, num, repo_root, scratch_dir};
+use crate::run::{num, repo_root, scratch_dir};
 
 /// One call of the malloc family, as `scripts/trackers/heap.bt` prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -342,33 +342,29 @@ pub fn parse_heap_call(line: &str) -> Option<HeapCall> {
 
 /// The ledger's malloc-family entries as heap.bt prints them: threads and
 /// processes (`pthread_create`, `fork`) left out, a failed call as a NULL result.
-pub fn ledger_heap_calls(report: &Value) -> Vec<HeapCall> {
+pub fn ledger_heap_calls(report: &Report) -> Vec<HeapCall> {
     const SKIP: [&str; 3] = ["pthread_create", "pthread_join", "fork"];
-    report["ledger"]
-        .as_array()
-        .expect("a ledger list")
+    report
+        .ledger
         .iter()
-        .filter(|e| e["kind"] == "libc" && !SKIP.iter().any(|s| e["call"] == *s))
+        .filter(|e| e.kind == Kind::Libc && !SKIP.contains(&e.call.as_str()))
         .map(|e| {
-            let args = &e["args"];
-            let free = e["call"] == "free";
+            let free = e.is_free();
             // glibc's aligned_alloc is memalign under another name: a uprobe
             // sees the one function (scripts/trackers/heap.bt).
-            let call = match e["call"].as_str().unwrap() {
+            let call = match e.call.as_str() {
                 "aligned_alloc" => "memalign",
                 c => c,
             };
             HeapCall {
                 call: call.to_owned(),
-                pid: field(e, "pid") as u32,
-                tid: field(e, "tid") as u32,
-                size: if free { 0 } else { field(args, "size") },
+                pid: u32::try_from(e.pid).expect("a pid"),
+                tid: u32::try_from(e.tid).expect("a tid"),
+                size: if free { 0 } else { e.arg("size").unwrap_or(0) },
                 ptr: if free {
-                    addr(&args["ptr"])
-                } else if e["ret"].is_null() {
-                    0
+                    e.arg("ptr").unwrap_or(0)
                 } else {
-                    addr(&e["ret"])
+                    e.ret().unwrap_or(0)
                 },
             }
         })

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
+use wlmodel::Report;
 
 /// A finished run: exit code, stdout, stderr.
 #[derive(Debug)]
@@ -15,11 +16,23 @@ pub struct Run {
 }
 
 impl Run {
-    /// The `--json` report on stdout.
+    /// The `--json` report on stdout, as JSON: for the tests of what the
+    /// workloads write (the schema, member by member).
     pub fn json(&self) -> Value {
         serde_json::from_str(self.stdout.trim())
             .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {:?}", self.stdout))
     }
+
+    /// The `--json` report read by the model every reader uses (`wlmodel`):
+    /// for what the ledger says happened.
+    pub fn report(&self) -> Report {
+        model(&self.json())
+    }
+}
+
+/// A report's JSON read by `wlmodel`, its version checked.
+pub fn model(j: &Value) -> Report {
+    Report::parse(&j.to_string()).unwrap_or_else(|e| panic!("{e}: {j}"))
 }
 
 impl From<Output> for Run {

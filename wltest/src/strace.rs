@@ -5,6 +5,7 @@
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
+use wlmodel::{Entry, Kind, Report};
 
 use crate::run::{addr, entries, field, num, scratch_dir, Run};
 
@@ -230,12 +231,11 @@ fn as_strace(v: &Value) -> String {
 /// same arguments (each ledger argument against strace's argument at the same
 /// place; `skip` names ledger arguments strace prints otherwise), results and
 /// errnos. What strace saw before them is the loader's.
-pub fn assert_syscalls_match(report: &Value, traced: &[Syscall], names: &[&str], skip: &[&str]) {
-    let ledger: Vec<&Value> = report["ledger"]
-        .as_array()
-        .expect("a ledger list")
+pub fn assert_syscalls_match(report: &Report, traced: &[Syscall], names: &[&str], skip: &[&str]) {
+    let ledger: Vec<&Entry> = report
+        .ledger
         .iter()
-        .filter(|e| e["kind"] == "syscall" && names.iter().any(|n| e["call"] == *n))
+        .filter(|e| e.kind == Kind::Syscall && names.contains(&e.call.as_str()))
         .collect();
     let seen: Vec<&Syscall> = traced
         .iter()
@@ -249,20 +249,19 @@ pub fn assert_syscalls_match(report: &Value, traced: &[Syscall], names: &[&str],
     );
     let seen = &seen[seen.len() - ledger.len()..];
     for (e, t) in ledger.iter().zip(seen) {
-        let what = format!("ledger {e}\nstrace {t:?}");
-        assert_eq!(e["call"], t.name.as_str(), "{what}");
-        assert_eq!(Some(field(e, "tid")), t.tid, "{what}");
-        match e["errno"].as_str() {
-            Some(errno) => assert_eq!(t.errno.as_deref(), Some(errno), "{what}"),
+        let what = format!("ledger {e:?}\nstrace {t:?}");
+        assert_eq!(e.call, t.name, "{what}");
+        assert_eq!(Some(e.tid), t.tid, "{what}");
+        match &e.errno {
+            Some(errno) => assert_eq!(t.errno.as_ref(), Some(errno), "{what}"),
             None => {
                 assert_eq!(t.errno, None, "{what}");
-                if !e["ret"].is_null() {
-                    assert_eq!(num(&as_strace(&e["ret"])), t.ret_num(), "{what}");
+                if !e.ret.is_null() {
+                    assert_eq!(num(&as_strace(&e.ret)), t.ret_num(), "{what}");
                 }
             }
         }
-        let args = e["args"].as_object().expect("args");
-        for (i, (k, v)) in args.iter().enumerate() {
+        for (i, (k, v)) in e.args.iter().enumerate() {
             if skip.contains(&k.as_str()) {
                 continue;
             }
