@@ -52,7 +52,7 @@ cd "$here/.."
 
 kernel=()
 if ((vm)); then
-	say "kernel sweep in the VM on the production kernel (the first run builds it: about 9 minutes)"
+	say "kernel sweep in the VM on the production kernel (the first run builds it: docs/kernel.md says how long)"
 	scripts/kernel/vm-sweep.sh -r "$reps" -o "$out/kernel.csv"
 	kernel=(-k "$out/kernel.csv")
 fi

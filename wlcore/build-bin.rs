@@ -10,7 +10,7 @@
 //! unmapped again at exit. When the page cache holds the file page by page (as
 //! the linker writes it, or as it is read back from disk), every page costs:
 //! a plain malloc-wl run mapped 40 pages of its own file where the C program
-//! it is timed against maps 4, and started 1% slower (see the README).
+//! it is timed against maps 4, and started 1% slower (CHANGELOG.md).
 //!
 //! - Read-only data. The dynamic loader reads the program headers and the
 //!   dynamic-linking tables at the start of the file; a run reads little else

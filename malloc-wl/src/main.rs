@@ -6,7 +6,7 @@
 //! it leaves the memory untouched unless `--touch` is given: from glibc's mmap
 //! threshold (128 KiB) up a tracker should see one `mmap` of SIZE plus glibc's
 //! chunk header rounded up to whole pages, and its `munmap`; below it, a piece of
-//! the brk heap. See the README for the details a tracker is judged by.
+//! the brk heap. See docs/workloads.md for the details a tracker is judged by.
 
 #![no_main]
 

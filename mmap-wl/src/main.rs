@@ -14,7 +14,7 @@
 //! `mremap` (`mremap-*`), a failed call (`fail-eexist`), a munmap of nothing
 //! (`unmap-unmapped`); others for one that pairs a munmap with the mapping at
 //! its address (`unmap-*`). A heap tracker should see nothing at all: the
-//! process makes no call of glibc's malloc family. See the README for what
+//! process makes no call of glibc's malloc family. See docs/workloads.md for what
 //! each tracker should see.
 
 #![no_main]

@@ -2,7 +2,7 @@
 //! lists, with the same arguments, results and errnos, and nothing after them;
 //! what the calls did to the process (`mapped_bytes`, `rss_bytes`) is what they
 //! imply; and what a tracker that sums mmap lengths less munmap lengths would
-//! count is what the README section says.
+//! count is what docs/workloads.md says.
 
 use serde_json::Value;
 use wltest::*;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# The README's kernel table: every allocation path of kmalloc_lkm at a few
+# The table of every kernel path (docs/results/kernel-paths.md): every allocation path of kmalloc_lkm at a few
 # sizes, with what a tracefs or MemTracker-style kernel tracker sums for it
 # (bytes_alloc of kmem:kmalloc and kmem:kmem_cache_alloc) next to the truth and
 # to what that sum leaves out (page, vmalloc and per-CPU allocations). Boots the

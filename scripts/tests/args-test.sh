@@ -267,6 +267,6 @@ fi
 for s in sweep.sh overhead.sh report.sh plot.sh paths.sh; do
 	check "$s --help documents exit status 2" grep -qi 'exit status' <("$scripts/$s" --help)
 done
-check "README documents sweep.sh's exit statuses" grep -q 'OUT/incomplete-' "$repo/docs/trackers.md"
+check "docs/trackers.md documents sweep.sh's exit statuses" grep -q 'OUT/incomplete-' "$repo/docs/trackers.md"
 
 ktap_done

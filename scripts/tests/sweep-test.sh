@@ -15,7 +15,7 @@
 #   - under the heap tracker (heap.bt) the malloc column is exactly the
 #     bytes asked of malloc (SIZE, SIZE + 1), every error 0
 #   - the error against what was asked: 4096 bytes for malloc-wl, 4095 for
-#     bytearray-wl (it asks for SIZE + 1), as the README says
+#     bytearray-wl (it asks for SIZE + 1), as docs/workloads.md says
 #   - runs.csv has wlreport's schema; kmalloc_events/kmalloc_ptrs are the
 #     process's in every row, the module's own events and pointers (from a
 #     kernel CSV) have columns of their own
@@ -199,7 +199,7 @@ if "$scripts/overhead.sh" -w malloc-wl -s 1MiB -n 3 --warmup 1 -o "$work/ovh" >/
 	check "overhead.sh wrote a ratio for bpftrace and strace" \
 		test "$(awk -F, 'NR > 1 && $7 > 0 && $10 > 0' "$work/ovh/overhead.csv" | wc -l)" -eq 2
 	check "overhead.sh wrote the markdown table" test "$(grep -c '^| malloc-wl' "$work/ovh/overhead.md")" -eq 2
-	check "overhead.sh wrote the README's table: a column per tracker" \
+	check "overhead.sh wrote the ratios table: a column per tracker" \
 		grep -Eqx '\| malloc-wl \| 1 MiB \| [0-9.]+x \| [0-9.]+x \|' "$work/ovh/overhead-ratios.md"
 else
 	not_ok "overhead.sh ran"

@@ -77,7 +77,7 @@ pub fn timing(times: &[f64]) -> Option<Timing> {
     })
 }
 
-/// How the README names a command: the program's file name and its arguments,
+/// How the table names a command: the program's file name and its arguments,
 /// quotes dropped, `(static)` for the static build, `(installed)` for the copy
 /// bench.sh installs.
 pub fn name(command: &str) -> String {
@@ -104,7 +104,7 @@ fn opt(v: Option<u64>) -> String {
     v.map_or(String::new(), |v| v.to_string())
 }
 
-/// bench.csv and the README's table.
+/// bench.csv and the table of docs/results/bench.md.
 pub fn tables(rows: &[Row]) -> (String, String) {
     let mut csv = format!("{CSV_HEADER}\n");
     let mut md = String::from(

@@ -14,12 +14,12 @@
 //! - `wlreport bench` (called by `scripts/bench.sh`): from hyperfine's
 //!   exports and the counts the script took, `bench.csv` and `bench.md`;
 //! - `wlreport paths` (called by `scripts/paths.sh`): from the workloads'
-//!   `--json` ledgers, the README's table of every path;
+//!   `--json` ledgers, the table of every path (docs/results/paths.md);
 //! - `wlreport scoreboard` (called by `scripts/scoreboard.sh`): the
 //!   trackers' cells, classed against the ledgers, and their check against
 //!   the expected classes;
 //! - `wlreport kpaths` (called by `scripts/kernel/kpaths.sh`): from the
-//!   kernel VM's console, the README's table of every kernel path, and its
+//!   kernel VM's console, the table of every kernel path (docs/results/kernel-paths.md), and its
 //!   cells (tracker kmem-sum);
 //! - `wlreport kleaks` (called by `scripts/kernel/kleaks.sh`): from the debug
 //!   kernel VM's console, what kmemleak reported of the module's leaks, and

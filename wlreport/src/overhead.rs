@@ -118,7 +118,7 @@ pub fn tables(cells: &[Cell], runs: u64) -> (String, String) {
     (csv, md)
 }
 
-/// A size as the README writes it: `1 B`, `4 KiB`, `64 MiB`, `1536 B`.
+/// A size as the tables write it: `1 B`, `4 KiB`, `64 MiB`, `1536 B`.
 pub fn human_size(bytes: u64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let (mut v, mut u) = (bytes, 0);
@@ -129,7 +129,7 @@ pub fn human_size(bytes: u64) -> String {
     format!("{v} {}", units[u])
 }
 
-/// The README's overhead table: one row per workload and size, one column per
+/// The overhead table of docs/results/overhead.md: one row per workload and size, one column per
 /// tracker (in the order they come), each cell the ratio of the medians,
 /// with / without the tracker (`1.22x`).
 pub fn ratios_table(cells: &[Cell]) -> String {
