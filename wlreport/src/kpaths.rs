@@ -1,6 +1,7 @@
 //! The kernel paths table (`scripts/kernel/kpaths.sh`): for every allocation
 //! path of kmalloc_lkm, what a tracefs or MemTracker-style kernel tracker sums
-//! for one write of kmalloc-test, next to the truth.
+//! for one write of kmalloc-test, next to the truth. One concern in one file
+//! (the events, their sum, the classes, the table), its tests nearly half of it.
 //!
 //! The guest (`scripts/kernel/guest-kpaths.sh`) prints, for each run and
 //! repetition, `KPATH-RUN <run> <rep>`, `KPATH-JSON <kmalloc-test --json>`,

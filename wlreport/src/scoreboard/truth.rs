@@ -1,5 +1,7 @@
 //! The truth of a run: what the workload did, from its ledger (`wlmodel`),
 //! held against each kind of tracker, and the differences the ledger accounts for.
+//! One concern in one file: its tests, a ledger for every shape of path, are
+//! two thirds of it.
 
 use super::*;
 use std::collections::BTreeMap;
