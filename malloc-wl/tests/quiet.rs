@@ -195,3 +195,9 @@ fn attached_by_pid_or_from_exec_a_tracker_counts_the_same() {
     );
     assert!(by_pid[0] >= 135_168, "the first heap: {by_pid:?}");
 }
+
+#[test]
+fn the_threshold_it_pins_is_the_one_the_model_of_glibc_knows() {
+    let r = run(BIN, &["--json", "1"]).report();
+    assert_eq!(r.mmap_threshold, Some(GLIBC_MMAP_THRESHOLD));
+}

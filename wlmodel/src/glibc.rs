@@ -11,7 +11,9 @@ const ALIGN_MASK: u64 = 15;
 const MIN_CHUNK: u64 = 32;
 /// The page size mmap rounds to.
 const PAGE: u64 = 4096;
-/// glibc's default `M_MMAP_THRESHOLD`, which the workloads pin.
+/// glibc's default `M_MMAP_THRESHOLD`, which the workloads pin
+/// (`wlcore::cmem::MMAP_THRESHOLD`; their reports say it as `mmap_threshold`,
+/// the figure readers use; malloc-wl's tests hold the two to each other).
 pub const DEFAULT_THRESHOLD: u64 = 131072;
 /// The heap the first malloc of a process makes: its tcache (656 bytes) plus
 /// `top_pad` (128 KiB) plus `MINSIZE`, rounded up to pages.

@@ -9,7 +9,9 @@ use wlmodel::{Entry, Kind, Report};
 
 use crate::run::{addr, entries, field, num, scratch_dir, Run};
 
-pub use wlmodel::glibc::{mmapped_chunk_len as glibc_mmap_len, FIRST_HEAP_MAX};
+pub use wlmodel::glibc::{
+    mmapped_chunk_len as glibc_mmap_len, DEFAULT_THRESHOLD as GLIBC_MMAP_THRESHOLD, FIRST_HEAP_MAX,
+};
 
 /// One system call as strace printed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
