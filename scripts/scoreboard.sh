@@ -10,20 +10,27 @@
 #                        default all)
 #   -r, --reps N         runs of each cell (default 3)
 #   -o, --out DIR        output folder (default results/scoreboard)
+#       --tracker NAME:KIND=COMMAND
+#                        a tracker of the contract (docs/tracker-contract.md)
+#                        as a row of its own: KIND calls, live or mapping;
+#                        COMMAND a shell command line with {pid}, run with
+#                        the workload's pid (repeatable; on every path of
+#                        paths.tsv whose TRACKERS take its kind, or "all")
 #       --bin-dir DIR    the workload binaries (default target/release, built
 #                        when missing); a WORKLOAD named NAME.static is
 #                        NAME's static, non-PIE build (cargo build-static)
 #   -h, --help           this text
-# Trackers (wlreport's list; scripts/trackers/run-*.sh run them): memtrack,
-# memtrack-pid (GranuloTrack's MemTracker rules), maps (the correct rule),
-# strace, heap-bt (bpftrace, strace), memleak-p, memleak-c (bcc),
-# heaptrack, heaptrack-p, massif, massif-pages, memcheck (valgrind). What a tool
-# needs is installed from Debian when missing (as root); a tool that still
-# cannot run is left out, its cells "skipped" with the reason.
+# Trackers: those scripts/trackers/trackers.tsv defines (scripts/trackers/
+# run-*.sh run them): memtrack, memtrack-pid (GranuloTrack's MemTracker
+# rules), maps (the correct rule), strace, heap-bt (bpftrace, strace),
+# memleak-p, memleak-c (bcc), heaptrack, heaptrack-p, massif, massif-pages,
+# memcheck (valgrind); and those --tracker adds. What a tool needs is installed
+# from Debian when missing (as root); a tool that still cannot run is left
+# out, its cells "skipped" with the reason.
 # Writes in OUT: scoreboard.csv (a row a cell), scoreboard.md (the table, also
 # printed on stdout), scoreboard.png (the heat map, gnuplot), versions.tsv,
 # meta.txt (elapsed time), raw/ (every run's normalized file, by tracker),
-# paths.tsv (the paths run), render and made (scripts/results.sh publish
+# paths.tsv and trackers.tsv (the paths and trackers run), render and made (scripts/results.sh publish
 # scoreboard OUT puts the table and its records in docs/results/).
 # Errors are one line on stderr, "scoreboard.sh: ...". Exit status:
 #   0  the scoreboard is made (skipped trackers are in it, with the reason)
@@ -44,6 +51,7 @@ trackers=all
 reps=3
 out="$repo/results/scoreboard"
 bin_dir="$repo/target/release"
+extra=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-p|--paths) [ $# -ge 2 ] || die "$1 needs a value"; paths=$2; shift 2 ;;
@@ -51,6 +59,7 @@ while [ $# -gt 0 ]; do
 	-r|--reps) [ $# -ge 2 ] || die "$1 needs a value"; reps=$2; shift 2 ;;
 	-o|--out) [ $# -ge 2 ] || die "$1 needs a value"; out=$2; shift 2 ;;
 	--bin-dir) [ $# -ge 2 ] || die "$1 needs a value"; bin_dir=$2; shift 2 ;;
+	--tracker) [ $# -ge 2 ] || die "$1 needs a value"; extra+=("$2"); shift 2 ;;
 	-h|--help) usage; exit 0 ;;
 	*) die "unknown option: $1 (see --help)" ;;
 	esac
@@ -58,9 +67,28 @@ done
 [[ "$reps" =~ ^[1-9][0-9]?$ ]] || die "--reps must be a whole number from 1 to 99: $reps"
 [ -r "$paths" ] || die "cannot read the paths file: $paths"
 
+# The trackers: the bundled ones, and those of the contract (--tracker), a
+# definition each (trackers.tsv's columns), their commands kept apart.
+defs=$(mktemp)
+trap 'rm -f "$defs"' EXIT
+declare -A contract_cmd=()
+grep -v '^#' "$here/trackers/trackers.tsv" >"$defs"
+for spec in "${extra[@]}"; do
+	[[ $spec =~ ^([A-Za-z0-9._-]+):(calls|live|mapping)=(.+)$ ]] ||
+		die "--tracker takes NAME:KIND=COMMAND, KIND calls, live or mapping: '$spec'"
+	name=${BASH_REMATCH[1]} kind=${BASH_REMATCH[2]} cmd=${BASH_REMATCH[3]}
+	[[ $cmd == *"{pid}"* ]] || die "--tracker $name: the command has no {pid}: $cmd"
+	[[ $cmd != *$'\t'* && $cmd != *$'\n'* ]] || die "--tracker $name: the command is one line, without tabs"
+	! cut -f1 "$defs" | grep -qxF -- "$name" || die "--tracker $name: a tracker of that name exists"
+	[[ $name != none ]] || die "--tracker: 'none' is the runs without a tracker"
+	contract_cmd[$name]=$cmd
+	printf '%s\t%s\trun-contract.sh\tpid\t%s\twhole\tcontract\t%s (the contract, by pid)\n' \
+		"$name" "$name" "$kind" "${cmd//|//}" >>"$defs"
+done
+
 need_wlreport
-plan=$("$WLREPORT" scoreboard plan --paths "$paths" --reps "$reps" --trackers "$trackers" 2>&1) ||
-	die "${plan#wlreport: }"
+plan=$("$WLREPORT" scoreboard plan --defs "$defs" --paths "$paths" --reps "$reps" --trackers "$trackers" 2>&1) ||
+	{ rm -f "$defs"; die "${plan#wlreport: }"; }
 [ -n "$plan" ] || die "no runs: no path of $paths is run under $trackers"
 
 # The workloads the plan names, built when they are the default ones. A name
@@ -92,6 +120,11 @@ out=$(cd "$out" && pwd)
 [ -w "$out" ] || die "cannot write in $out"
 rm -rf "$out/raw"
 mkdir -p "$out/raw"
+mv "$defs" "$out/trackers.tsv"
+for name in "${!contract_cmd[@]}"; do
+	mkdir -p "$out/raw/$name"
+	printf '%s\n' "${contract_cmd[$name]}" >"$out/raw/$name/COMMAND"
+done
 started=$SECONDS
 
 # --- the tools: installed when missing, their versions asked at run time ----------
@@ -132,20 +165,21 @@ tool_setup() {
 		command -v valgrind >/dev/null || { echo "valgrind could not be installed"; return 1; }
 		valgrind --version 2>&1 | head -n 1
 		;;
-	*) echo "unknown tool $1"; return 1 ;;
+	*)
+		# a tracker of the contract: its command's program must be there
+		local c=${contract_cmd[$1]:-}
+		[ -n "$c" ] || { echo "unknown tool $1"; return 1; }
+		local -a w
+		read -r -a w <<<"$c"
+		command -v "${w[0]}" >/dev/null || { echo "${w[0]} is not installed"; return 1; }
+		# the contract's version stands for the tool's (docs/tracker-contract.md)
+		echo "contract 1.0"
+		;;
 	esac
 }
 
-# TRACKER -> tool, from the runner's name
-tool_of() {
-	case "$1" in
-	memtrack|memtrack-pid|maps|heap-bt) echo bpftrace ;;
-	memleak-*) echo memleak ;;
-	heaptrack*) echo heaptrack ;;
-	massif*|memcheck) echo valgrind ;;
-	*) echo "$1" ;;
-	esac
-}
+# TRACKER -> its tool, from the definitions
+tool_of() { awk -F'\t' -v t="$1" '$1 == t { print $2; exit }' "$out/trackers.tsv"; }
 
 mapfile -t tracker_list < <(cut -f1 <<<"$plan" | awk '!s[$0]++')
 declare -A tool_ok=()
@@ -226,9 +260,9 @@ elapsed=$((SECONDS - started))
 
 # --- the tables and the heat map ------------------------------------------------------------
 [ "$paths" -ef "$out/paths.tsv" ] || cp "$paths" "$out/paths.tsv"
-args=(scoreboard table --paths paths.tsv --reps "$reps" --trackers "$trackers" --raw raw
-	--versions versions.tsv --out .)
-record_render "$out" scoreboard.md paths.tsv versions.tsv raw -- "${args[@]}"
+args=(scoreboard table --defs trackers.tsv --paths paths.tsv --reps "$reps" --trackers "$trackers"
+	--raw raw --versions versions.tsv --out .)
+record_render "$out" scoreboard.md trackers.tsv paths.tsv versions.tsv raw -- "${args[@]}"
 err=$(cd "$out" && "$WLREPORT" "${args[@]}" 2>&1) ||
 	fail "the tables could not be made: ${err#wlreport: }"
 {

@@ -43,7 +43,8 @@ cells() {
 	check "$name.sh printed the table it wrote" cmp -s "$work/$name.stdout" "$work/$name/$name.md"
 	check "one cell per line of $name.list (${#LIST[@]})" \
 		test "$(($(wc -l <"$work/$name/$name.csv") - 1))" -eq "${#LIST[@]}"
-	"$WLREPORT" scoreboard check --csv "$work/$name/$name.csv" --expected "$scripts/scoreboard/expected" \
+	"$WLREPORT" scoreboard check --defs "$scripts/trackers/trackers.tsv" --csv "$work/$name/$name.csv" \
+		--expected "$scripts/scoreboard/expected" \
 		>"$work/$name.check" || not_ok "wlreport scoreboard check ran on $name.csv"
 	while IFS=$'\t' read -r what tv tracker path got expected; do
 		case "$what" in

@@ -7,7 +7,9 @@
 # bytearray-wl 4096: a heap block; mmap-wl --mode fixed: the overlay counted
 # twice; shm-wl sysv-same-key: the second shmget; and two that MemTracker's
 # rules make phantoms of: the static, non-PIE malloc-wl 1, whose first brk
-# counts from 0, and mmap-wl --mode fail-eexist, a failed mmap), 3 runs a cell (a cell
+# counts from 0, and mmap-wl --mode fail-eexist, a failed mmap), with the
+# example tracker of the contract (scripts/trackers/examples/malloc-calls.bt,
+# through --tracker, as a user adds one), 3 runs a cell (a cell
 # takes the class most of its runs had, so one run a tracker gets wrong, as bcc's
 # memleak now and then does, does not decide it), under
 # every tracker that paths.tsv runs on them, then checks each cell's class against
@@ -48,7 +50,9 @@ check "the subset's paths are in paths.tsv" test "$(wc -l <"$work/paths.tsv")" -
 
 start=$SECONDS
 rc=0
-"$scripts/scoreboard.sh" -p "$work/paths.tsv" -r 3 -o "$work/out" >"$work/stdout" 2>"$work/stderr" || rc=$?
+example="calls-bt:calls=bpftrace -B line $scripts/trackers/examples/malloc-calls.bt {pid}"
+"$scripts/scoreboard.sh" -p "$work/paths.tsv" -r 3 -o "$work/out" --tracker "$example" \
+	>"$work/stdout" 2>"$work/stderr" || rc=$?
 if ((rc == 0)); then
 	ok "scoreboard.sh ran ($((SECONDS - start)) s)"
 else
@@ -78,7 +82,9 @@ for f in "$work"/out/raw/*/SKIPPED; do
 	skip "$t: every cell has its expected class" "$t cannot run here: $(<"$f")"
 done
 
-"$WLREPORT" scoreboard check --csv "$work/out/scoreboard.csv" --expected "$scripts/scoreboard/expected" >"$work/check" ||
+check "the tracker of the contract has a row" grep -q '^| calls-bt |' "$work/out/scoreboard.md"
+"$WLREPORT" scoreboard check --defs "$work/out/trackers.tsv" --csv "$work/out/scoreboard.csv" \
+	--expected "$scripts/scoreboard/expected" >"$work/check" ||
 	not_ok "wlreport scoreboard check ran"
 while IFS=$'\t' read -r what tv tracker path got expected; do
 	case "$what" in

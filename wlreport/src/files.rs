@@ -2,7 +2,7 @@
 //! tab-separated) read into the typed rows of its table, the files it names
 //! read with it. `main.rs` only handles the arguments.
 
-use crate::{bench, overhead, paths};
+use crate::{bench, overhead, paths, scoreboard};
 use std::path::Path;
 
 /// A file's text; an error names the file.
@@ -97,4 +97,18 @@ pub fn bench_rows(manifest: &Path) -> Result<Vec<bench::Row>, String> {
         });
     }
     Ok(rows)
+}
+
+/// The trackers' definitions (`scripts/trackers/trackers.tsv`, and those
+/// `scoreboard.sh --tracker` adds).
+pub fn trackers(file: &Path) -> Result<Vec<scoreboard::Tracker>, String> {
+    scoreboard::read_trackers(&read(file)?).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+/// The scoreboard's paths (`scripts/scoreboard/paths.tsv`).
+pub fn scoreboard_paths(
+    file: &Path,
+    defs: &[scoreboard::Tracker],
+) -> Result<Vec<scoreboard::Path>, String> {
+    scoreboard::read_paths(&read(file)?, defs).map_err(|e| format!("{}: {e}", file.display()))
 }

@@ -24,13 +24,8 @@ fn run(cmd: &str, p: &mut lexopt::Parser) -> Res<()> {
             let (raw, out) = (o.path("raw")?, o.path("out")?);
             let runs = runs::read_raw(&files::read(&raw)?)
                 .map_err(|e| format!("{}: {e}", raw.display()))?;
-            let kernel: Vec<runs::Run> = match o.get("kernel-csv") {
-                Some(k) => kernel::read(k)?
-                    .iter()
-                    .map(runs::Run::from_kernel)
-                    .collect(),
-                None => vec![],
-            };
+            let kernel = o.get("kernel-csv").map_or(Ok(vec![]), kernel::read)?;
+            let kernel: Vec<runs::Run> = kernel.iter().map(runs::Run::from_kernel).collect();
             let t = sweep::tables(&runs, &requested, &kernel);
             write(&out.join("runs.csv"), &runs::csv(&runs, &kernel)?)?;
             write(&out.join("DATA.csv"), &t.data_csv)?;
@@ -114,39 +109,39 @@ fn run(cmd: &str, p: &mut lexopt::Parser) -> Res<()> {
 
 fn scoreboard_cmd(p: &mut lexopt::Parser) -> Res<()> {
     let sub = p.value()?.string()?;
-    let o = Opts::parse(
-        p,
-        &[
-            "paths", "reps", "raw", "versions", "out", "csv", "expected", "trackers",
-        ],
-    )?;
-    let only = match o.get("trackers") {
-        Some(t) => {
-            Some(scoreboard::select(t).map_err(|e| Failure::Usage(format!("--trackers: {e}")))?)
-        }
-        None => None,
+    let known = [
+        "paths", "reps", "raw", "versions", "out", "csv", "expected", "trackers", "defs",
+    ];
+    let o = Opts::parse(p, &known)?;
+    // The trackers' definitions (scripts/trackers/trackers.tsv and those added).
+    let defs = || -> Res<Vec<scoreboard::Tracker>> { Ok(files::trackers(&o.path("defs")?)?) };
+    let only = |defs: &[scoreboard::Tracker]| -> Res<Option<Vec<String>>> {
+        o.get("trackers")
+            .map(|t| {
+                scoreboard::select(t, defs).map_err(|e| Failure::Usage(format!("--trackers: {e}")))
+            })
+            .transpose()
     };
-    let read_paths = || -> Res<Vec<scoreboard::Path>> {
-        let f = o.path("paths")?;
-        Ok(scoreboard::read_paths(&files::read(&f)?)
-            .map_err(|e| format!("{}: {e}", f.display()))?)
+    let read_paths = |defs: &[scoreboard::Tracker]| -> Res<Vec<scoreboard::Path>> {
+        Ok(files::scoreboard_paths(&o.path("paths")?, defs)?)
     };
     match sub.as_str() {
-        "plan" => put(&scoreboard::plan(
-            &read_paths()?,
-            o.num("reps")?,
-            only.as_deref(),
-        )),
-        "table" => {
-            let (ps, out) = (read_paths()?, o.path("out")?);
-            let (vers, skipped) = scoreboard::read_versions(&files::read(&o.path("versions")?)?);
-            let cells = scoreboard::assemble(
-                &o.path("raw")?,
+        "plan" => {
+            let defs = defs()?;
+            let (ps, only) = (read_paths(&defs)?, only(&defs)?);
+            put(&scoreboard::plan(
                 &ps,
                 o.num("reps")?,
+                &defs,
                 only.as_deref(),
-                &skipped,
-            );
+            ))
+        }
+        "table" => {
+            let defs = defs()?;
+            let (ps, only, out) = (read_paths(&defs)?, only(&defs)?, o.path("out")?);
+            let (vers, skipped) = scoreboard::read_versions(&files::read(&o.path("versions")?)?);
+            let (raw, reps) = (o.path("raw")?, o.num("reps")?);
+            let cells = scoreboard::assemble(&raw, &ps, reps, &defs, only.as_deref(), &skipped);
             for (name, text) in scoreboard::files(&ps, &cells, &vers, &skipped)? {
                 write(&out.join(name), &text)?;
             }
@@ -161,7 +156,7 @@ fn scoreboard_cmd(p: &mut lexopt::Parser) -> Res<()> {
         }
         "check" => {
             let csv = o.path("csv")?;
-            let lines = scoreboard::check_dir(&files::read(&csv)?, &o.path("expected")?)
+            let lines = scoreboard::check_dir(&files::read(&csv)?, &o.path("expected")?, &defs()?)
                 .map_err(|e| format!("{}: {e}", csv.display()))?;
             put(&lines
                 .iter()

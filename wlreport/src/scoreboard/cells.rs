@@ -77,7 +77,7 @@ pub fn run_result(t: &Tracker, raw: &str, reference: Option<&str>) -> RunResult 
             r.attribute(&home);
             let (class, mut why) = classify(t.kind, &r, &truth);
             // memcheck's leak check, where the workload leaves blocks live
-            if t.name == "memcheck" && !r.note.contains("in use at exit 0 bytes") {
+            if t.reader == "memcheck-log" && !r.note.contains("in use at exit 0 bytes") {
                 why = if why.is_empty() {
                     r.note.clone()
                 } else {
@@ -104,7 +104,7 @@ pub fn run_result(t: &Tracker, raw: &str, reference: Option<&str>) -> RunResult 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cell {
     pub path: String,
-    pub tracker: &'static Tracker,
+    pub tracker: Tracker,
     pub runs: Vec<RunResult>,
     /// Why the tracker did not run here (the cell is then skipped).
     pub skipped: Option<String>,
@@ -162,24 +162,25 @@ pub fn assemble(
     raw: &std::path::Path,
     paths: &[Path],
     reps: u32,
-    only: Option<&[&str]>,
+    trackers: &[Tracker],
+    only: Option<&[String]>,
     cannot_run: &BTreeMap<String, String>,
 ) -> Vec<Cell> {
     let file = |t: &str, name: &str| std::fs::read_to_string(raw.join(t).join(name)).ok();
     let mut cells = vec![];
-    for t in TRACKERS
+    for t in trackers
         .iter()
         .filter(|t| only.is_none_or(|o| o.contains(&t.name)))
     {
-        let failed = file(t.name, "FAILED");
+        let failed = file(&t.name, "FAILED");
         let skipped = cannot_run
-            .get(t.tool)
+            .get(&t.tool)
             .cloned()
-            .or_else(|| file(t.name, "SKIPPED").map(|s| s.trim().to_string()));
+            .or_else(|| file(&t.name, "SKIPPED").map(|s| s.trim().to_string()));
         for path in paths.iter().filter(|p| p.trackers.contains(&t.name)) {
             let mut cell = Cell {
                 path: path.name.clone(),
-                tracker: t,
+                tracker: t.clone(),
                 runs: vec![],
                 skipped: skipped.clone(),
             };
@@ -189,7 +190,7 @@ pub fn assemble(
                     let reference = file("none", &id)
                         .and_then(|s| sections(&s).remove("json"))
                         .filter(|j| !j.trim().is_empty());
-                    cell.runs.push(match file(t.name, &id) {
+                    cell.runs.push(match file(&t.name, &id) {
                         Some(text) => run_result(t, &text, reference.as_deref()),
                         None => RunResult {
                             class: Class::Failed,
@@ -218,7 +219,7 @@ mod tests {
     fn cells_from_a_raw_folder() {
         let raw = std::env::temp_dir().join(format!("wlreport-cells-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&raw);
-        for t in ["none", "heap-bt", "memleak-p", "strace"] {
+        for t in ["none", "uprobes", "stacks-p", "syscalls"] {
             std::fs::create_dir_all(raw.join(t)).unwrap();
         }
         let json = report(&[
@@ -229,29 +230,34 @@ mod tests {
         let write = |f: &str, text: &str| std::fs::write(raw.join(f), text).unwrap();
         write("none/p.1.raw", &run(""));
         write(
-            "heap-bt/p.1.raw",
+            "uprobes/p.1.raw",
             &run("exit pid=7 calls=1 bytes=8192 frees=1\n"),
         );
-        write("memleak-p/SKIPPED", "no kernel headers\n");
-        write("strace/FAILED", "strace cannot attach\n");
-        let paths = read_paths("p\tmalloc-wl\t8192\theap-bt,memleak-p,strace,massif\n").unwrap();
-        let cannot = BTreeMap::from([("valgrind".to_string(), "not installed".to_string())]);
-        let cells = assemble(&raw, &paths, 1, None, &cannot);
+        write("stacks-p/SKIPPED", "no kernel headers\n");
+        write("syscalls/FAILED", "it cannot attach\n");
+        let d = defs();
+        let paths =
+            read_paths("p\tmalloc-wl\t8192\tuprobes,stacks-p,syscalls,snapshots\n", &d).unwrap();
+        let cannot = BTreeMap::from([("tool-e".to_string(), "not installed".to_string())]);
+        let cells = assemble(&raw, &paths, 1, &d, None, &cannot);
         std::fs::remove_dir_all(&raw).unwrap();
-        let got: Vec<(&str, String)> = cells.iter().map(|c| (c.tracker.name, c.label())).collect();
+        let got: Vec<(&str, String)> = cells
+            .iter()
+            .map(|c| (c.tracker.name.as_str(), c.label()))
+            .collect();
         assert_eq!(
             got,
             [
-                ("strace", "failed (strace cannot attach)".to_string()),
-                ("heap-bt", "exact".to_string()),
-                ("memleak-p", "skipped".to_string()),
-                ("massif", "skipped".to_string()),
+                ("syscalls", "failed (it cannot attach)".to_string()),
+                ("uprobes", "exact".to_string()),
+                ("stacks-p", "skipped".to_string()),
+                ("snapshots", "skipped".to_string()),
             ]
         );
         assert_eq!(cells[2].skipped.as_deref(), Some("no kernel headers"));
         assert_eq!(cells[3].skipped.as_deref(), Some("not installed"));
         // only the trackers asked for
-        let only = assemble(&raw, &paths, 1, Some(&["heap-bt"]), &cannot);
+        let only = assemble(&raw, &paths, 1, &d, Some(&["uprobes".to_string()]), &cannot);
         assert_eq!(only.len(), 1);
     }
 }

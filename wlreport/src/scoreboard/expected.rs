@@ -89,12 +89,16 @@ pub fn check(csv_text: &str, expected_text: &str, tool: &str) -> Result<Checked,
 /// Checks a scoreboard CSV against the expected files in `dir`, a line a
 /// cell: `[verdict, TOOL-VERSION, tracker, path, class, expected]`, verdict
 /// one of `same`, `differs`, `new`, `gone` (expected, not in the CSV) and
-/// `no-file` (no expected file for a tool's version).
-pub fn check_dir(csv_text: &str, dir: &std::path::Path) -> Result<Vec<[String; 6]>, String> {
-    // The user-space trackers' tools, and the kernel cells'.
-    let tools: Vec<&str> = TRACKERS
+/// `no-file` (no expected file for a tool's version). `trackers`: the
+/// user-space ones; the kernel cells' tools are known here.
+pub fn check_dir(
+    csv_text: &str,
+    dir: &std::path::Path,
+    trackers: &[Tracker],
+) -> Result<Vec<[String; 6]>, String> {
+    let tools: Vec<&str> = trackers
         .iter()
-        .map(|t| t.tool)
+        .map(|t| t.tool.as_str())
         .chain([crate::kpaths::TRACKER.1, crate::kleaks::TRACKER.1])
         .collect();
     let mut out = vec![];

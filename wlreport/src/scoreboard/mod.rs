@@ -27,6 +27,31 @@ pub use truth::*;
 mod testutil {
     use super::*;
 
+    /// Trackers of every output format, named for the tests: this crate
+    /// knows no tracker by name (scripts/trackers/trackers.tsv names them).
+    pub const DEFS: &str = "\
+exec-user\ttool-a\trun-a.sh\texec\tmapping\tprocess\tbpftrace-user-from-exec\tfrom exec, minus the null run
+pid-user\ttool-a\trun-a.sh\tpid\tmapping\twhole\tbpftrace-user-line\tat the --wait line
+peak\ttool-a\trun-a.sh\tpeak\tmapping\twhole\tbpftrace-peak-line\tpeak mapped
+syscalls\ttool-b\trun-b.sh\texec\tmapping\twhole\tuser-line-minus-null\tfrom exec, minus the null run
+uprobes\ttool-a\trun-a.sh\theap\tcalls\tprocess\tbpftrace-exit-lines\tuprobes
+stacks-p\ttool-c\trun-c.sh\tpid\tlive\twhole\tbcc-outstanding-stacks\tby pid
+stacks-c\ttool-c\trun-c.sh\tcmd\tlive\twhole\tbcc-outstanding-stacks\tfrom exec
+preload\ttool-d\trun-d.sh\tpreload\tcalls\twhole\theaptrack-print\tLD_PRELOAD
+snapshots\ttool-e\trun-e.sh\theap\tlive\twhole\tmassif-out\tpeak snapshot
+pages\ttool-e\trun-e.sh\tpages\tmapping\twhole\tmassif-out-minus-null\tpeak pages
+summary\ttool-e\trun-e.sh\tsummary\tcalls\tprocess\tmemcheck-log\ttotal heap usage
+contract-calls\tcontract-calls\trun-contract.sh\t1\tcalls\tprocess\tcontract\tthe contract
+";
+
+    pub fn defs() -> Vec<Tracker> {
+        read_trackers(DEFS).unwrap()
+    }
+
+    pub fn tracker(name: &str) -> Tracker {
+        defs().into_iter().find(|t| t.name == name).unwrap()
+    }
+
     pub fn truth(per_call: u64, mmap: u64, brk: u64) -> Truth {
         Truth {
             per_call,

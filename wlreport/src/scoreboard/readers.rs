@@ -289,6 +289,72 @@ pub fn memcheck(text: &str) -> Result<Reading, String> {
     })
 }
 
+/// The version of the tracker contract (`docs/tracker-contract.md`) this reads.
+pub const CONTRACT_VERSION: u32 = 1;
+
+/// A tracker of the contract: its reading is lines `KEY N` (KEY one of
+/// `bytes`, `calls`, `live_bytes`, `live_blocks`), each maybe after `pid=P `
+/// for one process's figure; other lines are not the reading. The figure a
+/// tracker of `kind` is held to: `bytes` and `calls` for calls and mapping,
+/// `live_bytes` (or `bytes`) and `live_blocks` for live.
+pub fn contract(text: &str, kind: Kind) -> Result<Reading, String> {
+    // (pid or 0, key) -> value; a line given twice is the last one
+    let mut got: BTreeMap<(u64, &str), u64> = BTreeMap::new();
+    for line in text.lines() {
+        let mut w = line.split_whitespace();
+        let (mut first, mut pid) = (w.next(), 0);
+        if let Some(p) = first.and_then(|f| f.strip_prefix("pid=")) {
+            let Ok(p) = p.parse() else { continue };
+            (pid, first) = (p, w.next());
+        }
+        let (Some(key), Some(value), None) = (first, w.next(), w.next()) else {
+            continue;
+        };
+        if !["bytes", "calls", "live_bytes", "live_blocks"].contains(&key) {
+            continue;
+        }
+        let value = value
+            .parse()
+            .map_err(|_| format!("not a whole number: {line}"))?;
+        got.insert((pid, key), value);
+    }
+    let (bytes_key, calls_key) = match kind {
+        Kind::Live => ("live_bytes", "live_blocks"),
+        Kind::Calls | Kind::Mapping => ("bytes", "calls"),
+    };
+    let of = |pid: u64| {
+        let b = got.get(&(pid, bytes_key)).or_else(|| {
+            (kind == Kind::Live)
+                .then(|| got.get(&(pid, "bytes")))
+                .flatten()
+        });
+        (b.copied(), got.get(&(pid, calls_key)).copied())
+    };
+    let mut pids: Vec<u64> = got.keys().map(|k| k.0).filter(|&p| p != 0).collect();
+    pids.dedup();
+    if pids.is_empty() {
+        let (Some(bytes), calls) = of(0) else {
+            return Err(format!("no '{bytes_key} N' line in the tracker's reading"));
+        };
+        return Ok(Reading {
+            bytes,
+            calls,
+            ..Default::default()
+        });
+    }
+    let mut r = Reading::default();
+    for pid in pids {
+        let (b, c) = of(pid);
+        let b = b.ok_or_else(|| format!("no 'pid={pid} {bytes_key} N' line"))?;
+        r.bytes += b;
+        if let Some(c) = c {
+            r.calls = Some(r.calls.unwrap_or(0) + c);
+        }
+        r.by_pid.push((pid, b, c));
+    }
+    Ok(r)
+}
+
 /// The tracker's reading of one run, from its raw file's sections.
 pub fn reading(t: &Tracker, s: &BTreeMap<String, String>) -> Result<Reading, String> {
     let sec = |n: &str| {
@@ -305,34 +371,35 @@ pub fn reading(t: &Tracker, s: &BTreeMap<String, String>) -> Result<Reading, Str
             ..Default::default()
         })
     };
-    match t.name {
-        "memtrack" => memtrack(
+    match t.reader.as_str() {
+        "bpftrace-user-from-exec" => memtrack(
             text,
             sec("null-tracker")?,
             s.get("pid")
                 .and_then(|p| p.trim().parse().ok())
                 .unwrap_or(0),
         ),
-        "strace" => minus_null(user_figure),
-        "memtrack-pid" => Ok(Reading {
+        "user-line-minus-null" => minus_null(user_figure),
+        "bpftrace-user-line" => Ok(Reading {
             bytes: user_figure(text)?,
             from_zero_brk: text.lines().find_map(|l| kv(l, "first_brk")).unwrap_or(0),
             ..Default::default()
         }),
-        "maps" => Ok(Reading {
+        "bpftrace-peak-line" => Ok(Reading {
             bytes: text
                 .lines()
                 .find_map(|l| kv(l, "peak"))
-                .ok_or("no peak= figure from maps.bt")?,
+                .ok_or("no peak= line")?,
             ..Default::default()
         }),
-        "heap-bt" => heap_bt(text),
-        "memleak-p" | "memleak-c" => memleak(text),
-        "heaptrack" | "heaptrack-p" => heaptrack(text),
-        "massif" => massif(text),
-        "massif-pages" => minus_null(|t| massif(t).map(|r| r.bytes)),
-        "memcheck" => memcheck(text),
-        n => Err(format!("no reader for tracker {n}")),
+        "bpftrace-exit-lines" => heap_bt(text),
+        "bcc-outstanding-stacks" => memleak(text),
+        "heaptrack-print" => heaptrack(text),
+        "massif-out" => massif(text),
+        "massif-out-minus-null" => minus_null(|t| massif(t).map(|r| r.bytes)),
+        "memcheck-log" => memcheck(text),
+        "contract" => contract(text, t.kind),
+        n => Err(format!("no reader for the format '{n}'")),
     }
 }
 
@@ -346,8 +413,8 @@ mod tests {
         let raw = "@@ status\n0\n@@ json\n{\"a\":1}\n@@ tracker\nexit pid=7 comm=malloc-wl user=4251291 mmap=1\n@@ null-tracker\nexit pid=6 comm=malloc-wl user=3849883 mmap=1\n";
         let s = sections(raw);
         assert_eq!(s["status"], "0\n");
-        let t = tracker("memtrack").unwrap();
-        assert_eq!(reading(t, &s).unwrap().bytes, 401408);
+        let t = tracker("exec-user");
+        assert_eq!(reading(&t, &s).unwrap().bytes, 401408);
         assert_eq!(
             user_figure(
                 "Attaching 9 probes...\nready\nuser=401408 mmap=266240 brk=135168\n401408\n"
@@ -407,7 +474,29 @@ mod tests {
         assert_eq!(classify(Kind::Mapping, &pie, &t).0, Class::Exact);
         // memtrack-pid's summary line says the same
         let raw = "@@ tracker\nuser=135168 mmap=0 brk=135168 first_brk=0 shm=0\n135168\n";
-        let by_pid = reading(tracker("memtrack-pid").unwrap(), &sections(raw)).unwrap();
+        let by_pid = reading(&tracker("pid-user"), &sections(raw)).unwrap();
         assert_eq!((by_pid.bytes, by_pid.from_zero_brk), (135168, 0));
+    }
+
+    #[test]
+    fn the_contracts_reading() {
+        let text = "Attaching 8 probes...\nready\nbytes 8192\ncalls 1\nsomething else 3\n";
+        assert_eq!(contract(text, Kind::Calls).unwrap(), r(8192, Some(1)));
+        // a live tracker: live_bytes and live_blocks, or bytes alone
+        let live = "live_bytes 4096\nlive_blocks 2\nbytes 9999\n";
+        assert_eq!(contract(live, Kind::Live).unwrap(), r(4096, Some(2)));
+        assert_eq!(contract("bytes 10\n", Kind::Live).unwrap(), r(10, None));
+        // per process: the sum, and each process for the attribution
+        let per = "pid=7 bytes 100\npid=7 calls 1\npid=9 bytes 50\npid=9 calls 2\n";
+        let p = contract(per, Kind::Calls).unwrap();
+        assert_eq!((p.bytes, p.calls), (150, Some(3)));
+        assert_eq!(p.by_pid, [(7, 100, Some(1)), (9, 50, Some(2))]);
+        assert!(contract("ready\n", Kind::Calls)
+            .unwrap_err()
+            .contains("no 'bytes N' line"));
+        assert!(contract("bytes lots\n", Kind::Calls).is_err());
+        let raw = "@@ status\n0\n@@ tracker\nready\nbytes 5\ncalls 1\n";
+        let t = tracker("contract-calls");
+        assert_eq!(reading(&t, &sections(raw)).unwrap(), r(5, Some(1)));
     }
 }

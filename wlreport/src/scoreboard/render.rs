@@ -62,8 +62,8 @@ pub fn csv(cells: &[Cell], versions: &BTreeMap<String, String>) -> Result<String
     w.write_record(CSV_HEADER.split(','))
         .map_err(|e| e.to_string())?;
     for c in cells {
-        let t = c.tracker;
-        let ver = versions.get(t.tool).cloned().unwrap_or_default();
+        let t = &c.tracker;
+        let ver = versions.get(&t.tool).cloned().unwrap_or_default();
         let mut bytes: Vec<u64> = c
             .runs
             .iter()
@@ -83,8 +83,8 @@ pub fn csv(cells: &[Cell], versions: &BTreeMap<String, String>) -> Result<String
         };
         w.write_record([
             c.path.clone(),
-            t.name.into(),
-            t.tool.into(),
+            t.name.clone(),
+            t.tool.clone(),
             ver,
             t.kind.as_str().into(),
             class,
@@ -117,6 +117,17 @@ pub fn csv(cells: &[Cell], versions: &BTreeMap<String, String>) -> Result<String
     String::from_utf8(w.into_inner().map_err(|e| e.to_string())?).map_err(|e| e.to_string())
 }
 
+/// The trackers of the cells, in the order their cells come.
+fn trackers_of(cells: &[Cell]) -> Vec<&Tracker> {
+    let mut ts: Vec<&Tracker> = vec![];
+    for c in cells {
+        if !ts.iter().any(|t| t.name == c.tracker.name) {
+            ts.push(&c.tracker);
+        }
+    }
+    ts
+}
+
 /// The markdown: a row a tracker, a column a path, then the trackers' versions.
 pub fn markdown(
     paths: &[Path],
@@ -124,10 +135,7 @@ pub fn markdown(
     versions: &BTreeMap<String, String>,
     skipped: &BTreeMap<String, String>,
 ) -> String {
-    let trackers: Vec<&Tracker> = TRACKERS
-        .iter()
-        .filter(|t| cells.iter().any(|c| c.tracker.name == t.name))
-        .collect();
+    let trackers = trackers_of(cells);
     let mut s = String::from("| tracker |");
     for p in paths {
         let _ = write!(s, " {} |", p.name);
@@ -147,10 +155,10 @@ pub fn markdown(
         s.push('\n');
     }
     s.push_str(
-        "\n| tracker | tool | version | how it runs | truth |\n| --- | --- | --- | --- | --- |\n",
+        "\n| tracker | tool | version | how it runs | truth | per process |\n| --- | --- | --- | --- | --- | --- |\n",
     );
     for t in &trackers {
-        let ver = match (versions.get(t.tool), skipped.get(t.tool)) {
+        let ver = match (versions.get(&t.tool), skipped.get(&t.tool)) {
             (_, Some(why)) => format!("cannot run: {why}"),
             (Some(v), None) => v.clone(),
             _ => "?".into(),
@@ -160,9 +168,16 @@ pub fn markdown(
             Kind::Live => "the ledger's malloc-family blocks live while held",
             Kind::Mapping => "the ledger's mapped growth while held (+ SysV segments)",
         };
+        // Only a tracker that reports each process apart can put a figure on
+        // the wrong one where it can be seen (misattributed).
+        let apart = if t.per_process {
+            "yes"
+        } else {
+            "no: one figure for the run"
+        };
         let _ = writeln!(
             s,
-            "| {} | {} | {ver} | {} | {truth} |",
+            "| {} | {} | {ver} | {} | {truth} | {apart} |",
             t.name, t.tool, t.how
         );
     }
@@ -173,10 +188,7 @@ pub fn markdown(
 /// a cell, CODE the class's place in `Class::ALL` (skipped: -1; n/a, a
 /// tracker that paths.tsv does not run on the path: -2).
 pub fn heat(paths: &[Path], cells: &[Cell]) -> String {
-    let trackers: Vec<&Tracker> = TRACKERS
-        .iter()
-        .filter(|t| cells.iter().any(|c| c.tracker.name == t.name))
-        .collect();
+    let trackers = trackers_of(cells);
     let mut s = String::new();
     for (y, t) in trackers.iter().enumerate() {
         for (x, p) in paths.iter().enumerate() {
@@ -242,7 +254,7 @@ mod tests {
 
     #[test]
     fn cells_versions_and_checks() {
-        let t = tracker("heaptrack").unwrap();
+        let t = tracker("preload");
         let run = |c| RunResult {
             class: c,
             why: String::new(),
@@ -267,9 +279,9 @@ mod tests {
         assert_eq!(version_number("valgrind-3.19.0"), Some("3.19.0".into()));
         assert_eq!(version_number("strace -- version 6.1"), Some("6.1".into()));
         assert_eq!(version_number("0.26.0+ds-1"), Some("0.26.0".into()));
-        let (v, s) = read_versions("heaptrack\theaptrack 1.4.0\nmemleak\t-\tno headers\n");
+        let (v, s) = read_versions("tool-d\ttool-d 1.4.0\ntool-c\t-\tno headers\n");
         assert_eq!(
-            (v["heaptrack"].as_str(), s["memleak"].as_str()),
+            (v["tool-d"].as_str(), s["tool-c"].as_str()),
             ("1.4.0", "no headers")
         );
         let csv_text = csv(&[cell], &v).unwrap();
@@ -277,11 +289,11 @@ mod tests {
             .lines()
             .nth(1)
             .unwrap()
-            .starts_with("m-1,heaptrack,heaptrack,1.4.0,calls,noise,"));
+            .starts_with("m-1,preload,tool-d,1.4.0,calls,noise,"));
         let (verdicts, missing) = check(
             &csv_text,
-            "tracker,path,class\nheaptrack,m-1,exact\nheaptrack,m-2,exact\n",
-            "heaptrack",
+            "tracker,path,class\npreload,m-1,exact\npreload,m-2,exact\n",
+            "tool-d",
         )
         .unwrap();
         assert_eq!(
@@ -290,11 +302,11 @@ mod tests {
                 expected: "exact".into()
             }
         );
-        assert_eq!(missing, ["heaptrack m-2"]);
+        assert_eq!(missing, ["preload m-2"]);
         let files = expected_files(&csv_text).unwrap();
         assert_eq!(
-            files["heaptrack-1.4.0.csv"],
-            "tracker,path,class\nheaptrack,m-1,noise\n"
+            files["tool-d-1.4.0.csv"],
+            "tracker,path,class\npreload,m-1,noise\n"
         );
     }
 }

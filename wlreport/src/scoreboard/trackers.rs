@@ -25,125 +25,88 @@ impl Kind {
             Kind::Mapping => "mapping",
         }
     }
+    pub fn parse(s: &str) -> Option<Kind> {
+        [Kind::Calls, Kind::Live, Kind::Mapping]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
 }
 
-/// One column of the scoreboard: a tracker run in one way.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One row of the scoreboard: a tracker run in one way, as
+/// `scripts/trackers/trackers.tsv` defines it (or `scoreboard.sh --tracker`
+/// adds it). This crate knows no tracker by name: only the formats of their
+/// outputs (`reader`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tracker {
-    /// The column's name.
-    pub name: &'static str,
+    /// The row's name.
+    pub name: String,
     /// The tool whose version is shown, and names the expected-results file.
-    pub tool: &'static str,
+    pub tool: String,
     /// The runner under `scripts/trackers/` and its mode.
-    pub runner: &'static str,
-    pub mode: &'static str,
+    pub runner: String,
+    pub mode: String,
     pub kind: Kind,
+    /// Whether it reports each process on its own, so that a figure put on
+    /// another process can be seen ([`Class::Misattributed`](super::Class)).
+    pub per_process: bool,
+    /// The format of its output (`reading` reads it).
+    pub reader: String,
     /// How it is run, for the tables.
-    pub how: &'static str,
+    pub how: String,
 }
 
-/// Every tracker, in the scoreboard's order.
-pub const TRACKERS: [Tracker; 12] = [
-    Tracker {
-        name: "memtrack",
-        tool: "bpftrace",
-        runner: "run-bpftrace.sh",
-        mode: "memtrack",
-        kind: Kind::Mapping,
-        how: "memtrack (GranuloTrack's rules): memtrack.bt from exec, minus the null run",
-    },
-    Tracker {
-        name: "memtrack-pid",
-        tool: "bpftrace",
-        runner: "run-bpftrace.sh",
-        mode: "memtrack-pid",
-        kind: Kind::Mapping,
-        how: "memtrack (GranuloTrack's rules): memtrack-pid.bt attached at the --wait line",
-    },
-    Tracker {
-        name: "maps",
-        tool: "bpftrace",
-        runner: "run-bpftrace.sh",
-        mode: "maps",
-        kind: Kind::Mapping,
-        how: "the correct rule: maps.bt at the --wait line, errors checked, unmaps taken off: peak mapped",
-    },
-    Tracker {
-        name: "strace",
-        tool: "strace",
-        runner: "run-strace.sh",
-        mode: "exec",
-        kind: Kind::Mapping,
-        how: "strace -f from exec (strace.sh), minus the null run",
-    },
-    Tracker {
-        name: "heap-bt",
-        tool: "bpftrace",
-        runner: "run-bpftrace.sh",
-        mode: "heap",
-        kind: Kind::Calls,
-        how: "heap.bt: uprobes on glibc's malloc family",
-    },
-    Tracker {
-        name: "memleak-p",
-        tool: "memleak",
-        runner: "run-memleak.sh",
-        mode: "pid",
-        kind: Kind::Live,
-        how: "memleak -p PID at the --wait line: outstanding while held",
-    },
-    Tracker {
-        name: "memleak-c",
-        tool: "memleak",
-        runner: "run-memleak.sh",
-        mode: "cmd",
-        kind: Kind::Live,
-        how: "memleak -c CMD: outstanding while held",
-    },
-    Tracker {
-        name: "heaptrack",
-        tool: "heaptrack",
-        runner: "run-heaptrack.sh",
-        mode: "preload",
-        kind: Kind::Calls,
-        how: "heaptrack CMD (LD_PRELOAD)",
-    },
-    Tracker {
-        name: "heaptrack-p",
-        tool: "heaptrack",
-        runner: "run-heaptrack.sh",
-        mode: "pid",
-        kind: Kind::Calls,
-        how: "heaptrack -p PID (gdb) at the --wait line",
-    },
-    Tracker {
-        name: "massif",
-        tool: "valgrind",
-        runner: "run-valgrind.sh",
-        mode: "massif",
-        kind: Kind::Live,
-        how: "massif: the peak snapshot's mem_heap_B",
-    },
-    Tracker {
-        name: "massif-pages",
-        tool: "valgrind",
-        runner: "run-valgrind.sh",
-        mode: "massif-pages",
-        kind: Kind::Mapping,
-        how: "massif --pages-as-heap=yes: peak pages, minus the null run",
-    },
-    Tracker {
-        name: "memcheck",
-        tool: "valgrind",
-        runner: "run-valgrind.sh",
-        mode: "memcheck",
-        kind: Kind::Calls,
-        how: "memcheck --leak-check=full: total heap usage",
-    },
-];
+fn good_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
 
-pub fn tracker(name: &str) -> Option<&'static Tracker> {
-    TRACKERS.iter().find(|t| t.name == name)
+/// Reads the trackers' table: `NAME TOOL RUNNER MODE KIND SCOPE READER HOW`
+/// a line, tab-separated (`scripts/trackers/trackers.tsv` says what each
+/// means); `#` starts a comment line.
+pub fn read_trackers(text: &str) -> Result<Vec<Tracker>, String> {
+    let mut all: Vec<Tracker> = vec![];
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let at = |e: String| format!("line {}: {e}", n + 1);
+        let f: Vec<&str> = line.split('\t').collect();
+        let [name, tool, runner, mode, kind, scope, reader, how] = f[..] else {
+            return Err(at(format!("not 8 tab-separated fields: {line}")));
+        };
+        if ![name, tool, runner, mode, reader]
+            .into_iter()
+            .all(good_name)
+        {
+            return Err(at(format!(
+                "names take letters, digits, '.', '_', '-': {line}"
+            )));
+        }
+        let kind = Kind::parse(kind).ok_or_else(|| at(format!("no kind '{kind}'")))?;
+        let per_process = match scope {
+            "process" => true,
+            "whole" => false,
+            s => return Err(at(format!("SCOPE is process or whole, not '{s}'"))),
+        };
+        if all.iter().any(|t| t.name == name) {
+            return Err(at(format!("tracker '{name}' given twice")));
+        }
+        all.push(Tracker {
+            name: name.into(),
+            tool: tool.into(),
+            runner: runner.into(),
+            mode: mode.into(),
+            kind,
+            per_process,
+            reader: reader.into(),
+            how: how.into(),
+        });
+    }
+    if all.is_empty() {
+        return Err("no trackers".into());
+    }
+    Ok(all)
 }
 
 /// One line of `paths.tsv`: a named workload path and the trackers it is run
@@ -153,20 +116,20 @@ pub struct Path {
     pub name: String,
     pub workload: String,
     pub args: Vec<String>,
-    pub trackers: Vec<&'static str>,
+    pub trackers: Vec<String>,
 }
 
 /// Which trackers a `trackers` field selects: comma-separated items, each a
 /// tracker's name, a kind (`calls`, `live`, `mapping`: every tracker of it),
 /// `all`, or one of those after `-` to take it out again (`all,-memleak-c`).
-pub fn select(spec: &str) -> Result<Vec<&'static str>, String> {
-    let mut on = [false; TRACKERS.len()];
+pub fn select(spec: &str, trackers: &[Tracker]) -> Result<Vec<String>, String> {
+    let mut on = vec![false; trackers.len()];
     for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (value, what) = match item.strip_prefix('-') {
             Some(rest) => (false, rest),
             None => (true, item),
         };
-        let hits: Vec<usize> = TRACKERS
+        let hits: Vec<usize> = trackers
             .iter()
             .enumerate()
             .filter(|(_, t)| what == "all" || t.name == what || t.kind.as_str() == what)
@@ -179,17 +142,17 @@ pub fn select(spec: &str) -> Result<Vec<&'static str>, String> {
             on[i] = value;
         }
     }
-    Ok(TRACKERS
+    Ok(trackers
         .iter()
         .zip(on)
         .filter(|(_, on)| *on)
-        .map(|(t, _)| t.name)
+        .map(|(t, _)| t.name.clone())
         .collect())
 }
 
 /// Reads `paths.tsv`: `NAME<TAB>WORKLOAD<TAB>ARGS<TAB>TRACKERS` a line (ARGS
 /// space-separated, ending with the size); `#` starts a comment line.
-pub fn read_paths(text: &str) -> Result<Vec<Path>, String> {
+pub fn read_paths(text: &str, trackers: &[Tracker]) -> Result<Vec<Path>, String> {
     let mut paths: Vec<Path> = vec![];
     for (n, line) in text.lines().enumerate() {
         let line = line.trim_end();
@@ -197,17 +160,13 @@ pub fn read_paths(text: &str) -> Result<Vec<Path>, String> {
             continue;
         }
         let f: Vec<&str> = line.split('\t').filter(|s| !s.is_empty()).collect();
-        let [name, workload, args, trackers] = f[..] else {
+        let [name, workload, args, spec] = f[..] else {
             return Err(format!(
                 "line {}: not 4 tab-separated fields: {line}",
                 n + 1
             ));
         };
-        let ok_name = |s: &str| {
-            s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        };
-        if !ok_name(name) || !ok_name(workload) {
+        if !good_name(name) || !good_name(workload) {
             return Err(format!(
                 "line {}: names take letters, digits, '.', '_', '-': {line}",
                 n + 1
@@ -220,12 +179,11 @@ pub fn read_paths(text: &str) -> Result<Vec<Path>, String> {
         if args.is_empty() {
             return Err(format!("line {}: no arguments (the size at least)", n + 1));
         }
-        let trackers = select(trackers).map_err(|e| format!("line {}: {e}", n + 1))?;
         paths.push(Path {
             name: name.into(),
             workload: workload.into(),
             args,
-            trackers,
+            trackers: select(spec, trackers).map_err(|e| format!("line {}: {e}", n + 1))?,
         });
     }
     if paths.is_empty() {
@@ -236,9 +194,9 @@ pub fn read_paths(text: &str) -> Result<Vec<Path>, String> {
 
 /// The runs to make: `TRACKER<TAB>RUNNER<TAB>MODE<TAB>ID<TAB>WORKLOAD<TAB>ARGS...`
 /// a line, tracker by tracker; ID is `PATH.REP`. `only` keeps those trackers.
-pub fn plan(paths: &[Path], reps: u32, only: Option<&[&str]>) -> String {
+pub fn plan(paths: &[Path], reps: u32, trackers: &[Tracker], only: Option<&[String]>) -> String {
     let mut s = String::new();
-    for t in TRACKERS
+    for t in trackers
         .iter()
         .filter(|t| only.is_none_or(|o| o.contains(&t.name)))
     {
@@ -262,26 +220,44 @@ pub fn plan(paths: &[Path], reps: u32, only: Option<&[&str]>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testutil::*;
     use super::*;
 
     #[test]
-    fn paths_and_selection() {
-        let p = read_paths("# name\tworkload\targs\ttrackers\nm-1\tmalloc-wl\t1\tall\nb-4\tbytearray-wl\t--touch 4096\tmapping,-strace\n").unwrap();
+    fn trackers_paths_and_selection() {
+        let d = defs();
+        let p = read_paths("# name\tworkload\targs\ttrackers\nm-1\tmalloc-wl\t1\tall\nb-4\tbytearray-wl\t--touch 4096\tmapping,-syscalls\n", &d).unwrap();
         assert_eq!(p.len(), 2);
-        assert_eq!(p[0].trackers.len(), TRACKERS.len());
+        assert_eq!(p[0].trackers.len(), d.len());
         assert_eq!(p[1].args, ["--touch", "4096"]);
+        assert_eq!(p[1].trackers, ["exec-user", "pid-user", "peak", "pages"]);
         assert_eq!(
-            p[1].trackers,
-            ["memtrack", "memtrack-pid", "maps", "massif-pages"]
+            select("uprobes,live", &d).unwrap(),
+            ["uprobes", "stacks-p", "stacks-c", "snapshots"]
         );
+        assert!(select("nosuch", &d).is_err());
+        assert!(read_paths("a\tmalloc-wl\t1\n", &d).is_err());
+        assert!(read_paths("a\tm\t1\tall\na\tm\t2\tall\n", &d).is_err());
+        let plan = plan(&p, 2, &d, Some(&["syscalls".to_string()]));
+        assert_eq!(plan, "syscalls\trun-b.sh\texec\tm-1.1\tmalloc-wl\t1\nsyscalls\trun-b.sh\texec\tm-1.2\tmalloc-wl\t1\n");
+        let uprobes = &d[4];
         assert_eq!(
-            select("heap-bt,live").unwrap(),
-            ["heap-bt", "memleak-p", "memleak-c", "massif"]
+            (uprobes.kind, uprobes.per_process, uprobes.reader.as_str()),
+            (Kind::Calls, true, "bpftrace-exit-lines")
         );
-        assert!(select("nosuch").is_err());
-        assert!(read_paths("a\tmalloc-wl\t1\n").is_err());
-        assert!(read_paths("a\tm\t1\tall\na\tm\t2\tall\n").is_err());
-        let plan = plan(&p, 2, Some(&["strace"]));
-        assert_eq!(plan, "strace\trun-strace.sh\texec\tm-1.1\tmalloc-wl\t1\nstrace\trun-strace.sh\texec\tm-1.2\tmalloc-wl\t1\n");
+        // what a definition must be
+        let line = "t\ttool\trun.sh\tm\tcalls\tprocess\tformat\thow";
+        assert!(read_trackers(line).is_ok());
+        for (bad, why) in [
+            (line.replace("calls", "bytes"), "no kind 'bytes'"),
+            (line.replace("process", "thread"), "SCOPE is process or whole"),
+            (line.replace("\thow", ""), "not 8 tab-separated fields"),
+            (line.replace("t\ttool", "t t\ttool"), "names take letters"),
+            (format!("{line}\n{line}"), "given twice"),
+            ("# only a comment".into(), "no trackers"),
+        ] {
+            let e = read_trackers(&bad).unwrap_err();
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
     }
 }
