@@ -50,7 +50,10 @@ fn a_scoreboard_of_a_tool_it_does_not_know_is_refused() {
         format!("{header}\np,t,nosuchtool,1.0,calls,exact,,1,1,,,1,,,\n"),
     )
     .unwrap();
-    let defs = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/trackers/trackers.tsv");
+    let defs = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scripts/trackers/trackers.tsv"
+    );
     let out = Command::new(BIN)
         .args(["scoreboard", "check", "--defs", defs, "--csv"])
         .arg(&csv)

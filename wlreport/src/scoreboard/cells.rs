@@ -236,8 +236,11 @@ mod tests {
         write("stacks-p/SKIPPED", "no kernel headers\n");
         write("syscalls/FAILED", "it cannot attach\n");
         let d = defs();
-        let paths =
-            read_paths("p\tmalloc-wl\t8192\tuprobes,stacks-p,syscalls,snapshots\n", &d).unwrap();
+        let paths = read_paths(
+            "p\tmalloc-wl\t8192\tuprobes,stacks-p,syscalls,snapshots\n",
+            &d,
+        )
+        .unwrap();
         let cannot = BTreeMap::from([("tool-e".to_string(), "not installed".to_string())]);
         let cells = assemble(&raw, &paths, 1, &d, None, &cannot);
         std::fs::remove_dir_all(&raw).unwrap();

@@ -250,7 +250,10 @@ mod tests {
         assert!(read_trackers(line).is_ok());
         for (bad, why) in [
             (line.replace("calls", "bytes"), "no kind 'bytes'"),
-            (line.replace("process", "thread"), "SCOPE is process or whole"),
+            (
+                line.replace("process", "thread"),
+                "SCOPE is process or whole",
+            ),
             (line.replace("\thow", ""), "not 8 tab-separated fields"),
             (line.replace("t\ttool", "t t\ttool"), "names take letters"),
             (format!("{line}\n{line}"), "given twice"),
