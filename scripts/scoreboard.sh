@@ -10,6 +10,9 @@
 #                        default all)
 #   -r, --reps N         runs of each cell (default 3)
 #   -o, --out DIR        output folder (default results/scoreboard)
+#       --allow-skip NAME
+#                        let tracker NAME be skipped (repeatable; all: any):
+#                        a tracker that cannot run here is otherwise a failure
 #       --tracker NAME:KIND=COMMAND
 #                        a tracker of the contract (docs/tracker-contract.md)
 #                        as a row of its own: KIND calls, live or mapping;
@@ -33,8 +36,10 @@
 # paths.tsv and trackers.tsv (the paths and trackers run), render and made (scripts/results.sh publish
 # scoreboard OUT puts the table and its records in docs/results/).
 # Errors are one line on stderr, "scoreboard.sh: ...". Exit status:
-#   0  the scoreboard is made (skipped trackers are in it, with the reason)
-#   1  it is made, but a tracker's runner failed: its cells are "failed"
+#   0  the scoreboard is made (trackers skipped with --allow-skip are in it,
+#      with the reason)
+#   1  it is made, but a tracker's runner failed (its cells are "failed"), or
+#      a tracker could not run here and was not allowed to be skipped
 #   2  usage or setup error, before anything ran: a bad option or paths
 #      file, a missing workload binary, an unwritable --out
 #   130, 143  interrupted by SIGINT, SIGTERM
@@ -51,7 +56,7 @@ trackers=all
 reps=3
 out="$repo/results/scoreboard"
 bin_dir="$repo/target/release"
-extra=()
+extra=() allowed=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-p|--paths) [ $# -ge 2 ] || die "$1 needs a value"; paths=$2; shift 2 ;;
@@ -60,6 +65,7 @@ while [ $# -gt 0 ]; do
 	-o|--out) [ $# -ge 2 ] || die "$1 needs a value"; out=$2; shift 2 ;;
 	--bin-dir) [ $# -ge 2 ] || die "$1 needs a value"; bin_dir=$2; shift 2 ;;
 	--tracker) [ $# -ge 2 ] || die "$1 needs a value"; extra+=("$2"); shift 2 ;;
+	--allow-skip) [ $# -ge 2 ] || die "$1 needs a value"; allowed+=("$2"); shift 2 ;;
 	-h|--help) usage; exit 0 ;;
 	*) die "unknown option: $1 (see --help)" ;;
 	esac
@@ -257,6 +263,24 @@ if [ -n "$bg" ]; then
 	bg=""
 fi
 elapsed=$((SECONDS - started))
+
+# A tracker that could not run here fails the scoreboard unless allowed to.
+for t in "${tracker_list[@]}"; do
+	why=""
+	tool=$(tool_of "$t")
+	if [ "${tool_ok[$tool]:-0}" != 1 ]; then
+		why=$(awk -F'\t' -v t="$tool" '$1 == t && $2 == "-" { print $3 }' "$out/versions.tsv")
+	elif [ -e "$out/raw/$t/SKIPPED" ]; then
+		why=$(<"$out/raw/$t/SKIPPED")
+	fi
+	[ -n "$why" ] || continue
+	if printf '%s\n' "${allowed[@]}" | grep -qxF -e "$t" -e all; then
+		say "$t skipped (allowed): $why"
+	else
+		say "$t cannot run here: $why (--allow-skip $t to accept)"
+		failed=1
+	fi
+done
 
 # --- the tables and the heat map ------------------------------------------------------------
 [ "$paths" -ef "$out/paths.tsv" ] || cp "$paths" "$out/paths.tsv"

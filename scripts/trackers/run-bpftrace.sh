@@ -37,23 +37,10 @@ ids=()
 # fail to attach, and a machine busy with other BPF programs can refuse its
 # RLIMIT_MEMLOCK: it is tried again, 10 s apart, 6 times.
 bt_start() {
-	local t=$1 bt=$2 try
+	local t=$1 bt=$2
 	shift 2
-	for try in 1 2 3 4 5 6; do
-		# room for a whole scoreboard's pointers (memtrack.bt keeps them per pid)
-		tr_start "$t" env BPFTRACE_MAP_KEYS_MAX=65536 bpftrace -B line "$here/$bt" "$@"
-		rl_watch=$rl_tr_pid
-		if rl_wait_for '^ready$' "$RL_TIMEOUT" "$t.out" "$t.err"; then
-			rl_watch=""
-			return 0
-		fi
-		rl_watch=""
-		if ! grep -Eq 'Error attaching probe|RLIMIT_MEMLOCK' "$t.err" || ((try == 6)); then break; fi
-		say "bpftrace $bt: $(last_line "$t.err"); again in 10 s"
-		tr_stop
-		sleep 10
-	done
-	fail "bpftrace $bt did not get ready: $(last_line "$t.out" "$t.err")"
+	# room for a whole scoreboard's pointers (memtrack.bt keeps them per pid)
+	tr_attach "$t" "bpftrace $bt" env BPFTRACE_MAP_KEYS_MAX=65536 bpftrace -B line "$here/$bt" "$@"
 }
 session() { bt_start "$rl_tmp/bt" "$1"; }
 # lines_of PID [JSON]: the session's lines for that process, and for the

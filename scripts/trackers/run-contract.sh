@@ -35,8 +35,7 @@ while IFS= read -r line; do
 	p=$rl_tmp/$rl_id
 	wl_spawn "$p" "${rl_cmd[0]}" --json --wait --hold inf "${rl_cmd[@]:1}" ||
 		fail "$rl_id: the workload never reached its --wait line: $(last_line "$p.err")"
-	tr_start "$p.tr" bash -c "${template//\{pid\}/$wl_pid}"
-	tr_wait_ready '^ready$' "$p.tr" "the tracker ($template)"
+	tr_attach "$p.tr" "the tracker ($template)" bash -c "${template//\{pid\}/$wl_pid}"
 	wl_release
 	sleep "$settle"
 	tr_stop

@@ -192,6 +192,31 @@ tr_wait_ready() {
 	rl_watch=""
 }
 
+# tr_attach PREFIX WHAT CMD...: starts the tracker CMD (tr_start) and waits for
+# its "ready" line. An attach of uprobes that failed ("Error attaching probe":
+# another tracer was attaching uprobes to the same library at that moment, as
+# memleak's runs do in the background of the scoreboard) is tried again, up
+# to 6 times, 10 s apart; any other failure fails the runner (exit 1) with
+# the tracker's own last line.
+tr_attach() {
+	local p=$1 what=$2 try
+	shift 2
+	for try in 1 2 3 4 5 6; do
+		tr_start "$p" "$@"
+		rl_watch=$rl_tr_pid
+		if rl_wait_for '^ready$' "$RL_TIMEOUT" "$p.out" "$p.err"; then
+			rl_watch=""
+			return 0
+		fi
+		rl_watch=""
+		if ! grep -Eq 'Error attaching probe|RLIMIT_MEMLOCK' "$p.err" || ((try == 6)); then break; fi
+		say "$what: $(last_line "$p.err"); again in 10 s"
+		tr_stop
+		sleep 10
+	done
+	fail "$what did not get ready: $(last_line "$p.out" "$p.err")"
+}
+
 # json_of FILE: the workload's report, the first line that is one (a tracker
 # may write on the same stdout).
 json_of() { grep -m 1 '^{"workload"' "$1" 2>/dev/null || true; }
