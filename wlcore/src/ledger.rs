@@ -36,6 +36,9 @@ pub enum Kind {
     /// Plain memory access by the workload (one byte written per page): no call
     /// at all, listed for what it does to the resident size.
     Access,
+    /// The workload holding what it allocated (`--hold`): no call; its
+    /// window is the hold, so a reader finds the hold without guessing.
+    Hold,
 }
 
 impl Kind {
@@ -44,6 +47,7 @@ impl Kind {
             Kind::Libc => "libc",
             Kind::Syscall => "syscall",
             Kind::Access => "access",
+            Kind::Hold => "hold",
         }
     }
 }
@@ -183,6 +187,29 @@ impl<'j> Ledger<'j> {
             },
             |_| Ret::Void,
         );
+    }
+
+    /// Records the hold (`--hold`): `f` holds; the entry's window is its start
+    /// and end.
+    pub fn hold<T>(&self, f: impl FnOnce() -> T) -> T {
+        if !self.recording {
+            return f();
+        }
+        let call = Call {
+            name: "hold",
+            kind: Kind::Hold,
+            args: &[],
+        };
+        let mut out = None;
+        let _ = self.call(
+            call,
+            || {
+                out = Some(f());
+                Ok(())
+            },
+            |_| Ret::Void,
+        );
+        out.expect("the hold ran")
     }
 
     /// The first half of recording a call by hand (one that cannot be wrapped in

@@ -501,9 +501,10 @@ impl Step<'_, '_> {
     }
 
     /// `--hold`: sleeps, or sees a stop signal; nothing to do without one.
+    /// The ledger lists the hold as an entry of its own.
     fn hold(&self) -> Result<Stop, Error> {
         match (self.signals, self.opts.hold) {
-            (Some(sig), Some(h)) => sig.hold(h),
+            (Some(sig), Some(h)) => self.ledger.hold(|| sig.hold(h)),
             _ => Ok(None),
         }
     }

@@ -25,8 +25,9 @@ pub const ALLOCATING: [&str; 8] = [
     "pvalloc",
 ];
 
-/// A hold shorter than this is not told from the calls around it: the hold
-/// is the one gap at least this long between two calls of the first repeat.
+/// In a report without a `hold` entry (one made before the ledger listed
+/// the hold), the hold is the one gap at least this long between two calls
+/// of the first repeat.
 pub const HOLD_GAP_NS: u64 = 40_000_000;
 
 /// One `--json` object: the run's header, its ledger, its outcome.
@@ -76,6 +77,8 @@ pub enum Kind {
     Libc,
     Syscall,
     Access,
+    /// The workload holding what it allocated (`--hold`): the entry's window.
+    Hold,
 }
 
 /// One call of the ledger.
@@ -158,6 +161,9 @@ impl Entry {
     /// is a pthread_join's, whose window spans the joined thread's own calls,
     /// which have entries of their own.
     pub fn mapping_change(&self) -> i64 {
+        if self.kind == Kind::Hold {
+            return 0;
+        }
         let mapped = match self.call.as_str() {
             "shmat" | "shmdt" | "pthread_join" => 0,
             _ => self.mapped_bytes.unwrap_or(0),
@@ -284,8 +290,9 @@ pub struct Timeline<'a> {
     pub entries: Vec<&'a Entry>,
     /// What was mapped after each entry, from before the first.
     pub mapped: Vec<i64>,
-    /// The entries up to the hold (the allocate side): those before the one
-    /// long gap; without a hold, up to the peak of what was mapped.
+    /// The entries up to the hold (the allocate side): those before its
+    /// `hold` entry (or, in an older report, the one long gap); without a
+    /// hold, up to the peak of what was mapped.
     pub held_end: usize,
     /// The same for the blocks live: up to the hold, or the peak of live bytes.
     pub live_end: usize,
@@ -294,12 +301,16 @@ pub struct Timeline<'a> {
 impl<'a> Timeline<'a> {
     pub fn of(report: &'a Report) -> Timeline<'a> {
         let entries = report.first_repeat();
-        let gap = entries
-            .windows(2)
-            .enumerate()
-            .map(|(k, w)| (w[1].start_ns.saturating_sub(w[0].start_ns), k + 1))
-            .filter(|&(g, _)| g >= HOLD_GAP_NS)
-            .max();
+        let hold = entries.iter().position(|e| e.kind == Kind::Hold);
+        let gap = hold.or_else(|| {
+            entries
+                .windows(2)
+                .enumerate()
+                .map(|(k, w)| (w[1].start_ns.saturating_sub(w[0].start_ns), k + 1))
+                .filter(|&(g, _)| g >= HOLD_GAP_NS)
+                .max()
+                .map(|(_, k)| k)
+        });
         let mut live = Live::default();
         let (mut now, mut mapped) = (0i64, vec![]);
         let (mut peak, mut at_peak) = (i64::MIN, 0);
@@ -316,7 +327,7 @@ impl<'a> Timeline<'a> {
             }
         }
         let (held_end, live_end) = match gap {
-            Some((_, k)) => (k, k),
+            Some(k) => (k, k),
             None => (at_peak, live_at),
         };
         Timeline {
@@ -409,6 +420,24 @@ mod tests {
         let live = t.live_while_held();
         assert_eq!((live.blocks(), live.bytes()), (1, 1048576));
         assert_eq!(r.pids(), [7]);
+    }
+
+    #[test]
+    fn the_hold_entry_marks_the_hold() {
+        // a hold shorter than any gap rule, listed as such
+        let hold = r#"{"repeat":1,"pid":7,"tid":7,"call":"hold","kind":"hold","args":{},"ret":null,"errno":null,"start_ns":2000,"end_ns":3000,"mapped_bytes":0}"#;
+        let text = report(&[
+            entry("malloc", r#""size":100"#, r#""0x10""#, 135168, 0),
+            entry("malloc", r#""size":200"#, r#""0x20""#, 0, 1000),
+            hold.to_string(),
+            entry("free", r#""ptr":"0x20""#, "null", 0, 4000),
+            entry("free", r#""ptr":"0x10""#, "null", 0, 5000),
+        ]);
+        let r = Report::parse(&text).unwrap();
+        let t = Timeline::of(&r);
+        assert_eq!((t.held_end, t.live_end), (2, 2));
+        assert_eq!(t.live_while_held().bytes(), 300);
+        assert_eq!(r.ledger[2].mapping_change(), 0);
     }
 
     #[test]
