@@ -112,3 +112,19 @@ pub fn scoreboard_paths(
 ) -> Result<Vec<scoreboard::Path>, String> {
     scoreboard::read_paths(&read(file)?, defs).map_err(|e| format!("{}: {e}", file.display()))
 }
+
+/// The `.csv` files of a folder by name, with their text (none when the
+/// folder is missing): the expected files as they were.
+pub fn csv_files(dir: &Path) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(out);
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".csv") {
+            out.insert(name, read(&e.path())?);
+        }
+    }
+    Ok(out)
+}

@@ -335,11 +335,11 @@ KLEAK-END 0\r
         );
         assert_eq!(lines[8], "Other objects kmemleak reported: 1");
         let c = csv(&s, "7.2.13").unwrap();
-        let files = crate::scoreboard::expected_files(&c).unwrap();
+        let files = crate::scoreboard::expected_files(&c, &Default::default()).unwrap();
         assert_eq!(
             files["kmemleak-7.2.13.csv"],
-            "tracker,path,class\nkmemleak,kmalloc-3000,rounded\nkmemleak,vmalloc-20000,missed\n\
-             kmemleak,krealloc-50-10000,missed\n"
+            "tracker,path,class,diff,tolerance,why\nkmemleak,kmalloc-3000,rounded,+1096,0,\n\
+             kmemleak,vmalloc-20000,missed,,0,\nkmemleak,krealloc-50-10000,missed,,0,\n"
         );
         assert!(c.lines().nth(1).unwrap().contains(",4096,3000,,,2,"), "{c}");
     }

@@ -786,10 +786,10 @@ mod tests {
              (two events, one ptr)\",131072,65536,,,3,,,\"listed as kmalloc, 65536 B allocated\""
         );
         // what `wlreport scoreboard expected` and `check` make of it
-        let files = crate::scoreboard::expected_files(&text).unwrap();
+        let files = crate::scoreboard::expected_files(&text, &Default::default()).unwrap();
         assert_eq!(
             files["linux-7.2.13.csv"],
-            "tracker,path,class\nkmem-sum,kmalloc-65536,double\n"
+            "tracker,path,class,diff,tolerance,why\nkmem-sum,kmalloc-65536,double,+65536,0,\n"
         );
         let (verdicts, missing) =
             crate::scoreboard::check(&text, &files["linux-7.2.13.csv"], "linux").unwrap();

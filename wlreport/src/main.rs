@@ -149,7 +149,8 @@ fn scoreboard_cmd(p: &mut lexopt::Parser) -> Res<()> {
         }
         "expected" => {
             let out = o.path("out")?;
-            for (name, text) in scoreboard::expected_files(&files::read(&o.path("csv")?)?)? {
+            let old = files::csv_files(&out)?;
+            for (name, text) in scoreboard::expected_files(&files::read(&o.path("csv")?)?, &old)? {
                 write(&out.join(name), &text)?;
             }
             Ok(())

@@ -111,32 +111,36 @@ pub struct Cell {
 }
 
 impl Cell {
-    /// The class most runs had; on a tie, the worse one (later in `Class`).
+    /// The class its runs had; `Unstable` when they did not all have the
+    /// same (a majority decides nothing).
     pub fn class(&self) -> Option<Class> {
-        let mut count: BTreeMap<Class, usize> = BTreeMap::new();
-        for r in &self.runs {
-            *count.entry(r.class).or_default() += 1;
+        let first = self.runs.first()?.class;
+        if self.runs.iter().all(|r| r.class == first) {
+            Some(first)
+        } else {
+            Some(Class::Unstable)
         }
-        count
-            .into_iter()
-            .max_by_key(|&(c, n)| (n, c))
-            .map(|(c, _)| c)
     }
+    /// The run whose reason the cell shows (the first, when unstable).
     pub fn main_run(&self) -> Option<&RunResult> {
-        let c = self.class()?;
-        self.runs.iter().find(|r| r.class == c)
+        self.runs.first()
     }
     pub fn stable(&self) -> bool {
         self.runs
             .windows(2)
             .all(|w| w[0].class == w[1].class && w[0].reading == w[1].reading)
     }
-    /// What the table shows: the class and the reason, or "skipped".
+    /// What the table shows: the class and the reason (each run's, when they
+    /// disagree), or "skipped".
     pub fn label(&self) -> String {
         if self.skipped.is_some() {
             return "skipped".into();
         }
         match (self.class(), self.main_run()) {
+            (Some(Class::Unstable), _) => {
+                let runs: Vec<String> = self.runs.iter().map(RunResult::label).collect();
+                format!("unstable [runs: {}]", runs.join("; "))
+            }
             (Some(c), Some(r)) => {
                 let mut s = c.as_str().to_string();
                 if !r.why.is_empty() {
@@ -149,6 +153,16 @@ impl Cell {
                 s
             }
             _ => "not run".into(),
+        }
+    }
+}
+
+impl RunResult {
+    /// One run as an unstable cell shows it: its class and reason.
+    pub fn label(&self) -> String {
+        match self.why.as_str() {
+            "" => self.class.as_str().to_string(),
+            why => format!("{} ({why})", self.class.as_str()),
         }
     }
 }

@@ -15,10 +15,13 @@ pub enum Class {
     Misattributed,
     /// The run failed or its output could not be read.
     Failed,
+    /// A cell whose runs did not agree on a class (each run is shown): never
+    /// decided by a majority.
+    Unstable,
 }
 
 impl Class {
-    pub const ALL: [Class; 8] = [
+    pub const ALL: [Class; 9] = [
         Class::Exact,
         Class::Rounded,
         Class::Noise,
@@ -27,6 +30,7 @@ impl Class {
         Class::Missed,
         Class::Misattributed,
         Class::Failed,
+        Class::Unstable,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -38,6 +42,7 @@ impl Class {
             Class::Missed => "missed",
             Class::Misattributed => "misattributed",
             Class::Failed => "failed",
+            Class::Unstable => "unstable",
         }
     }
     pub fn parse(s: &str) -> Option<Class> {

@@ -2,26 +2,150 @@
 
 use super::*;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
-/// The expected-results files a scoreboard CSV makes: `TOOL-VERSION.csv` ->
-/// its `tracker,path,class` rows (skipped cells left out).
-pub fn expected_files(csv_text: &str) -> Result<BTreeMap<String, String>, String> {
-    let mut files: BTreeMap<String, String> = BTreeMap::new();
+/// The header of an expected file.
+pub const EXPECTED_HEADER: &str = "tracker,path,class,diff,tolerance,why";
+
+/// One expected cell: its class, its figure's difference from the truth
+/// (none for a cell without a figure), and how far the figure may move
+/// (0: exactly) with why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expected {
+    pub class: String,
+    pub diff: Option<i128>,
+    pub tolerance: u64,
+    pub why: String,
+}
+
+impl Expected {
+    /// Whether a cell of `class` whose figure is off by `diff` is this one.
+    pub fn holds(&self, class: &str, diff: Option<i128>) -> bool {
+        class == self.class
+            && match (self.diff, diff) {
+                (Some(e), Some(d)) => (e - d).unsigned_abs() <= u128::from(self.tolerance),
+                (e, d) => e == d,
+            }
+    }
+
+    pub fn show(&self) -> String {
+        match self.diff {
+            Some(d) if self.tolerance > 0 => format!("{} {d:+} ±{}", self.class, self.tolerance),
+            Some(d) => format!("{} {d:+}", self.class),
+            None => self.class.clone(),
+        }
+    }
+}
+
+/// A cell of a scoreboard CSV as the expected files see it:
+/// `(tool-version file, tracker, path, class, diff)`.
+type Found = (String, String, String, String, Option<i128>);
+
+fn cells(csv_text: &str) -> Result<Vec<Found>, String> {
     let mut r = csv::Reader::from_reader(csv_text.as_bytes());
+    let h = r.headers().map_err(|e| e.to_string())?.clone();
+    let col = |n: &str| {
+        h.iter()
+            .position(|c| c == n)
+            .ok_or(format!("scoreboard.csv has no {n} column"))
+    };
+    let [ip, it, itool, iv, ic, ifig, itruth] = [
+        "path",
+        "tracker",
+        "tool",
+        "version",
+        "class",
+        "figure_bytes",
+        "truth_bytes",
+    ]
+    .map(col);
+    let (ip, it, itool, iv, ic, ifig, itruth) = (ip?, it?, itool?, iv?, ic?, ifig?, itruth?);
+    let mut out = vec![];
     for rec in r.records() {
         let rec = rec.map_err(|e| e.to_string())?;
-        let f: Vec<&str> = rec.iter().collect();
-        let [path, tracker, tool, version, _, class, ..] = f[..] else {
-            return Err("scoreboard.csv: too few columns".into());
+        let num = |i: usize| rec[i].parse::<i128>().ok();
+        let diff = num(ifig).zip(num(itruth)).map(|(f, t)| f - t);
+        out.push((
+            format!("{}-{}.csv", &rec[itool], &rec[iv]),
+            rec[it].to_string(),
+            rec[ip].to_string(),
+            rec[ic].to_string(),
+            diff,
+        ));
+    }
+    Ok(out)
+}
+
+/// Reads an expected file: `tracker,path` -> the expected cell. A file of
+/// the older form (`tracker,path,class`) holds classes only.
+pub fn read_expected(text: &str) -> Result<BTreeMap<(String, String), Expected>, String> {
+    let mut exp = BTreeMap::new();
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    for rec in r.records() {
+        let rec = rec.map_err(|e| e.to_string())?;
+        let (Some(t), Some(p), Some(c)) = (rec.get(0), rec.get(1), rec.get(2)) else {
+            return Err(format!("expected file: rows of {EXPECTED_HEADER}"));
         };
-        if class == "skipped" || class == "not run" {
-            continue;
-        }
+        let bad = |what: &str| format!("expected file: {t},{p}: {what} is not a number");
+        let diff = match rec.get(3).unwrap_or("") {
+            "" => None,
+            d => Some(d.parse().map_err(|_| bad("diff"))?),
+        };
+        let tolerance = match rec.get(4).unwrap_or("") {
+            "" => 0,
+            v => v.parse().map_err(|_| bad("tolerance"))?,
+        };
+        let e = Expected {
+            class: c.into(),
+            diff,
+            tolerance,
+            why: rec.get(5).unwrap_or("").into(),
+        };
+        exp.insert((t.into(), p.into()), e);
+    }
+    Ok(exp)
+}
+
+/// The expected-results files a scoreboard CSV makes: `TOOL-VERSION.csv` ->
+/// each cell's class and figure's difference from the truth. From `old`, the
+/// files as they were, a cell keeps its tolerance (and why), and a cell this
+/// run skipped keeps what was expected of it.
+pub fn expected_files(
+    csv_text: &str,
+    old: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    let mut kept: BTreeMap<String, BTreeMap<(String, String), Expected>> = BTreeMap::new();
+    for (name, text) in old {
+        kept.insert(name.clone(), read_expected(text)?);
+    }
+    for (file, tracker, path, class, mut diff) in cells(csv_text)? {
+        let before = kept
+            .get(&file)
+            .and_then(|k| k.get(&(tracker.clone(), path.clone())));
+        // A cell this run could not make keeps what was expected of it.
+        let class = match (class.as_str(), before) {
+            ("skipped" | "not run", Some(b)) => {
+                diff = b.diff;
+                b.class.clone()
+            }
+            ("skipped" | "not run", None) => continue,
+            _ => class,
+        };
+        let (tolerance, why) = before.map_or((0, String::new()), |e| (e.tolerance, e.why.clone()));
         let e = files
-            .entry(format!("{tool}-{version}.csv"))
-            .or_insert_with(|| "tracker,path,class\n".into());
-        let _ = writeln!(e, "{tracker},{path},{class}");
+            .entry(file)
+            .or_insert_with(|| format!("{EXPECTED_HEADER}\n"));
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(vec![]);
+        let diff = diff.map_or(String::new(), |d| format!("{d:+}"));
+        w.write_record([tracker, path, class, diff, tolerance.to_string(), why])
+            .map_err(|e| e.to_string())?;
+        e.push_str(&String::from_utf8_lossy(
+            &w.into_inner().map_err(|e| e.to_string())?,
+        ));
     }
     Ok(files)
 }
@@ -34,45 +158,29 @@ pub enum Verdict {
     NotExpected,
 }
 
-/// A check's verdicts (`tracker`, `path`, class found, verdict) and the
+/// A check's verdicts (`tracker`, `path`, what was found, verdict) and the
 /// expected cells that the scoreboard does not have (`tracker path`).
 pub type Checked = (Vec<(String, String, String, Verdict)>, Vec<String>);
 
-/// Compares the scoreboard CSV's classes with an expected file's: a verdict
-/// for every cell of `tool` in the CSV, and the expected cells that are not in
-/// the CSV.
+/// Compares the scoreboard CSV's cells of `tool` with an expected file's: a
+/// verdict for every cell of `tool` in the CSV (its class, and its figure
+/// within the tolerance), and the expected cells that are not in the CSV.
 pub fn check(csv_text: &str, expected_text: &str, tool: &str) -> Result<Checked, String> {
-    let mut exp: BTreeMap<(String, String), String> = BTreeMap::new();
-    let mut r = csv::Reader::from_reader(expected_text.as_bytes());
-    for rec in r.records() {
-        let rec = rec.map_err(|e| e.to_string())?;
-        let (Some(t), Some(p), Some(c)) = (rec.get(0), rec.get(1), rec.get(2)) else {
-            return Err("expected file: rows of tracker,path,class".into());
-        };
-        exp.insert((t.into(), p.into()), c.into());
-    }
+    let exp = read_expected(expected_text)?;
     let mut out = vec![];
     let mut seen = vec![];
-    let mut r = csv::Reader::from_reader(csv_text.as_bytes());
-    let h = r.headers().map_err(|e| e.to_string())?.clone();
-    let col = |n: &str| {
-        h.iter()
-            .position(|c| c == n)
-            .ok_or(format!("scoreboard.csv has no {n} column"))
-    };
-    let (ip, it, itool, ic) = (col("path")?, col("tracker")?, col("tool")?, col("class")?);
-    for rec in r.records() {
-        let rec = rec.map_err(|e| e.to_string())?;
-        if &rec[itool] != tool || &rec[ic] == "skipped" {
+    for (file, tracker, path, class, diff) in cells(csv_text)? {
+        if !file.starts_with(&format!("{tool}-")) || class == "skipped" {
             continue;
         }
-        let key = (rec[it].to_string(), rec[ip].to_string());
-        let got = rec[ic].to_string();
+        let key = (tracker, path);
+        let got = match diff {
+            Some(d) => format!("{class} {d:+}"),
+            None => class.clone(),
+        };
         let v = match exp.get(&key) {
-            Some(e) if *e == got => Verdict::Same,
-            Some(e) => Verdict::Differs {
-                expected: e.clone(),
-            },
+            Some(e) if e.holds(&class, diff) => Verdict::Same,
+            Some(e) => Verdict::Differs { expected: e.show() },
             None => Verdict::NotExpected,
         };
         seen.push(key.clone());
@@ -102,7 +210,7 @@ pub fn check_dir(
         .chain([crate::kpaths::TRACKER.1, crate::kleaks::TRACKER.1])
         .collect();
     let mut out = vec![];
-    for name in expected_files(csv_text)?.keys() {
+    for name in expected_files(csv_text, &BTreeMap::new())?.keys() {
         let tv = name.trim_end_matches(".csv");
         let tool = tools
             .iter()

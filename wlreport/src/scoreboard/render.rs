@@ -268,13 +268,15 @@ mod tests {
             runs: vec![run(Class::Exact), run(Class::Noise), run(Class::Noise)],
             skipped: None,
         };
-        assert_eq!(cell.class(), Some(Class::Noise));
+        // runs that disagree make their own class, whatever the majority
+        assert_eq!(cell.class(), Some(Class::Unstable));
         assert!(!cell.stable());
-        let tie = Cell {
-            runs: vec![run(Class::Exact), run(Class::Missed)],
-            ..cell.clone()
+        assert_eq!(cell.label(), "unstable [runs: exact; noise; noise]");
+        let cell = Cell {
+            runs: vec![run(Class::Noise), run(Class::Noise), run(Class::Noise)],
+            ..cell
         };
-        assert_eq!(tie.class(), Some(Class::Missed));
+        assert_eq!(cell.class(), Some(Class::Noise));
         assert_eq!(version_number("bpftrace v0.17.0"), Some("0.17.0".into()));
         assert_eq!(version_number("valgrind-3.19.0"), Some("3.19.0".into()));
         assert_eq!(version_number("strace -- version 6.1"), Some("6.1".into()));
@@ -303,10 +305,31 @@ mod tests {
             }
         );
         assert_eq!(missing, ["preload m-2"]);
-        let files = expected_files(&csv_text).unwrap();
+        let files = expected_files(&csv_text, &BTreeMap::new()).unwrap();
         assert_eq!(
             files["tool-d-1.4.0.csv"],
-            "tracker,path,class\npreload,m-1,noise\n"
+            "tracker,path,class,diff,tolerance,why\npreload,m-1,noise,+0,0,\n"
+        );
+        // the figure counts: a difference the file does not allow fails, one
+        // within its tolerance passes; a tolerance is kept when made again
+        let figure = |f: u64| csv_text.replace(",noise,,1,1,", &format!(",noise,,{f},1,"));
+        let exp = "tracker,path,class,diff,tolerance,why\npreload,m-1,noise,+4096,0,\n";
+        let v = |csv: &str, exp: &str| check(csv, exp, "tool-d").unwrap().0[0].3.clone();
+        assert_eq!(v(&figure(4097), exp), Verdict::Same);
+        assert_eq!(
+            v(&figure(4098), exp),
+            Verdict::Differs {
+                expected: "noise +4096".into()
+            }
+        );
+        let loose = "tracker,path,class,diff,tolerance,why\npreload,m-1,noise,+4096,10,it varies\n";
+        assert_eq!(v(&figure(4107), loose), Verdict::Same);
+        assert!(matches!(v(&figure(4108), loose), Verdict::Differs { .. }));
+        let old = BTreeMap::from([("tool-d-1.4.0.csv".to_string(), loose.to_string())]);
+        let again = expected_files(&figure(4097), &old).unwrap();
+        assert_eq!(
+            again["tool-d-1.4.0.csv"],
+            "tracker,path,class,diff,tolerance,why\npreload,m-1,noise,+4096,10,it varies\n"
         );
     }
 }
