@@ -238,30 +238,39 @@ run_fg() {
 	done <<<"$1"
 }
 specs=$(cut -f1-3 <<<"$plan" | awk '!s[$0]++' | grep -v '^none' || true)
-# heap.bt and memleak cannot both have uprobes on glibc's malloc family at
-# once (bpftrace fails to attach): heap.bt runs first, alone.
-run_fg "$(grep '^heap-bt' <<<"$specs" || true)"
-# memleak waits a second or two for its reports on every run: its runs go on
-# in the background, next to the others (they do not count each other's
-# processes: every tracker here follows its own pids).
+# Two tracers attaching uprobes to glibc at once fail (bpftrace's "Error
+# attaching probe", bcc's "Failed to attach BPF to uprobe"), so the runs are
+# grouped by runner: heap.bt (run-bpftrace.sh heap) first, alone; memleak
+# (run-memleak.sh), which waits a second or two for its reports on every run,
+# in the background next to the trackers without uprobes (none counts another's
+# processes: each follows its own pids); the trackers of the contract, which
+# may use uprobes, last, alone.
+of_runner() { awk -F'\t' -v r="$1" -v m="${2:-}" '$2 == r && (m == "" || $3 == m)' <<<"$specs"; }
+heap=$(of_runner run-bpftrace.sh heap)
+background=$(of_runner run-memleak.sh)
+contract=$(of_runner run-contract.sh)
+rest=$(grep -vxF -e "${heap:-@}" -e "${contract:-@}" <<<"$specs" | grep -vxF -f <(printf '%s\n' "${background:-@}") || true)
+run_fg "$heap"
 bg=""
-if grep -q '^memleak' <<<"$specs" && [ "${tool_ok[memleak]:-0}" = 1 ]; then
+if [ -n "$background" ]; then
 	(
 		rc=0
 		while IFS=$'\t' read -r t runner mode; do
+			[ "${tool_ok[$(tool_of "$t")]:-0}" = 1 ] || continue
 			run_tracker "$t" "$runner" "$mode" || rc=1
-		done < <(grep '^memleak' <<<"$specs")
+		done <<<"$background"
 		exit "$rc"
 	) &
 	bg=$!
 fi
 trap '[ -z "$bg" ] || kill "$bg" 2>/dev/null || true' EXIT
-run_fg "$(grep -v -e '^memleak' -e '^heap-bt' <<<"$specs" || true)"
+run_fg "$rest"
 if [ -n "$bg" ]; then
 	say "waiting for memleak's runs"
 	wait "$bg" || failed=1
 	bg=""
 fi
+run_fg "$contract"
 elapsed=$((SECONDS - started))
 
 # A tracker that could not run here fails the scoreboard unless allowed to.
