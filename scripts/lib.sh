@@ -90,9 +90,10 @@ record_render() {
 	printf 'Made by `%s` on %s, on a host of %s CPUs (Linux %s).\n' "$MADE_BY" \
 		"$(date -u +%Y-%m-%d)" "$(nproc)" "$(uname -r)" >"$out/made"
 }
-# The command line that started the script, for record_render.
+# The command line that started the script, quoted as a shell would take it
+# again, for record_render.
 MADE_BY="scripts/${0#*scripts/}"
-MADE_BY+="${*:+ $*}"
+(($# == 0)) || MADE_BY+=$(printf ' %q' "$@")
 
 # need_pkgs PKG...: installs the Debian packages that are missing (needs root).
 need_pkgs() {

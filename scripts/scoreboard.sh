@@ -296,6 +296,7 @@ done
 args=(scoreboard table --defs trackers.tsv --paths paths.tsv --reps "$reps" --trackers "$trackers"
 	--raw raw --versions versions.tsv --out .)
 record_render "$out" scoreboard.md trackers.tsv paths.tsv versions.tsv raw -- "${args[@]}"
+sed -i "s/\.\$/, in ${elapsed} s./" "$out/made"
 err=$(cd "$out" && "$WLREPORT" "${args[@]}" 2>&1) ||
 	fail "the tables could not be made: ${err#wlreport: }"
 {
