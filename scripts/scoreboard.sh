@@ -33,8 +33,9 @@
 # Writes in OUT: scoreboard.csv (a row a cell), scoreboard.md (the table, also
 # printed on stdout), scoreboard.png (the heat map, gnuplot), versions.tsv,
 # meta.txt (elapsed time), raw/ (every run's normalized file, by tracker),
-# paths.tsv and trackers.tsv (the paths and trackers run), render and made (scripts/results.sh publish
-# scoreboard OUT puts the table and its records in docs/results/).
+# paths.tsv and trackers.tsv (the paths and trackers run), render and made
+# (scripts/results.sh publish scoreboard OUT puts the table and its records
+# in docs/results/).
 # Errors are one line on stderr, "scoreboard.sh: ...". Exit status:
 #   0  the scoreboard is made (trackers skipped with --allow-skip are in it,
 #      with the reason)
