@@ -26,24 +26,25 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 docs=${RESULTS_DIR:-"$here/../docs/results"}
 
 # render DIR: the table of the records in DIR (with DIR/render), on stdout;
-# folders stored as FOLDER.tar.xz are unpacked first.
-render() {
-	local dir=$1 tmp args table
+# folders stored as FOLDER.tar.xz are unpacked first. (A subshell: its
+# scratch copy goes with it.)
+render() (
 	tmp=$(mktemp -d)
-	cp -r "$dir/." "$tmp/"
+	trap 'rm -rf "$tmp"' EXIT
+	cp -r "$1/." "$tmp/"
 	for t in "$tmp"/*.tar.xz; do
 		[ -e "$t" ] || continue
-		tar -C "$tmp" -xJf "$t" || { rm -rf "$tmp"; return 1; }
+		tar -C "$tmp" -xJf "$t" || exit 1
 	done
 	IFS=$'\t' read -r -a args <"$tmp/render"
 	table=$(sed -n 2p "$tmp/render")
+	cd "$tmp" || exit 1
 	if [[ $table == - ]]; then
-		(cd "$tmp" && "$WLREPORT" "${args[@]}") || { rm -rf "$tmp"; return 1; }
+		"$WLREPORT" "${args[@]}" || exit 1
 	else
-		(cd "$tmp" && "$WLREPORT" "${args[@]}" >/dev/null && cat "$table") || { rm -rf "$tmp"; return 1; }
+		"$WLREPORT" "${args[@]}" >/dev/null && cat "$table" || exit 1
 	fi
-	rm -rf "$tmp"
-}
+)
 
 publish() {
 	local name=$1 out=$2 rec

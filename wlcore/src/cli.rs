@@ -346,14 +346,19 @@ fn lexopt_error(e: lexopt::Error) -> Error {
 mod tests {
     use super::*;
 
-    fn parse_words(words: &[&str]) -> Result<Parsed, Error> {
+    /// `words` parsed by a workload that takes `--touch` or not.
+    fn parse_taking(words: &[&str], touch: bool) -> Result<Parsed, Error> {
         parse(
             words.iter().map(OsString::from),
             "wl",
             || "help\n".into(),
-            false,
+            touch,
             |_, _| Ok(false),
         )
+    }
+
+    fn parse_words(words: &[&str]) -> Result<Parsed, Error> {
+        parse_taking(words, false)
     }
 
     fn common(words: &[&str]) -> Common {
@@ -416,15 +421,7 @@ mod tests {
     fn touch_only_where_taken() {
         assert!(!common(&["1"]).touch);
         assert!(usage(&["1", "--touch"]).contains("'--touch'"));
-        let touch = |words: &[&str]| {
-            parse(
-                words.iter().map(OsString::from),
-                "wl",
-                || "help\n".into(),
-                true,
-                |_, _| Ok(false),
-            )
-        };
+        let touch = |words: &[&str]| parse_taking(words, true);
         assert!(matches!(touch(&["--touch", "1"]), Ok(Parsed::Run(c)) if c.touch));
         assert!(matches!(touch(&["1"]), Ok(Parsed::Run(c)) if !c.touch));
         assert!(matches!(touch(&["1", "--touch=yes"]), Err(e) if e.msg.contains("'--touch'")));

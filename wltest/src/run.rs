@@ -26,7 +26,7 @@ impl Run {
     /// The `--json` report read by the model every reader uses (`wlmodel`):
     /// for what the ledger says happened.
     pub fn report(&self) -> Report {
-        model(&self.json())
+        Report::parse(&self.stdout).unwrap_or_else(|e| panic!("{e}: {:?}", self.stdout))
     }
 }
 
