@@ -16,9 +16,10 @@
 #       --tracker NAME:KIND=COMMAND
 #                        a tracker of the contract (docs/tracker-contract.md)
 #                        as a row of its own: KIND calls, live or mapping;
-#                        COMMAND a shell command line with {pid}, run with
-#                        the workload's pid (repeatable; on every path of
-#                        paths.tsv whose TRACKERS take its kind, or "all")
+#                        COMMAND a shell command line with {pid} (attached
+#                        to the workload's pid) or {cmd} (it starts the
+#                        workload) (repeatable; on every path of paths.tsv
+#                        whose TRACKERS take its kind, or "all")
 #       --bin-dir DIR    the workload binaries (default target/release, built
 #                        when missing); a WORKLOAD named NAME.static is
 #                        NAME's static, non-PIE build (cargo build-static)
@@ -84,13 +85,18 @@ for spec in "${extra[@]}"; do
 	[[ $spec =~ ^([A-Za-z0-9._-]+):(calls|live|mapping)=(.+)$ ]] ||
 		die "--tracker takes NAME:KIND=COMMAND, KIND calls, live or mapping: '$spec'"
 	name=${BASH_REMATCH[1]} kind=${BASH_REMATCH[2]} cmd=${BASH_REMATCH[3]}
-	[[ $cmd == *"{pid}"* ]] || die "--tracker $name: the command has no {pid}: $cmd"
+	mode=pid
+	[[ $cmd != *"{cmd}"* ]] || mode=cmd
+	[[ $cmd == *"{$mode}"* && ($mode == pid || $cmd != *"{pid}"*) ]] ||
+		die "--tracker $name: the command has {pid} or {cmd}, not both: $cmd"
 	[[ $cmd != *$'\t'* && $cmd != *$'\n'* ]] || die "--tracker $name: the command is one line, without tabs"
 	! cut -f1 "$defs" | grep -qxF -- "$name" || die "--tracker $name: a tracker of that name exists"
 	[[ $name != none ]] || die "--tracker: 'none' is the runs without a tracker"
 	contract_cmd[$name]=$cmd
-	printf '%s\t%s\trun-contract.sh\tpid\t%s\twhole\tcontract\t%s (the contract, by pid)\n' \
-		"$name" "$name" "$kind" "${cmd//|//}" >>"$defs"
+	how="by pid"
+	[ "$mode" = pid ] || how="starting the workload"
+	printf '%s\t%s\trun-contract.sh\t%s\t%s\twhole\tcontract\t%s (the contract, %s)\n' \
+		"$name" "$name" "$mode" "$kind" "${cmd//|//}" "$how" >>"$defs"
 done
 
 need_wlreport

@@ -85,11 +85,9 @@ heap)
 	while IFS= read -r line; do
 		rl_read_run "$line" || continue
 		p=$rl_tmp/$rl_id
-		status=0
-		"${rl_cmd[0]}" --json "${rl_cmd[@]:1}" >"$p.out" 2>"$p.err" </dev/null &
-		pid_of[$rl_id]=$!
-		wait "$!" || status=$?
-		echo "$status" >"$p.status"
+		rl_timed "$p" "${rl_cmd[0]}" --json "${rl_cmd[@]:1}" >"$p.out" 2>"$p.err" </dev/null
+		pid_of[$rl_id]=$rl_pid
+		echo "$rl_status" >"$p.status"
 		ids+=("$rl_id")
 	done
 	tr_stop

@@ -2,11 +2,12 @@
 # run-none.sh - the scoreboard's runs without a tracker: the workload alone,
 # whose --json report is the truth each tracker is held to.
 #
-# Usage: scripts/trackers/run-none.sh plain OUTDIR < RUNS
-# Each run holds its allocation for 100 ms (--hold): the one long gap between
-# the ledger's calls tells the allocate side from the free side (wlreport
-# scoreboard's truth: what was held). RUNS and OUTDIR/ID.raw: see
-# scripts/trackers/runner-lib.sh (the tracker section is empty). Exit status: 0 every run recorded; 2 usage error.
+# Usage: scripts/trackers/run-none.sh MODE OUTDIR < RUNS
+#   MODE plain  each run holds its allocation for 100 ms (--hold, a ledger
+#               entry of its own: the scoreboard's truth is what was held)
+#        bare   each run as it is, timed (the sweep's runs without a tracker)
+# RUNS and OUTDIR/ID.raw: see scripts/trackers/runner-lib.sh (the tracker
+# section is empty). Exit status: 0 every run recorded; 2 usage error.
 set -euo pipefail
 export LC_ALL=C
 
@@ -16,18 +17,16 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/trackers/runner-lib.sh
 . "$here/runner-lib.sh"
 
-case "${1:-}" in
--h|--help) usage; exit 0 ;;
-plain) ;;
-*) die "unknown mode '${1:-}' (plain; see --help)" ;;
-esac
+mode=${1:-}
+rl_mode "$mode" plain bare
+hold=(--hold 100ms)
+[ "$mode" = plain ] || hold=()
 rl_init "${2:-}"
 
 while IFS= read -r line; do
 	rl_read_run "$line" || continue
 	p=$rl_tmp/$rl_id
-	status=0
-	"${rl_cmd[0]}" --json --hold 100ms "${rl_cmd[@]:1}" >"$p.out" 2>"$p.err" </dev/null || status=$?
+	rl_timed "$p" "${rl_cmd[0]}" --json "${hold[@]}" "${rl_cmd[@]:1}" >"$p.out" 2>"$p.err" </dev/null
 	: >"$p.tr"
-	emit "$rl_id" "$status" "$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p' "$p.out" | head -n 1)" "$p.out" "$p.tr"
+	emit "$rl_id" "$rl_status" "$rl_pid" "$p.out" "$p.tr"
 done

@@ -12,6 +12,8 @@
 #   @@ pid          the workload's pid
 #   @@ json         the workload's --json report (one line)
 #   @@ tracker      the tracker's own output for the run, as it printed it
+#   @@ wall_ns      the workload's wall time from its release (or start) to
+#                   its exit, in ns, where the runner times it
 #   @@ null-json, @@ null-tracker
 #                   the same for the null run of a tracker that counts a
 #                   whole process from exec: the same command stopped by SIGINT
@@ -91,9 +93,11 @@ rl_wait_for() {
 # from it (the workload's own pid, whatever wraps it). Fails (1) when the line
 # does not come.
 wl_pid=""
+rl_wl_prefix="" rl_wl_t0=""
 wl_spawn() {
 	local p=$1 fifo="$rl_tmp/stdin"
 	shift
+	rl_wl_prefix=$p rl_wl_t0=""
 	rm -f "$fifo"
 	mkfifo "$fifo"
 	: >"$p.out"
@@ -113,8 +117,18 @@ wl_spawn() {
 	wl_pid=$(sed -n 's/^pid=\([0-9]*\) waiting.*/\1/p' "$p.err" | head -n 1)
 }
 
-# wl_release: a line on the workload's stdin lets it go on.
-wl_release() { echo >&"$rl_wl_fd"; }
+# wl_release: a line on the workload's stdin lets it go on; its wall time
+# runs from here to its exit.
+wl_release() {
+	rl_wl_t0=$(rl_now_ns)
+	echo >&"$rl_wl_fd"
+}
+
+# rl_now_ns: the wall clock in ns.
+rl_now_ns() {
+	local t=$EPOCHREALTIME
+	echo $((10#${t/./} * 1000))
+}
 
 # wl_stop: SIGINT, which ends the --wait or the --hold (the workload reports);
 # with --fork the child holds, so it gets one too (the parent waits for it).
@@ -127,7 +141,8 @@ wl_stop() {
 	kill -INT "$wl_pid" 2>/dev/null || true
 }
 
-# wl_finish: closes the workload's stdin and reaps it; sets wl_status.
+# wl_finish: closes the workload's stdin and reaps it; sets wl_status. A
+# released workload's wall time goes to PREFIX.wall, for emit.
 wl_status=0
 wl_finish() {
 	[ -z "$rl_wl_fd" ] || exec {rl_wl_fd}>&-
@@ -135,6 +150,22 @@ wl_finish() {
 	wl_status=0
 	wait "$rl_wl_job" 2>/dev/null || wl_status=$?
 	rl_wl_job=""
+	[ -z "$rl_wl_t0" ] || echo $(($(rl_now_ns) - rl_wl_t0)) >"$rl_wl_prefix.wall"
+	rl_wl_t0=""
+}
+
+# rl_timed PREFIX CMD...: runs CMD (a workload run plainly) in the background
+# and reaps it; sets rl_pid and rl_status, its wall time to PREFIX.wall.
+rl_pid="" rl_status=0
+rl_timed() {
+	local p=$1 t0
+	shift
+	t0=$(rl_now_ns)
+	"$@" &
+	rl_pid=$!
+	rl_status=0
+	wait "$rl_pid" || rl_status=$?
+	echo $(($(rl_now_ns) - t0)) >"$p.wall"
 }
 
 # tr_start PREFIX CMD...: the tracker in a process group of its own, stdout in
@@ -214,7 +245,14 @@ tr_attach() {
 		tr_stop
 		sleep 10
 	done
-	fail "$what did not get ready: $(last_line "$p.out" "$p.err")"
+	local why="printed no ready line within $RL_TIMEOUT s" rc=0 last
+	if ! kill -0 "$rl_tr_pid" 2>/dev/null; then
+		wait "$rl_tr_pid" 2>/dev/null || rc=$?
+		rl_tr_pid=""
+		why="exited with status $rc before it was ready"
+	fi
+	last=$(last_line "$p.out" "$p.err")
+	fail "$what $why${last:+: $last}"
 }
 
 # json_of FILE: the workload's report, the first line that is one (a tracker
@@ -229,6 +267,10 @@ emit() {
 		json_of "$4"
 		echo "@@ tracker"
 		cat -- "$5" 2>/dev/null || true
+		if [ -s "$rl_tmp/$1.wall" ]; then
+			echo "@@ wall_ns"
+			cat -- "$rl_tmp/$1.wall"
+		fi
 		if [ $# -ge 7 ]; then
 			echo "@@ null-json"
 			json_of "$6"
