@@ -96,7 +96,8 @@ sweep_refuses "-r x" -r x
 sweep_refuses "-t nosuch" -t nosuch
 sweep_refuses "-w nosuch" -w nosuch
 sweep_refuses "--ready-timeout 0" --ready-timeout 0
-sweep_refuses "--ready '('" -c true --ready '('
+sweep_refuses "-c without {pid} or {cmd}" -c true
+sweep_refuses "-c with both {pid} and {cmd}" -c 'x {pid} {cmd}'
 sweep_refuses "-k missing file" -k "$work/nosuch.csv"
 sweep_refuses "--bin-dir without binaries" --bin-dir "$work"
 sweep_refuses "unknown option" --nosuch
@@ -128,7 +129,7 @@ fi
 # --- sweep.sh: runs that fail (exit 1, files only in incomplete-*) ---------------------
 out="$work/ext"
 refuse "-c 'exit 3' (a tracker that exits at once)" 1 "$out" \
-	sweep.sh -c 'echo broken >&2; exit 3' --ready-timeout 20 -w malloc-wl -s 1 -r 1 -q -o "$out"
+	sweep.sh -c 'echo broken {pid} >&2; exit 3' --ready-timeout 20 -w malloc-wl -s 1 -r 1 -q -o "$out"
 check "sweep.sh: the line names the tracker's exit status 3" grep -q 'status 3' <<<"$line"
 check "sweep.sh: the line says what the tracker printed last" grep -q 'broken' <<<"$line"
 check "sweep.sh: it failed at once, not after the ready timeout (${took} s < 20 s)" awk -v t="$took" 'BEGIN { exit !(t < 10) }'
@@ -137,10 +138,10 @@ check "sweep.sh: one incomplete-* folder, with INCOMPLETE and runs.csv" \
 	test "${#inc[@]}" -eq 1 -a -f "${inc[0]}/INCOMPLETE" -a -f "${inc[0]}/runs.csv"
 check "sweep.sh: INCOMPLETE gives the reason" grep -q 'status 3' "${inc[0]}/INCOMPLETE"
 check "sweep.sh: the workload the tracker was for is gone" \
-	test -z "$(pgrep -f "malloc-wl --wait --json 1$" || true)"
+	test -z "$(pgrep -f "malloc-wl --json --wait --hold inf 1$" || true)"
 
 refuse "-c 'sleep 30' --ready-timeout 1 (a tracker that never gets ready)" 1 "$out" \
-	sweep.sh -c 'sleep 30' --ready-timeout 1 -w malloc-wl -s 1 -r 1 -q -o "$out"
+	sweep.sh -c 'sleep 30 # {pid}' --ready-timeout 1 -w malloc-wl -s 1 -r 1 -q -o "$out"
 check "sweep.sh: the line says the ready timeout ran out" grep -q 'within 1 s' <<<"$line"
 check "sweep.sh: gave up after about 1 s ($took s)" awk -v t="$took" 'BEGIN { exit !(t < 10) }'
 
@@ -148,7 +149,7 @@ check "sweep.sh: gave up after about 1 s ($took s)" awk -v t="$took" 'BEGIN { ex
 if command -v bpftrace >/dev/null 2>&1; then
 	BPFTRACE_MAP_KEYS_MAX=x refuse "with bpftrace failing at start" 1 "$work/bpf" \
 		sweep.sh -w malloc-wl -s 1 -r 1 -q -o "$work/bpf"
-	check "sweep.sh: the line names bpftrace's exit status and error" grep -q 'bpftrace exited with status [1-9].*ERROR' <<<"$line"
+	check "sweep.sh: the line names bpftrace's exit status and error" grep -q 'bpftrace memtrack.bt exited with status [1-9].*ERROR' <<<"$line"
 else
 	skip "sweep.sh with bpftrace failing at start" "bpftrace is not installed"
 fi
@@ -164,7 +165,7 @@ check "sweep.sh -a --nosuch: nothing outside $out/incomplete-*" test -z "$(outsi
 # failed sweeps in the same second get a folder each
 inc=("$out"/incomplete-*)
 check "sweep.sh: three failed sweeps left three incomplete-* folders, none inside another" \
-	test "${#inc[@]}" -eq 3 -a "$(find "$out" -mindepth 2 -type d | wc -l)" -eq 0
+	test "${#inc[@]}" -eq 3 -a "$(find "$out" -mindepth 2 -type d -name "incomplete-*" | wc -l)" -eq 0
 check "sweep.sh: the line counts the failed runs" grep -q '1 of 1 runs failed' <<<"$line"
 partial=""
 for d in "${inc[@]}"; do [ ! -f "$d/DATA.csv" ] || partial="$d"; done

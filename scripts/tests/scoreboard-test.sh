@@ -7,19 +7,19 @@
 # bytearray-wl 4096: a heap block; mmap-wl --mode fixed: the overlay counted
 # twice; shm-wl sysv-same-key: the second shmget; and two that MemTracker's
 # rules make phantoms of: the static, non-PIE malloc-wl 1, whose first brk
-# counts from 0, and mmap-wl --mode fail-eexist, a failed mmap), with the
-# example tracker of the contract (scripts/trackers/examples/malloc-calls.bt,
-# through --tracker, as a user adds one), 3 runs a cell (a cell
-# takes the class most of its runs had, so one run a tracker gets wrong, as bcc's
-# memleak now and then does, does not decide it), under
-# every tracker that paths.tsv runs on them, then checks each cell's class against
-# scripts/scoreboard/expected/TOOL-VERSION.csv: a class that differs, or a
-# tool version without a file, fails (a new tracker version shows up as a
-# diff; accept it with `wlreport scoreboard expected --csv
-# results/scoreboard/scoreboard.csv --out scripts/scoreboard/expected` after a
-# full scripts/scoreboard.sh). A tracker that cannot run here fails, with the
-# reason, unless the list below allows it (then a SKIP with the reason, never
-# a pass); a cell of the subset's paths gone from the table fails.
+# counts from 0, and mmap-wl --mode fail-eexist, a failed mmap), 3 runs a
+# cell, under every tracker that paths.tsv runs on them and the example
+# tracker of the contract (scripts/trackers/examples/malloc-calls.bt) through
+# --tracker, as a user adds one, twice: by {pid} and started with {cmd}. Then
+# it checks each cell's class and figure against
+# scripts/scoreboard/expected/TOOL-VERSION.csv: a class or figure that
+# differs (runs that disagree make an "unstable" cell), or a tool version
+# without a file, fails (a new tracker version shows up as a diff; accept it
+# with `wlreport scoreboard expected --csv results/scoreboard/scoreboard.csv
+# --out scripts/scoreboard/expected` after a full scripts/scoreboard.sh). A
+# tracker that cannot run here fails, with the reason, unless the list below
+# allows it (then a SKIP with the reason, never a pass); a cell of the
+# subset's paths gone from the table fails.
 # Prints KTAP (lib.sh); exits non-zero on any failure. Needs root; installs
 # the trackers when missing (through scoreboard.sh); takes under 3 minutes.
 set -euo pipefail
@@ -53,7 +53,8 @@ check "the subset's paths are in paths.tsv" test "$(wc -l <"$work/paths.tsv")" -
 # which fails the scoreboard unless allowed to be skipped.
 awk -F'\t' '$1 == "malloc-1"' "$scripts/scoreboard/paths.tsv" >"$work/one.tsv"
 sb_rc() { "$scripts/scoreboard.sh" -p "$work/one.tsv" -r 1 -o "$work/judge" "$@" >/dev/null 2>"$work/judge.err" && echo 0 || echo $?; }
-check "--tracker without {pid} is a usage error (exit 2)" test "$(sb_rc --tracker 'x:calls=prog')" = 2
+check "--tracker without {pid} or {cmd} is a usage error (exit 2)" test "$(sb_rc --tracker 'x:calls=prog')" = 2
+check "--tracker with both {pid} and {cmd} is a usage error (exit 2)" test "$(sb_rc --tracker 'x:calls=prog {pid} {cmd}')" = 2
 check "a --tracker of another kind is a usage error (exit 2)" test "$(sb_rc --tracker 'x:bytes=prog {pid}')" = 2
 check "a tracker that cannot run fails the scoreboard (exit 1)" \
 	test "$(sb_rc -t x --tracker 'x:calls=no-such-program {pid}')" = 1
@@ -64,13 +65,15 @@ check "... unless allowed: --allow-skip x" \
 start=$SECONDS
 rc=0
 example="calls-bt:calls=bpftrace -B line $scripts/trackers/examples/malloc-calls.bt {pid}"
+# the same script started by a command that starts the workload ({cmd})
+example_cmd="calls-cmd:calls=sh -c '{cmd} & exec bpftrace -B line $scripts/trackers/examples/malloc-calls.bt \$!'"
 # Every tracker must run here but heaptrack -p: gdb 13 cannot call a function
 # in a running process on processors with AMX state (this machine's), and the
 # runner says so (raw/heaptrack-p/SKIPPED).
 allowed=(heaptrack-p)
 skip_args=()
 for t in "${allowed[@]}"; do skip_args+=(--allow-skip "$t"); done
-"$scripts/scoreboard.sh" -p "$work/paths.tsv" -r 3 -o "$work/out" --tracker "$example" \
+"$scripts/scoreboard.sh" -p "$work/paths.tsv" -r 3 -o "$work/out" --tracker "$example" --tracker "$example_cmd" \
 	"${skip_args[@]}" >"$work/stdout" 2>"$work/stderr" || rc=$?
 if ((rc == 0)); then
 	ok "scoreboard.sh ran ($((SECONDS - start)) s)"
@@ -106,7 +109,8 @@ for f in "$work"/out/raw/*/SKIPPED; do
 	cannot "$(basename "$(dirname "$f")")" "$(<"$f")"
 done
 
-check "the tracker of the contract has a row" grep -q '^| calls-bt |' "$work/out/scoreboard.md"
+check "the trackers of the contract have a row each" \
+	test "$(grep -c -e '^| calls-bt |' -e '^| calls-cmd |' "$work/out/scoreboard.md")" -eq 2
 "$WLREPORT" scoreboard check --defs "$work/out/trackers.tsv" --csv "$work/out/scoreboard.csv" \
 	--expected "$scripts/scoreboard/expected" >"$work/check" ||
 	not_ok "wlreport scoreboard check ran"

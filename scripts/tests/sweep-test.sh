@@ -11,7 +11,8 @@
 #     (262144 -> 266240), for malloc-wl (n = SIZE) and bytearray-wl
 #     (n = SIZE + 1) alike
 #   - the repetitions agree, and the two trackers agree to the byte
-#   - the external tracker path works (per-pid bpftrace and strace -p)
+#   - a tracker of the contract works through -c (per-pid bpftrace and
+#     strace -p with {pid}, bpftrace starting the workload with {cmd})
 #   - under the heap tracker (heap.bt) the malloc column is exactly the
 #     bytes asked of malloc (SIZE, SIZE + 1), every error 0
 #   - the error against what was asked: 4096 bytes for malloc-wl, 4095 for
@@ -33,7 +34,7 @@ scripts=$(cd "$here/.." && pwd)
 . "$scripts/lib.sh"
 
 # KTAP output: ok, not_ok, check and ktap_done are lib.sh's.
-ktap_plan 106
+ktap_plan 111
 
 if [ "$(id -u)" -ne 0 ]; then
 	not_ok "running as root (bpftrace needs it)"
@@ -86,7 +87,10 @@ for tracker in bpftrace strace; do
 		test "$(awk -F, 'NR > 1 && $11 == "0" && $6 ~ /^[0-9]+$/' "$out/runs.csv" | wc -l)" -eq 30 -a "$(wc -l <"$out/runs.csv")" -eq 31
 	check "$tracker: errors.csv has 10 rows" test "$(wc -l <"$out/errors.csv")" -eq 11
 	check "$tracker: runs.csv has wlreport's header" test "$(head -n 1 "$out/runs.csv")" = "$runs_header"
-	check "$tracker: raw-runs.tsv has the 30 runs wlreport read" test "$(wc -l <"$out/raw-runs.tsv")" -eq 31
+	check "$tracker: plan.tsv has the 30 runs wlreport read, a raw file each" \
+		test "$(wc -l <"$out/plan.tsv")" -eq 31 -a "$(find "$out/raw" -name '*.raw' | wc -l)" -eq 30
+	check "$tracker: every run's wall time is in runs.csv" \
+		test "$(awk -F, 'NR > 1 && $10 ~ /^[1-9][0-9]*$/' "$out/runs.csv" | wc -l)" -eq 30
 	if [ "$tracker" = bpftrace ]; then
 		check "bpftrace: every run has the process's kmalloc events and pointers, no module columns" \
 			test "$(awk -F, 'NR > 1 && $17 ~ /^[0-9]+$/ && $18 ~ /^[0-9]+$/ && $18 <= $17 && $20 == "" && $21 == ""' "$out/runs.csv" | wc -l)" -eq 30
@@ -145,8 +149,11 @@ ext() { # ext NAME CMD
 }
 ext bpftrace "bpftrace -B line $scripts/trackers/memtrack-pid.bt {pid}"
 ext strace "$scripts/trackers/strace.sh --pid {pid}"
+# {cmd}: the tracker starts the workload (here a shell that then attaches
+# bpftrace to it by pid: the workload waits at its --wait line)
+ext bpftrace-cmd "sh -c '{cmd} & exec bpftrace -B line $scripts/trackers/memtrack-pid.bt \$!'"
 
-if "$scripts/sweep.sh" -c "sleep 5" --ready-timeout 1 -w malloc-wl -s 1 -r 1 -o "$work/ext-bad" -q 2>/dev/null; then
+if "$scripts/sweep.sh" -c "sleep 5 # {pid}" --ready-timeout 1 -w malloc-wl -s 1 -r 1 -o "$work/ext-bad" -q 2>/dev/null; then
 	not_ok "a tracker that never gets ready makes the sweep fail"
 else
 	check "a tracker that never gets ready makes the sweep fail, leaving no DATA.csv" test ! -e "$work/ext-bad/DATA.csv"

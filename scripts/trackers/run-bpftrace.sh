@@ -40,7 +40,7 @@ bt_start() {
 	local t=$1 bt=$2
 	shift 2
 	# room for a whole scoreboard's pointers (memtrack.bt keeps them per pid)
-	tr_attach "$t" "bpftrace $bt" env BPFTRACE_MAP_KEYS_MAX=65536 bpftrace -B line "$here/$bt" "$@"
+	tr_attach "$t" "bpftrace $bt" env BPFTRACE_MAP_KEYS_MAX="${BPFTRACE_MAP_KEYS_MAX:-65536}" bpftrace -B line "$here/$bt" "$@"
 }
 session() { bt_start "$rl_tmp/bt" "$1"; }
 # lines_of PID [JSON]: the session's lines for that process, and for the

@@ -14,6 +14,7 @@
 #   @@ tracker      the tracker's own output for the run, as it printed it
 #   @@ wall_ns      the workload's wall time from its release (or start) to
 #                   its exit, in ns, where the runner times it
+#   @@ stderr       the last lines the workload printed on stderr
 #   @@ null-json, @@ null-tracker
 #                   the same for the null run of a tracker that counts a
 #                   whole process from exec: the same command stopped by SIGINT
@@ -32,8 +33,11 @@ rl_wl_job=""
 rl_wl_fd=""
 # shellcheck disable=SC2317 # runs from the EXIT trap
 rl_cleanup() {
-	[ -z "$rl_tr_pid" ] || kill -KILL -- "-$rl_tr_pid" 2>/dev/null || true
-	[ -z "$rl_wl_job" ] || kill -KILL "$rl_wl_job" 2>/dev/null || true
+	# reaped here, so that bash prints no "Killed" line after the runner's own
+	{
+		[ -z "$rl_tr_pid" ] || { kill -KILL -- "-$rl_tr_pid"; wait "$rl_tr_pid"; }
+		[ -z "$rl_wl_job" ] || { kill -KILL "$rl_wl_job"; wait "$rl_wl_job"; }
+	} 2>/dev/null || true
 	[ -z "$rl_tmp" ] || rm -rf "$rl_tmp"
 }
 
@@ -270,6 +274,10 @@ emit() {
 		if [ -s "$rl_tmp/$1.wall" ]; then
 			echo "@@ wall_ns"
 			cat -- "$rl_tmp/$1.wall"
+		fi
+		if [ -s "$rl_tmp/$1.err" ]; then
+			echo "@@ stderr"
+			tail -n 5 -- "$rl_tmp/$1.err"
 		fi
 		if [ $# -ge 7 ]; then
 			echo "@@ null-json"

@@ -10,9 +10,9 @@
 #       Run CMD under strace; CMD's stdout and stderr pass through, the
 #       summary line (user=U mmap=M ...) goes to FILE. Exits with CMD's status.
 #   strace.sh --pid PID
-#       External-tracker form: attach to PID, print "ready" once attached,
-#       and when PID exits (or on SIGINT) print the summary line and then the
-#       user-space figure alone as the last line.
+#       A tracker of the contract (docs/tracker-contract.md): attach to PID,
+#       print "ready" once attached, and when PID exits (or on SIGINT) print
+#       the summary line and the reading, "bytes U" (the user-space figure).
 #   strace.sh --parse LOG
 #       Print the summary line for an existing strace log.
 set -euo pipefail
@@ -68,7 +68,7 @@ case "$mode" in
 	line=$(awk -f "$awk_prog" "$work/log")
 	echo "$line"
 	user=${line#user=}
-	echo "${user%% *}"
+	echo "bytes ${user%% *}"
 	;;
 *)
 	die "usage: strace.sh --out FILE -- CMD [ARGS...] | --pid PID | --parse LOG"

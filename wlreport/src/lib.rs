@@ -5,8 +5,8 @@
 //! arithmetic (medians, baselines, glibc's mmap length) is written once, typed
 //! and tested:
 //!
-//! - `wlreport sweep` (called by `scripts/sweep.sh`): from `raw-runs.tsv`
-//!   and the kernel CSV, `runs.csv`, `DATA.csv`, `errors.csv`, `errors.md`;
+//! - `wlreport sweep` (called by `scripts/sweep.sh`): from the sweep's plan,
+//!   the runners' raw files and the kernel CSV, `runs.csv`, `DATA.csv`, `errors.csv`, `errors.md`;
 //! - `wlreport kernel-check` (called by `sweep.sh` before it runs anything):
 //!   whether a kernel CSV can be merged;
 //! - `wlreport overhead` (called by `scripts/overhead.sh`): from hyperfine's
@@ -25,17 +25,17 @@
 //!   kernel VM's console, what kmemleak reported of the module's leaks, and
 //!   their cells (tracker kmemleak).
 //!
-//! # `raw-runs.tsv`
+//! # The sweep's record
 //!
-//! What `sweep.sh` records, one run a line, tab-separated, under the header
-//! [`runs::RAW_HEADER`]: `workload`, `size`, `repetition`, `tracker`,
-//! `figure` (`user` or `kernel`), `exit_status` (the workload's; 255 when the
-//! tracker reported nothing, 253/254 when the external tracker or the workload
-//! did not get through the contract), `wall_ns`, `pid`, `tracker_report` (the
-//! tracker's `key=value` line: bpftrace's `exit pid=...` line, strace.sh's
-//! summary, or `tracked=N` from an external tracker; empty without a tracker)
-//! and `json` (the workload's one-line `--json` report, empty if it printed
-//! none).
+//! `sweep.sh` runs its workloads through the scoreboard's runners
+//! (`scripts/trackers/run-*.sh`), which write a raw file a run (`raw/ID.raw`:
+//! sections `@@ status`, `@@ pid`, `@@ json`, `@@ tracker`, `@@ wall_ns`;
+//! `scripts/trackers/runner-lib.sh`), and writes `plan.tsv`, a run a line
+//! under [`runs::PLAN_HEADER`]: `id`, `workload`, `size`, `repetition`,
+//! `tracker`, `figure` (`user`, `kernel` or `heap`) and `reader`, how the
+//! tracker's section gives the run's `key=value` figures ([`runs::Reader`]: a
+//! session's `exit pid=...` line for the run's process, a tracker's own
+//! `key=value` line, the contract's `bytes N` reading, or none).
 //!
 //! # `runs.csv`
 //!
@@ -46,14 +46,14 @@
 //! | column | what |
 //! | --- | --- |
 //! | `workload`, `size`, `repetition` | the run (size in bytes) |
-//! | `tracker` | `bpftrace`, `strace`, `none`, `external`, or `kernel-csv` |
-//! | `figure` | what `tracked_bytes` is: `user` (mmap + brk growth + shmget bytes) or `kernel` (kmalloc + kmem_cache_alloc bytes) |
+//! | `tracker` | the sweep's tracker (`bpftrace`, `heap`, `strace`, `none`, or a tracker of the contract), or `kernel-csv` |
+//! | `figure` | what `tracked_bytes` is: `user` (mmap + brk growth + shmget bytes), `kernel` (kmalloc + kmem_cache_alloc bytes) or `heap` (the bytes the malloc family was asked); a tracker of the contract's `bytes` |
 //! | `tracked_bytes` | the tracker's figure for the whole process |
 //! | `requested_bytes` | SIZE, from `--json` |
 //! | `allocator_bytes` | what the workload asked its allocator for, times its repeats (SIZE + 1 for bytearray-wl; for kernel-csv rows the module's `bytes_req`) |
 //! | `glibc_mmap_bytes` | the mmap length glibc makes for `malloc(allocator_bytes)`, times the repeats; 0 when the first heap holds it (up to 134472 bytes, `wlmodel::glibc`); empty for kmalloc-test |
 //! | `wall_ns` | wall time of the workload process |
-//! | `exit_status` | the workload's exit status (255: the tracker reported nothing) |
+//! | `exit_status` | the workload's exit status (a run without `tracked_bytes` under a tracker failed too) |
 //! | `pid` | the workload's pid |
 //! | `mmap_bytes`, `brk_bytes`, `shm_bytes` | the parts of the user figure |
 //! | `kernel_bytes` | the kernel figure |

@@ -13,7 +13,7 @@ const USAGE: &str = include_str!("usage.txt");
 fn run(cmd: &str, p: &mut lexopt::Parser) -> Res<()> {
     match cmd {
         "sweep" => {
-            let o = Opts::parse(p, &["raw", "out", "kernel-csv", "requested"])?;
+            let o = Opts::parse(p, &["plan", "raw", "out", "kernel-csv", "requested"])?;
             let mut requested = vec![];
             for v in o.all("requested") {
                 let (w, sizes) = v.rsplit_once('=').ok_or_else(|| {
@@ -21,16 +21,28 @@ fn run(cmd: &str, p: &mut lexopt::Parser) -> Res<()> {
                 })?;
                 requested.push((w.to_string(), o.sizes("requested", sizes)?));
             }
-            let (raw, out) = (o.path("raw")?, o.path("out")?);
-            let runs = runs::read_raw(&files::read(&raw)?)
-                .map_err(|e| format!("{}: {e}", raw.display()))?;
+            let (plan, raw, out) = (o.path("plan")?, o.path("raw")?, o.path("out")?);
+            let runs = runs::read_runs(&files::read(&plan)?, |id| {
+                let f = raw.join(format!("{id}.raw"));
+                if f.exists() {
+                    files::read(&f).map(Some)
+                } else {
+                    Ok(None)
+                }
+            })
+            .map_err(|e| format!("{}: {e}", plan.display()))?;
             let kernel = o.get("kernel-csv").map_or(Ok(vec![]), kernel::read)?;
             let kernel: Vec<runs::Run> = kernel.iter().map(runs::Run::from_kernel).collect();
             let t = sweep::tables(&runs, &requested, &kernel);
             write(&out.join("runs.csv"), &runs::csv(&runs, &kernel)?)?;
             write(&out.join("DATA.csv"), &t.data_csv)?;
             write(&out.join("errors.csv"), &t.errors_csv)?;
-            write(&out.join("errors.md"), &t.errors_md)
+            write(&out.join("errors.md"), &t.errors_md)?;
+            // for sweep.sh: each failed run, then the counts
+            let failed: Vec<String> = runs.iter().filter_map(runs::Run::failure).collect();
+            let mut text: String = failed.iter().map(|f| format!("failed: {f}\n")).collect();
+            text += &format!("runs={} failed={}\n", runs.len(), failed.len());
+            put(&text)
         }
         "overhead" => {
             let o = Opts::parse(p, &["runs", "manifest", "csv", "md", "ratios"])?;

@@ -1,15 +1,74 @@
-//! `runs.csv`: one typed row per run, made from what `scripts/sweep.sh` recorded
-//! (`raw-runs.tsv`) and from the kernel CSV. The columns are documented in the
-//! crate's docs (`HEADER` lists them in order).
+//! `runs.csv`: one typed row per run, made from what the runners recorded for
+//! `scripts/sweep.sh` (its `plan.tsv` and a raw file a run, the scoreboard's
+//! format) and from the kernel CSV. The columns are documented in the crate's
+//! docs (`HEADER` lists them in order).
 
 use crate::kernel::KernelRun;
 use std::collections::BTreeMap;
 use wlmodel::glibc;
 use wlmodel::{ParseError, Report};
 
-/// The header of `raw-runs.tsv`, which `sweep.sh` writes (tab-separated).
-pub const RAW_HEADER: &str =
-    "workload\tsize\trepetition\ttracker\tfigure\texit_status\twall_ns\tpid\ttracker_report\tjson";
+/// The header of the sweep's `plan.tsv`, which `sweep.sh` writes
+/// (tab-separated): a run a line, its raw file `ID.raw`; READER says how the
+/// tracker's section of it gives the run's figures (`Reader`).
+pub const PLAN_HEADER: &str = "id\tworkload\tsize\trepetition\ttracker\tfigure\treader";
+
+/// How a tracker's section of a raw file gives the run's `key=value` figures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reader {
+    /// No tracker: no figure.
+    None,
+    /// A session's line for the run's process, `exit pid=PID key=value...`.
+    ExitLine,
+    /// The first line with `key=value` pairs (one tracker a run).
+    KeyLine,
+    /// The tracker contract's reading (`bytes N`): the figure is `tracked`.
+    Contract,
+}
+
+impl Reader {
+    fn parse(s: &str) -> Result<Reader, String> {
+        match s {
+            "none" => Ok(Reader::None),
+            "exit-line" => Ok(Reader::ExitLine),
+            "key-line" => Ok(Reader::KeyLine),
+            "contract" => Ok(Reader::Contract),
+            _ => Err(format!(
+                "unknown reader '{s}' (none, exit-line, key-line, contract)"
+            )),
+        }
+    }
+
+    /// The run's `key=value` line from the tracker's section.
+    fn line(self, section: &str, pid: Option<u64>) -> String {
+        match self {
+            Reader::None => String::new(),
+            Reader::ExitLine => {
+                let want = pid.map(|p| format!("pid={p}"));
+                section
+                    .lines()
+                    .find(|l| {
+                        l.starts_with("exit ")
+                            && want
+                                .as_ref()
+                                .is_some_and(|w| l.split_whitespace().any(|x| x == w))
+                    })
+                    .unwrap_or_default()
+                    .to_string()
+            }
+            Reader::KeyLine => section
+                .lines()
+                .find(|l| l.contains('='))
+                .unwrap_or_default()
+                .to_string(),
+            Reader::Contract => {
+                crate::scoreboard::contract(section, crate::scoreboard::Kind::Mapping)
+                    .map(|r| format!("tracked={}", r.bytes))
+                    .unwrap_or_default()
+            }
+        }
+    }
+}
 
 /// The columns of `runs.csv`, in order.
 pub const HEADER: [&str; 28] = [
@@ -110,6 +169,9 @@ pub struct Run {
     pub reported_brk_growth_bytes: Option<u64>,
     pub failed_repeat: Option<u64>,
     pub error: Option<String>,
+    /// The last line the workload printed on stderr (not a column: what a
+    /// failed run is reported with).
+    pub stderr: Option<String>,
 }
 
 fn cell(v: Option<u64>) -> String {
@@ -156,6 +218,28 @@ impl Run {
         self.exit_status == 0 && self.tracked_bytes.is_some()
     }
 
+    /// Why a sweep's run failed (its exit status, or no figure under a
+    /// tracker; `none` is the sweep without one), or `None`.
+    pub fn failure(&self) -> Option<String> {
+        let why = if self.exit_status != 0 {
+            format!("failed with exit status {}", self.exit_status)
+        } else if self.tracker != "none" && self.tracked_bytes.is_none() {
+            "the tracker reported nothing for it".to_string()
+        } else {
+            return None;
+        };
+        let rep = self
+            .repetition
+            .map_or(String::new(), |r| format!(" (rep {r})"));
+        let last = self.error.as_ref().or(self.stderr.as_ref());
+        Some(format!(
+            "{} {}{rep} {why}{}",
+            self.workload,
+            self.size,
+            last.map_or(String::new(), |l| format!(": {l}"))
+        ))
+    }
+
     /// A run of the kernel CSV: the MemTracker-style sum is the tracked figure.
     pub fn from_kernel(k: &KernelRun) -> Run {
         Run {
@@ -187,18 +271,15 @@ impl Run {
             reported_brk_growth_bytes: None,
             failed_repeat: None,
             error: None,
+            stderr: None,
         }
     }
 
-    /// A line of `raw-runs.tsv` (see `RAW_HEADER`): the harness's fields, the
-    /// tracker's `key=value` report (bpftrace's or strace.sh's line, or
-    /// `tracked=N` from an external tracker; empty for none), the workload's
-    /// `--json` report (empty when it printed none).
-    pub fn from_raw(line: &str) -> Result<Run, String> {
-        let f: Vec<&str> = line.splitn(10, '\t').collect();
-        if f.len() != 10 {
-            return Err(format!("{} fields, not 10", f.len()));
-        }
+    /// A run from its fields (`FIELDS`): the plan's, the raw file's status,
+    /// wall time and pid, the tracker's `key=value` line (a session's line, a
+    /// tracker's own, or `tracked=N` from the contract; empty for none), the
+    /// workload's `--json` report (empty when it printed none).
+    fn from_fields(f: &[&str; 10]) -> Result<Run, String> {
         let num = |i: usize| -> Result<Option<u64>, String> {
             let v = f[i].trim();
             if v.is_empty() {
@@ -206,7 +287,7 @@ impl Run {
             }
             v.parse()
                 .map(Some)
-                .map_err(|_| format!("{} is not a whole number: '{v}'", RAW_FIELDS[i]))
+                .map_err(|_| format!("{} is not a whole number: '{v}'", FIELDS[i]))
         };
         let workload = f[0].to_string();
         let size = num(1)?.ok_or("no size")?;
@@ -227,12 +308,12 @@ impl Run {
         };
         let js = json.as_ref();
 
-        let tracked_bytes = match (tracker.as_str(), figure) {
-            ("none", _) => None,
-            (_, Figure::Kernel) => rep("kernel"),
-            (_, Figure::Heap) => rep("bytes"),
-            _ => rep("user").or_else(|| rep("tracked")),
-        };
+        let tracked_bytes = match figure {
+            Figure::Kernel => rep("kernel"),
+            Figure::Heap => rep("bytes"),
+            Figure::User => rep("user"),
+        }
+        .or_else(|| rep("tracked"));
         let repeat = js.map(|j| j.repeat);
         let times = repeat.unwrap_or(1);
         let allocator = js.map(|j| j.allocator_bytes);
@@ -268,6 +349,7 @@ impl Run {
             reported_brk_growth_bytes: js.and_then(|j| j.brk_growth_bytes),
             failed_repeat: js.and_then(|j| j.failed_repeat),
             error: js.and_then(|j| j.error.clone()),
+            stderr: None,
             workload,
             tracker,
         })
@@ -285,7 +367,7 @@ pub fn csv(runs: &[Run], kernel: &[Run]) -> Result<String, String> {
     String::from_utf8(w.into_inner().map_err(|e| e.to_string())?).map_err(|e| e.to_string())
 }
 
-const RAW_FIELDS: [&str; 10] = [
+const FIELDS: [&str; 10] = [
     "workload",
     "size",
     "repetition",
@@ -307,20 +389,51 @@ pub fn key_values(line: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Reads `raw-runs.tsv`: its header, then one run a line.
-pub fn read_raw(text: &str) -> Result<Vec<Run>, String> {
+/// Reads the sweep's runs: `plan.tsv` (`PLAN_HEADER`), and for each of its
+/// runs the raw file `raw(ID)` gives (the runners' sections, `@@ NAME`; see
+/// `scripts/trackers/runner-lib.sh`). A run without a raw file was not
+/// recorded (an interrupted sweep) and is left out.
+pub fn read_runs(
+    plan: &str,
+    raw: impl Fn(&str) -> Result<Option<String>, String>,
+) -> Result<Vec<Run>, String> {
     let mut runs = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    for (i, line) in plan.lines().enumerate() {
+        let at = |e: String| format!("plan.tsv line {}: {e}", i + 1);
         if i == 0 {
-            if line != RAW_HEADER {
-                return Err("the first line is not the header of raw-runs.tsv".into());
+            if line != PLAN_HEADER {
+                return Err("the first line of plan.tsv is not its header".into());
             }
             continue;
         }
         if line.trim().is_empty() {
             continue;
         }
-        runs.push(Run::from_raw(line).map_err(|e| format!("line {}: {e}", i + 1))?);
+        let p: Vec<&str> = line.split('\t').collect();
+        let [id, workload, size, repetition, tracker, figure, reader] = p[..] else {
+            return Err(at(format!("{} fields, not 7", p.len())));
+        };
+        let reader = Reader::parse(reader).map_err(at)?;
+        let Some(text) = raw(id)? else { continue };
+        let s = crate::scoreboard::sections(&text);
+        let sec = |n: &str| s.get(n).map_or("", |v| v.trim_end());
+        let pid = sec("pid").trim().parse().ok();
+        let line = reader.line(sec("tracker"), pid);
+        let f = [
+            workload,
+            size,
+            repetition,
+            tracker,
+            figure,
+            sec("status").trim(),
+            sec("wall_ns").trim(),
+            sec("pid").trim(),
+            line.as_str(),
+            sec("json").trim(),
+        ];
+        let mut run = Run::from_fields(&f).map_err(|e| at(format!("{id}: {e}")))?;
+        run.stderr = sec("stderr").lines().last().map(str::to_string);
+        runs.push(run);
     }
     Ok(runs)
 }
@@ -331,8 +444,8 @@ mod tests {
 
     const JSON_256K: &str = r#"{"workload":"malloc-wl","path":"malloc","pid":25293,"requested_bytes":262144,"allocator_bytes":262144,"mmap_threshold":131072,"touched":false,"repeat":1,"hold_ns":0,"ledger_version":1,"place":"main","leak":false,"exec":null,"ledger":[],"completed":1,"stopped_by":null,"address":"0x7fed2eff0010","served_by":"mmap","mmap_bytes":266240,"brk_growth_bytes":135168,"failed_repeat":null,"error":null}"#;
 
-    fn raw(fields: [&str; 10]) -> String {
-        fields.join("\t")
+    fn raw(fields: [&str; 10]) -> [&str; 10] {
+        fields
     }
 
     #[test]
@@ -342,7 +455,7 @@ mod tests {
             "exit pid=25293 comm=malloc-wl user=4253019 mmap=4117851 mmap_calls=20 brk=135168 shm=0 kmalloc=9000 kmalloc_events=90 kmalloc_ptrs=80 cache=100 cache_events=5 kernel=9100",
             JSON_256K,
         ]);
-        let r = Run::from_raw(&line).unwrap();
+        let r = Run::from_fields(&line).unwrap();
         assert_eq!(r.tracked_bytes, Some(4253019));
         assert_eq!(r.allocator_bytes, Some(262144));
         assert_eq!(r.glibc_mmap_bytes, Some(266240));
@@ -379,7 +492,7 @@ mod tests {
             "user=5 kernel=12288 kmalloc_events=4",
             json,
         ]);
-        let r = Run::from_raw(&line).unwrap();
+        let r = Run::from_fields(&line).unwrap();
         assert_eq!(r.tracked_bytes, Some(12288));
         assert_eq!(r.allocator_bytes, Some(3 * 4096));
         assert_eq!(r.glibc_mmap_bytes, None);
@@ -397,7 +510,7 @@ mod tests {
             "user=1 mmap=1 brk=0 shm=0",
             &json,
         ]);
-        let r = Run::from_raw(&line).unwrap();
+        let r = Run::from_fields(&line).unwrap();
         assert_eq!(r.glibc_mmap_bytes, Some(3 * 266240));
         assert_eq!(r.kernel_bytes, None);
     }
@@ -416,7 +529,7 @@ mod tests {
             "tracked=123",
             "",
         ]);
-        let r = Run::from_raw(&ext).unwrap();
+        let r = Run::from_fields(&ext).unwrap();
         assert_eq!(r.tracked_bytes, Some(123));
         assert_eq!(r.requested_bytes, 1);
         assert_eq!(r.allocator_bytes, None);
@@ -432,7 +545,7 @@ mod tests {
             "",
             JSON_256K,
         ]);
-        assert_eq!(Run::from_raw(&none).unwrap().tracked_bytes, None);
+        assert_eq!(Run::from_fields(&none).unwrap().tracked_bytes, None);
         let failed = r#"{"workload":"malloc-wl","path":"malloc","pid":9,"requested_bytes":1125899906842624,"allocator_bytes":1125899906842624,"mmap_threshold":131072,"repeat":1,"ledger_version":1,"ledger":[],"completed":0,"failed_repeat":1,"error":"malloc(1125899906842624) failed: not enough memory, really"}"#;
         let line = raw([
             "malloc-wl",
@@ -446,7 +559,7 @@ mod tests {
             "user=1",
             failed,
         ]);
-        let r = Run::from_raw(&line).unwrap();
+        let r = Run::from_fields(&line).unwrap();
         assert!(!r.ok());
         assert_eq!(r.failed_repeat, Some(1));
         assert!(r.error.as_deref().unwrap().ends_with("really"));
@@ -476,29 +589,56 @@ mod tests {
     }
 
     #[test]
-    fn bad_raw_lines() {
-        assert!(Run::from_raw("a\tb").is_err());
-        let line = raw(["malloc-wl", "x", "1", "none", "user", "0", "", "", "", ""]);
-        assert!(Run::from_raw(&line).unwrap_err().contains("size"));
-        let line = raw(["malloc-wl", "1", "1", "none", "both", "0", "", "", "", ""]);
-        assert!(Run::from_raw(&line).is_err());
-        assert!(read_raw("nope\n").is_err());
-        let ok = format!(
-            "{RAW_HEADER}\n{}\n\n",
-            raw([
-                "malloc-wl",
-                "1",
-                "1",
-                "none",
-                "user",
-                "0",
-                "",
-                "",
-                "",
-                "not json"
-            ])
+    fn a_sweep_from_its_plan_and_raw_files() {
+        let plan = format!(
+            "{PLAN_HEADER}\n\
+             r1\tmalloc-wl\t262144\t1\tbpftrace\tuser\texit-line\n\
+             r2\tmalloc-wl\t262144\t1\tmine\tuser\tcontract\n\
+             r3\tmalloc-wl\t1\t1\tstrace\tuser\tkey-line\n\
+             r4\tmalloc-wl\t1\t2\tnone\tuser\tnone\n"
         );
-        let runs = read_raw(&ok).unwrap();
+        let raw = |id: &str| -> Result<Option<String>, String> {
+            let tracker = match id {
+                "r1" => "ready\nexit pid=8 user=9\nexit pid=25293 user=4253019 mmap=7\n",
+                "r2" => "Attaching 1 probe...\nready\nbytes 266240\ncalls 1\n",
+                "r3" => "user=5 mmap=0 brk=5 shm=0\n5\n",
+                _ => return Ok(None),
+            };
+            Ok(Some(format!(
+                "@@ status\n0\n@@ pid\n25293\n@@ json\n{JSON_256K}\n@@ tracker\n{tracker}@@ wall_ns\n1500\n"
+            )))
+        };
+        let runs = read_runs(&plan, raw).unwrap();
+        // r4 has no raw file: not recorded
+        assert_eq!(runs.len(), 3);
+        assert_eq!(runs[0].tracked_bytes, Some(4253019));
+        assert_eq!(runs[0].mmap_bytes, Some(7));
+        assert_eq!(runs[0].wall_ns, Some(1500));
+        assert_eq!(runs[1].tracked_bytes, Some(266240));
+        assert_eq!(
+            (runs[2].tracked_bytes, runs[2].brk_bytes),
+            (Some(5), Some(5))
+        );
+        assert_eq!(runs[2].size, 1);
+    }
+
+    #[test]
+    fn bad_plans_and_fields() {
+        let line = raw(["malloc-wl", "x", "1", "none", "user", "0", "", "", "", ""]);
+        assert!(Run::from_fields(&line).unwrap_err().contains("size"));
+        let line = raw(["malloc-wl", "1", "1", "none", "both", "0", "", "", "", ""]);
+        assert!(Run::from_fields(&line).is_err());
+        let none = |_: &str| Ok(None);
+        assert!(read_runs("nope\n", none).is_err());
+        let short = format!("{PLAN_HEADER}\nr1\tmalloc-wl\t1\n");
+        assert!(read_runs(&short, none).unwrap_err().contains("3 fields"));
+        let bad = format!("{PLAN_HEADER}\nr1\tmalloc-wl\t1\t1\tx\tuser\tguess\n");
+        assert!(read_runs(&bad, none)
+            .unwrap_err()
+            .contains("unknown reader"));
+        let one = |_: &str| Ok(Some("@@ status\n0\n@@ json\nnot json\n".to_string()));
+        let ok = format!("{PLAN_HEADER}\nr1\tmalloc-wl\t1\t1\tnone\tuser\tnone\n\n");
+        let runs = read_runs(&ok, one).unwrap();
         assert_eq!(runs.len(), 1);
         assert_eq!(runs[0].requested_bytes, 1);
     }
