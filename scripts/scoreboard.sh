@@ -33,7 +33,8 @@
 # out, its cells "skipped" with the reason.
 # Writes in OUT: scoreboard.csv (a row a cell), scoreboard.md (the table, also
 # printed on stdout), scoreboard.png (the heat map, gnuplot), versions.tsv,
-# meta.txt (elapsed time), raw/ (every run's normalized file, by tracker),
+# meta.txt (elapsed time), times.tsv (each tracker's runs and seconds; memleak's
+# run beside the others), raw/ (every run's normalized file, by tracker),
 # paths.tsv and trackers.tsv (the paths and trackers run), render and made
 # (scripts/results.sh publish scoreboard OUT puts the table and its records
 # in docs/results/).
@@ -133,6 +134,7 @@ out=$(cd "$out" && pwd)
 [ -w "$out" ] || die "cannot write in $out"
 rm -rf "$out/raw"
 mkdir -p "$out/raw"
+printf 'tracker\truns\tseconds\n' >"$out/times.tsv"
 mv "$defs" "$out/trackers.tsv"
 for name in "${!contract_cmd[@]}"; do
 	mkdir -p "$out/raw/$name"
@@ -215,13 +217,15 @@ done
 # runner; a runner that fails leaves raw/TRACKER/FAILED with its last line.
 failed=0
 run_tracker() {
-	local t=$1 runner=$2 mode=$3 dir="$out/raw/$1" rc=0
+	local t=$1 runner=$2 mode=$3 dir="$out/raw/$1" rc=0 t0=$SECONDS
 	mkdir -p "$dir"
 	# the plan's lines of t: ID, the binary's path, the arguments
 	local tr id w args
 	while IFS=$'\t' read -r tr _ _ id w args; do
 		if [ "$tr" = "$t" ]; then printf '%s\t%s\t%s\n' "$id" "$(bin_of "$w")" "$args"; fi
 	done <<<"$plan" | "$here/trackers/$runner" "$mode" "$dir" 2>"$dir/stderr" || rc=$?
+	# what each tracker's runs took, for the time the whole takes
+	printf '%s\t%s\t%s\n' "$t" "$(grep -c "^$t	" <<<"$plan")" $((SECONDS - t0)) >>"$out/times.tsv"
 	if ((rc != 0)); then
 		last_line "$dir/stderr" >"$dir/FAILED"
 		say "$t failed (exit $rc): $(<"$dir/FAILED")"
@@ -234,50 +238,42 @@ none_plan=$(awk -F'\t' 'BEGIN { OFS = "\t" } !s[$4]++ { $1 = "none"; print }' <<
 plan+=$'\n'$none_plan
 run_tracker none run-none.sh plain || die "the workloads could not run alone: $(<"$out/raw/none/FAILED")"
 
-# run_fg SPECS: the trackers of SPECS (TRACKER RUNNER MODE lines) in turn.
-run_fg() {
-	local t runner mode
+# run_lane SPECS: the trackers of SPECS (TRACKER RUNNER MODE lines) in turn;
+# 1 when one of them failed.
+run_lane() {
+	local t runner mode rc=0
 	while IFS=$'\t' read -r t runner mode; do
 		[ -n "$t" ] || continue
 		[ "${tool_ok[$(tool_of "$t")]:-0}" = 1 ] || continue
 		say "running $t ($(grep -c "^$t	" <<<"$plan") runs)"
-		run_tracker "$t" "$runner" "$mode" || failed=1
+		run_tracker "$t" "$runner" "$mode" || rc=1
 	done <<<"$1"
+	return "$rc"
 }
 specs=$(cut -f1-3 <<<"$plan" | awk '!s[$0]++' | grep -v '^none' || true)
-# Two tracers attaching uprobes to glibc at once fail (bpftrace's "Error
-# attaching probe", bcc's "Failed to attach BPF to uprobe"), so the runs are
-# grouped by runner: heap.bt (run-bpftrace.sh heap) first, alone; memleak
-# (run-memleak.sh), which waits a second or two for its reports on every run,
-# in the background next to the trackers without uprobes (none counts another's
-# processes: each follows its own pids); the trackers of the contract, which
-# may use uprobes, last, alone.
+# The trackers run in lanes side by side: each follows its own pids, and a
+# bpftrace attached by pid spends most of its time waiting for the kernel to
+# attach and detach its tracepoints, not on the CPU. Two tracers attaching
+# uprobes to glibc at once fail (bpftrace's "Error attaching probe", bcc's
+# "Failed to attach BPF to uprobe"), so heap.bt (run-bpftrace.sh heap) runs
+# first, alone; then side by side memleak (run-memleak.sh: uprobes, and a
+# second or two of waiting for its reports on every run), memtrack-pid, maps,
+# and the rest, none with uprobes; the trackers of the contract, which may
+# use uprobes, last, alone.
 of_runner() { awk -F'\t' -v r="$1" -v m="${2:-}" '$2 == r && (m == "" || $3 == m)' <<<"$specs"; }
 heap=$(of_runner run-bpftrace.sh heap)
-background=$(of_runner run-memleak.sh)
 contract=$(of_runner run-contract.sh)
-rest=$(grep -vxF -e "${heap:-@}" -e "${contract:-@}" <<<"$specs" | grep -vxF -f <(printf '%s\n' "${background:-@}") || true)
-run_fg "$heap"
-bg=""
-if [ -n "$background" ]; then
-	(
-		rc=0
-		while IFS=$'\t' read -r t runner mode; do
-			[ "${tool_ok[$(tool_of "$t")]:-0}" = 1 ] || continue
-			run_tracker "$t" "$runner" "$mode" || rc=1
-		done <<<"$background"
-		exit "$rc"
-	) &
-	bg=$!
-fi
-trap '[ -z "$bg" ] || kill "$bg" 2>/dev/null || true' EXIT
-run_fg "$rest"
-if [ -n "$bg" ]; then
-	say "waiting for memleak's runs"
-	wait "$bg" || failed=1
-	bg=""
-fi
-run_fg "$contract"
+lanes=("$(of_runner run-memleak.sh)" "$(of_runner run-bpftrace.sh memtrack-pid)" "$(of_runner run-bpftrace.sh maps)")
+lanes+=("$(grep -vxF -f <(printf '%s\n' "$heap" "$contract" "${lanes[@]}" | grep .) <<<"$specs" || true)")
+run_lane "$heap" || failed=1
+bg=()
+trap 'for p in "${bg[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
+for l in "${lanes[@]}"; do
+	[ -z "$l" ] || { run_lane "$l" & bg+=($!); }
+done
+for p in "${bg[@]}"; do wait "$p" || failed=1; done
+bg=()
+run_lane "$contract" || failed=1
 elapsed=$((SECONDS - started))
 
 # A tracker that could not run here fails the scoreboard unless allowed to.
@@ -323,5 +319,6 @@ else
 	say "no gnuplot: no heat map"
 fi
 cat "$out/scoreboard.md"
+say "time by tracker (runs, seconds): $(awk -F'\t' 'NR > 1 { printf "%s%s %s %ss", sep, $1, $2, $3; sep = ", " }' "$out/times.tsv")"
 say "scoreboard made in ${elapsed}s: $out/scoreboard.md"
 exit "$failed"
