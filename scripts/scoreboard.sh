@@ -25,12 +25,9 @@
 #                        NAME's static, non-PIE build (cargo build-static)
 #   -h, --help           this text
 # Trackers: those scripts/trackers/trackers.tsv defines (scripts/trackers/
-# run-*.sh run them): memtrack, memtrack-pid (GranuloTrack's MemTracker
-# rules), maps (the correct rule), strace, heap-bt (bpftrace, strace),
-# memleak-p, memleak-c (bcc), heaptrack, heaptrack-p, massif, massif-pages,
-# memcheck (valgrind); and those --tracker adds. What a tool needs is installed
-# from Debian when missing (as root); a tool that still cannot run is left
-# out, its cells "skipped" with the reason.
+# run-*.sh run them), and those --tracker adds. What a tool needs is installed
+# from Debian when missing (as root; scripts/trackers/tools.tsv); a tool that
+# still cannot run is a failure, unless --allow-skip lets it be skipped.
 # Writes in OUT: scoreboard.csv (a row a cell), scoreboard.md (the table, also
 # printed on stdout), scoreboard.png (the heat map, gnuplot), versions.tsv,
 # meta.txt (elapsed time), times.tsv (each tracker's runs and seconds; memleak's
@@ -143,54 +140,33 @@ done
 started=$SECONDS
 
 # --- the tools: installed when missing, their versions asked at run time ----------
-# tool_setup TOOL: installs what TOOL needs (in a subshell: a failed install
-# is the tool's reason to be skipped, not the script's end); prints the
-# version text, or fails with the reason.
+# tool_setup TOOL: installs what TOOL needs (scripts/trackers/tools.tsv; in a
+# subshell: a failed install is the tool's reason to be skipped, not the
+# script's end); prints the version text, or fails with the reason.
 tool_setup() {
-	case "$1" in
-	bpftrace)
-		((EUID == 0)) || { echo "needs root"; return 1; }
-		(need_tool bpftrace bpftrace && ensure_tracefs) 2>&1 | tail -n 1 >&2 || true
-		command -v bpftrace >/dev/null || { echo "bpftrace could not be installed"; return 1; }
-		bpftrace --version 2>&1 | head -n 1
-		;;
-	strace)
-		(need_tool strace strace) >/dev/null 2>&1 || true
-		command -v strace >/dev/null || { echo "strace could not be installed"; return 1; }
-		strace -V 2>&1 | head -n 1
-		;;
-	memleak)
-		((EUID == 0)) || { echo "needs root"; return 1; }
-		(need_pkgs bpfcc-tools python3-bpfcc) >/dev/null 2>&1 || true
-		command -v memleak-bpfcc >/dev/null || { echo "memleak-bpfcc could not be installed (bpfcc-tools)"; return 1; }
-		local e
-		e=$("$here/trackers/bcc-headers.sh" 2>&1 >/dev/null) || { echo "no kernel headers for bcc: ${e#*error: }"; return 1; }
-		echo "bpfcc-tools $(dpkg-query -W -f='${Version}' bpfcc-tools)"
-		;;
-	heaptrack)
-		(need_pkgs heaptrack gdb) >/dev/null 2>&1 || true
-		local c
-		for c in heaptrack heaptrack_print gdb; do
-			command -v "$c" >/dev/null || { echo "$c could not be installed (heaptrack, gdb)"; return 1; }
+	local name pkgs root cmds check version c e
+	while IFS=$'\t' read -r name pkgs root cmds check version; do
+		[ "$name" = "$1" ] || continue
+		[ "$root" != root ] || ((EUID == 0)) || { echo "needs root"; return 1; }
+		# shellcheck disable=SC2086 # lists of words
+		(need_pkgs $pkgs) >/dev/null 2>&1 || true
+		for c in $cmds; do
+			command -v "$c" >/dev/null || { echo "$c could not be installed ($pkgs)"; return 1; }
 		done
-		heaptrack --version 2>&1 | head -n 1
-		;;
-	valgrind)
-		(need_pkgs valgrind) >/dev/null 2>&1 || true
-		command -v valgrind >/dev/null || { echo "valgrind could not be installed"; return 1; }
-		valgrind --version 2>&1 | head -n 1
-		;;
-	*)
-		# a tracker of the contract: its command's program must be there
-		local c=${contract_cmd[$1]:-}
-		[ -n "$c" ] || { echo "unknown tool $1"; return 1; }
-		local -a w
-		read -r -a w <<<"$c"
-		command -v "${w[0]}" >/dev/null || { echo "${w[0]} is not installed"; return 1; }
-		# the contract's version stands for the tool's (docs/tracker-contract.md)
-		echo "contract 1.0"
-		;;
-	esac
+		if [ "$check" != - ]; then
+			e=$(eval "$check" 2>&1) || { last_line /dev/stdin <<<"$e"; echo; return 1; }
+		fi
+		eval "$version" 2>&1 | head -n 1
+		return 0
+	done < <(grep -v '^#' "$here/trackers/tools.tsv")
+	# a tracker of the contract: its command's program must be there
+	c=${contract_cmd[$1]:-}
+	[ -n "$c" ] || { echo "unknown tool $1 (scripts/trackers/tools.tsv)"; return 1; }
+	local -a w
+	read -r -a w <<<"$c"
+	command -v "${w[0]}" >/dev/null || { echo "${w[0]} is not installed"; return 1; }
+	# the contract's version stands for the tool's (docs/tracker-contract.md)
+	echo "contract 1.0"
 }
 
 # TRACKER -> its tool, from the definitions
