@@ -401,6 +401,7 @@ pub fn fork_child(child: impl FnOnce() -> i32) -> Result<nix::unistd::Pid, Errno
     match unsafe { fork() }? {
         ForkResult::Parent { child } => Ok(child),
         ForkResult::Child => {
+            crate::ledger::forked();
             let code = child();
             // SAFETY: _exit ends the process at once; nothing runs after it.
             unsafe { libc::_exit(code) }
