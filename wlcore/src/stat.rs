@@ -45,12 +45,18 @@ pub struct Mem {
 /// The process measured: `/proc/self/statm`, and the `[heap]` and `[uprobes]`
 /// mappings (see [`Proc`]), read into stack buffers, so that measuring adds no
 /// heap allocation to what a tracker sees; `None` when /proc is not there.
+///
+/// errno is left as it was: the queries end on an error (ENOENT), and a
+/// workload reads errno after its call (a NULL from malloc that set none).
 pub fn mem() -> Option<Mem> {
+    let errno = Errno::last_raw();
     let mut proc = PROC.lock().unwrap_or_else(PoisonError::into_inner);
     if proc.is_none() {
         *proc = Proc::open();
     }
-    proc.as_mut()?.mem()
+    let mem = proc.as_mut().and_then(Proc::mem);
+    Errno::set_raw(errno);
+    mem
 }
 
 /// A forked child forgets its parent's `/proc` files: `/proc/self` was the
@@ -222,6 +228,14 @@ impl Mem {
 /// still exist (attached or not, removed but still attached), from
 /// `/proc/sysvipc/shm` (kept open, as [`PROC`]); `None` when it cannot be read.
 pub fn sysv_bytes(me: u64) -> Option<u64> {
+    // errno left as it was, as mem() leaves it.
+    let errno = Errno::last_raw();
+    let bytes = sysv_read(me);
+    Errno::set_raw(errno);
+    bytes
+}
+
+fn sysv_read(me: u64) -> Option<u64> {
     static SHM: Mutex<Option<OwnedFd>> = Mutex::new(None);
     let mut shm = SHM.lock().unwrap_or_else(PoisonError::into_inner);
     if shm.is_none() {
