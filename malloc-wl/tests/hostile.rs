@@ -231,7 +231,10 @@ fn a_failing_repeat_is_reported_with_what_was_done() {
     std::fs::remove_dir_all(&dir).ok();
     assert_eq!(
         (plain.code, plain.stderr.as_str()),
-        (3, "malloc-wl: repeat 3 of 5: malloc(1) failed: not enough memory\n")
+        (
+            3,
+            "malloc-wl: repeat 3 of 5: malloc(1) failed: not enough memory\n"
+        )
     );
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert_eq!(

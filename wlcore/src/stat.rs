@@ -61,9 +61,11 @@ pub fn mem() -> Option<Mem> {
 
 /// A forked child forgets its parent's `/proc` files: `/proc/self` was the
 /// parent when they were opened. The next reading opens the child's own.
+/// The parent's stay open, unused, until the child exits: closing them would
+/// put `close` calls among the child's own that a tracker sees.
 pub(crate) fn forked() {
     let mut proc = PROC.lock().unwrap_or_else(PoisonError::into_inner);
-    *proc = None;
+    std::mem::forget(proc.take());
 }
 
 /// The process's own files in `/proc`, opened at the first reading and kept
@@ -71,9 +73,9 @@ pub(crate) fn forked() {
 /// [`HIGH_FD`] up.
 static PROC: Mutex<Option<Proc>> = Mutex::new(None);
 
-/// Where the kept descriptors go: above those a workload opens itself, which
-/// so keep the numbers they had before any reading (a tracker sees the same
-/// `fd` arguments either way).
+/// Where the kept descriptors go: above those a workload opens itself, whose
+/// numbers stay what they are without `--json` (a tracker sees the same `fd`
+/// arguments either way).
 const HIGH_FD: RawFd = 100;
 
 /// What [`mem`] reads.
@@ -93,7 +95,11 @@ struct Proc {
 
 impl Proc {
     fn open() -> Option<Proc> {
-        let open = |path: &str| File::open(path).ok().map(|f| proc::dup_from(f.into(), HIGH_FD));
+        let open = |path: &str| {
+            File::open(path)
+                .ok()
+                .map(|f| proc::dup_from(f.into(), HIGH_FD))
+        };
         let statm = open("/proc/self/statm")?;
         let maps = open("/proc/self/maps")?;
         // Asked once: a kernel without the query answers ENOTTY.

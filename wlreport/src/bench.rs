@@ -228,7 +228,12 @@ mod tests {
     fn the_ledger_costs_the_difference_over_the_calls() {
         let mut rows = vec![
             row("malloc", "target/release/malloc-wl 1", 0.00059, None),
-            row("ledger", "target/release/malloc-wl --repeat 1000 1", 0.0005, None),
+            row(
+                "ledger",
+                "target/release/malloc-wl --repeat 1000 1",
+                0.0005,
+                None,
+            ),
         ];
         assert_eq!(ledger_cost(&rows), None, "no --json run");
         rows.push(row(
@@ -244,7 +249,10 @@ mod tests {
         );
         let (_, md) = tables(&rows);
         assert!(md.ends_with("**6.0 µs a call** for its entry.\n"), "{md}");
-        assert!(md.contains("| `malloc-wl --repeat 1000 --json 1` | 12.50 ms"), "{md}");
+        assert!(
+            md.contains("| `malloc-wl --repeat 1000 --json 1` | 12.50 ms"),
+            "{md}"
+        );
     }
 
     #[test]

@@ -28,14 +28,7 @@ pub fn pread(fd: BorrowedFd, buf: &mut [u8], offset: u64) -> Result<usize, Errno
 /// descriptor from `min`; `fd` itself is closed. Gives `fd` back if that fails.
 pub fn dup_from(fd: OwnedFd, min: RawFd) -> OwnedFd {
     // SAFETY: F_DUPFD_CLOEXEC takes an int and only makes a new descriptor.
-    let new = unsafe {
-        libc::syscall(
-            libc::SYS_fcntl,
-            fd.as_raw_fd(),
-            libc::F_DUPFD_CLOEXEC,
-            min,
-        )
-    };
+    let new = unsafe { libc::syscall(libc::SYS_fcntl, fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
     match Errno::result(new) {
         // SAFETY: the kernel just returned this descriptor, owned by no one else.
         Ok(new) => unsafe { OwnedFd::from_raw_fd(new as RawFd) },
@@ -65,8 +58,10 @@ struct ProcmapQuery {
 }
 
 /// `_IOWR('f', 17, struct procmap_query)`.
-const PROCMAP_QUERY: libc::c_ulong =
-    (3 << 30) | ((size_of::<ProcmapQuery>() as libc::c_ulong) << 16) | ((b'f' as libc::c_ulong) << 8) | 17;
+const PROCMAP_QUERY: libc::c_ulong = (3 << 30)
+    | ((size_of::<ProcmapQuery>() as libc::c_ulong) << 16)
+    | ((b'f' as libc::c_ulong) << 8)
+    | 17;
 
 /// Query: the mapping that holds the address, or else the first above it.
 pub const COVERING_OR_NEXT: u64 = 0x10;
