@@ -6,7 +6,8 @@
 #   bytearray-wl SIZE   against  python3 -c 'bytearray(SIZE)'
 #                       and      cmalloc SIZE memset (the floor: faulting SIZE in)
 # at 1 B, 1 MiB and 1 GiB, each workload in its default (dynamic) and static build,
-# and malloc-wl also as an installed copy.
+# and malloc-wl also as an installed copy; and what the --json ledger costs a
+# call: malloc-wl --repeat 100000 1 without and with --json.
 # At 1 B it also counts instructions with callgrind (the start-up cost, exact and
 # repeatable where wall times on a shared machine are not) and the calls to the
 # malloc family that memcheck sees (a quiet workload makes only its own one).
@@ -118,6 +119,20 @@ for size in "${sizes[@]}"; do
 			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$group" "$size" "$c" "$rss" "$faults" "$ins" "$calls" "$hf" >>"$manifest"
 		done
 	done
+done
+
+# The ledger's cost: the same 100,000 repeats of malloc(1) and free without and
+# with --json (its report goes where hyperfine sends output, /dev/null), in one
+# hyperfine run; the table says what each of the 200,000 calls' entries cost.
+lrep=100000 json=hyperfine/ledger.json
+cmds=("$rel/malloc-wl --repeat $lrep 1" "$rel/malloc-wl --repeat $lrep --json 1")
+n=$((runs < 10 ? runs : 10))
+say "timing the ledger: malloc-wl --repeat $lrep 1, without and with --json ($n runs each)"
+hyperfine -N --warmup 1 --runs "$n" --style none --export-json "$out/$json" "${cmds[@]}" >/dev/null
+for c in "${cmds[@]}"; do
+	read -r -a argv <<<"$c"
+	read -r rss faults < <(rss_faults "${argv[@]}")
+	printf '%s\t%s\t%s\t%s\t%s\t\t\t%s\n' ledger 1 "$c" "$rss" "$faults" "$json" >>"$manifest"
 done
 
 # The manifest names the exports under its folder: the table is made there.

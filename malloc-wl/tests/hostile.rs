@@ -216,13 +216,26 @@ fn a_failing_repeat_is_reported_with_what_was_done() {
         .status()
         .unwrap();
     assert!(st.success());
-    let r: Run = Command::new(BIN)
-        .args(["--json", "--repeat", "5", "1"])
-        .env("LD_PRELOAD", &so)
-        .output()
-        .unwrap()
-        .into();
+    let run = |args: &[&str]| -> Run {
+        Command::new(BIN)
+            .args(args)
+            .env("LD_PRELOAD", &so)
+            .output()
+            .unwrap()
+            .into()
+    };
+    // Without --json too: the EAGAIN of the loop's look at its signals is not
+    // the NULL's errno.
+    let plain = run(&["--repeat", "5", "1"]);
+    let r = run(&["--json", "--repeat", "5", "1"]);
     std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(
+        (plain.code, plain.stderr.as_str()),
+        (
+            3,
+            "malloc-wl: repeat 3 of 5: malloc(1) failed: not enough memory\n"
+        )
+    );
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert_eq!(
         r.stderr,

@@ -198,7 +198,9 @@ pub enum AllocFn {
 }
 
 /// Why an allocating call gave NULL: errno, or ENOMEM when nothing set it
-/// (POSIX has malloc set ENOMEM; a replacement allocator may not).
+/// (POSIX has malloc set ENOMEM; a replacement allocator may not). errno is
+/// cleared just before each call, or an earlier call's (the signalfd's EAGAIN)
+/// would be taken for the allocator's.
 fn null_errno() -> Errno {
     match Errno::last() {
         Errno::UnknownErrno => Errno::ENOMEM,
@@ -216,6 +218,7 @@ impl CBuffer {
     /// errno (or posix_memalign's result) when it gives no block.
     pub fn alloc(f: AllocFn, len: usize, align: usize) -> Result<CBuffer, Errno> {
         let mut out: *mut libc::c_void = std::ptr::null_mut();
+        Errno::clear();
         // SAFETY: each function may be called with any size and alignment: bad
         // ones give NULL (or an error code) and set errno, handled below; out
         // is a valid place for posix_memalign to write the pointer.
@@ -245,6 +248,7 @@ impl CBuffer {
     /// `realloc(ptr, len)`: on success the block is the new one (perhaps
     /// elsewhere); on failure it is left as it was, and the error is errno.
     pub fn realloc(&mut self, len: usize) -> Result<(), Errno> {
+        Errno::clear();
         // SAFETY: ptr came from the malloc family and is live; on failure
         // realloc leaves it untouched, on success the old pointer is replaced.
         let raw = unsafe { libc::realloc(self.ptr.as_ptr().cast(), len) };
@@ -401,6 +405,7 @@ pub fn fork_child(child: impl FnOnce() -> i32) -> Result<nix::unistd::Pid, Errno
     match unsafe { fork() }? {
         ForkResult::Parent { child } => Ok(child),
         ForkResult::Child => {
+            crate::ledger::forked();
             let code = child();
             // SAFETY: _exit ends the process at once; nothing runs after it.
             unsafe { libc::_exit(code) }

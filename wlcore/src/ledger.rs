@@ -13,6 +13,7 @@
 //! mmap, a brk) is not listed as calls of its own: it shows as the measured
 //! change of the entry (`mapped_bytes`, `heap_bytes`, `rss_bytes`).
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -220,7 +221,7 @@ impl<'j> Ledger<'j> {
         }
         let probe = Probe {
             mem: mem(),
-            sysv: if self.sysv { sysv_bytes() } else { None },
+            sysv: if self.sysv { sysv_bytes(pid()) } else { None },
         };
         (probe, monotonic_ns())
     }
@@ -282,8 +283,8 @@ fn entry(
     j.open("", '{')
         .num("seq", seq)
         .num("repeat", repeat)
-        .num("pid", std::process::id().into())
-        .num("tid", crate::cmem::tid())
+        .num("pid", pid())
+        .num("tid", tid())
         .str("call", call.name)
         .str("kind", call.kind.as_str());
     j.open("args", '{');
@@ -314,6 +315,44 @@ fn entry(
         j.int("sysv_bytes", a as i64 - b as i64);
     }
     j.close('}');
+}
+
+/// This process's id, asked of the kernel once (and again in a forked child).
+static PID: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// The calling thread's id, asked once per thread; 0 before.
+    static TID: Cell<u64> = const { Cell::new(0) };
+}
+
+fn pid() -> u64 {
+    match PID.load(Ordering::Relaxed) {
+        0 => {
+            let pid = std::process::id().into();
+            PID.store(pid, Ordering::Relaxed);
+            pid
+        }
+        pid => pid,
+    }
+}
+
+fn tid() -> u64 {
+    TID.with(|t| match t.get() {
+        0 => {
+            let tid = crate::cmem::tid();
+            t.set(tid);
+            tid
+        }
+        tid => tid,
+    })
+}
+
+/// In a forked child, before anything is recorded: its pid and its thread's
+/// id are not the parent's, nor are its `/proc/self` files.
+pub(crate) fn forked() {
+    PID.store(0, Ordering::Relaxed);
+    TID.with(|t| t.set(0));
+    crate::stat::forked();
 }
 
 /// The pages that `length` bytes from `addr` span.

@@ -1,7 +1,7 @@
 //! The benchmark table (`scripts/bench.sh`): each workload timed side by side
 //! with what it stands in for, with its peak RSS, and at 1 byte its instructions
 //! and malloc-family calls; ratios against the group's first command (the
-//! dynamic workload).
+//! dynamic workload); and what the `--json` ledger costs a call.
 
 use crate::num::grouped;
 use crate::overhead::{human_size, Timing};
@@ -152,7 +152,34 @@ pub fn tables(rows: &[Row]) -> (String, String) {
             ins_ratio
         );
     }
+    if let Some(line) = ledger_cost(rows) {
+        md += &format!("\n{line}\n");
+    }
     (csv, md)
+}
+
+/// The `ledger` group's sentence: `malloc-wl --repeat N SIZE` timed without
+/// and with `--json`, the difference over its 2N calls (a malloc and a free
+/// each repeat) is what one ledger entry costs.
+pub fn ledger_cost(rows: &[Row]) -> Option<String> {
+    let ledger = |json: bool| {
+        rows.iter()
+            .find(|r| r.group == "ledger" && r.command.contains(" --json") == json)
+    };
+    let (plain, json) = (ledger(false)?, ledger(true)?);
+    let mut words = plain.command.split(' ');
+    words.find(|w| *w == "--repeat")?;
+    let calls = 2 * words.next()?.parse::<u64>().ok()?;
+    let (p, j) = (plain.timing.median, json.timing.median);
+    Some(format!(
+        "The ledger: `{}` makes {} calls (a malloc and a free each repeat) in {:.1} ms, \
+         {:.1} ms with `--json`: **{:.1} µs a call** for its entry.",
+        name(&plain.command),
+        grouped(calls),
+        p * 1e3,
+        j * 1e3,
+        (j - p) / calls as f64 * 1e6
+    ))
 }
 
 #[cfg(test)]
@@ -195,6 +222,37 @@ mod tests {
         assert_eq!(timing(&[]), None);
         assert!(pooled_times(&["{}"]).is_err());
         assert!(pooled_times(&[r#"{"results": [{"command": "x", "times": ["a"]}]}"#]).is_err());
+    }
+
+    #[test]
+    fn the_ledger_costs_the_difference_over_the_calls() {
+        let mut rows = vec![
+            row("malloc", "target/release/malloc-wl 1", 0.00059, None),
+            row(
+                "ledger",
+                "target/release/malloc-wl --repeat 1000 1",
+                0.0005,
+                None,
+            ),
+        ];
+        assert_eq!(ledger_cost(&rows), None, "no --json run");
+        rows.push(row(
+            "ledger",
+            "target/release/malloc-wl --repeat 1000 --json 1",
+            0.0125,
+            None,
+        ));
+        assert_eq!(
+            ledger_cost(&rows).unwrap(),
+            "The ledger: `malloc-wl --repeat 1000 1` makes 2,000 calls (a malloc and a free each repeat) in 0.5 ms, \
+             12.5 ms with `--json`: **6.0 µs a call** for its entry."
+        );
+        let (_, md) = tables(&rows);
+        assert!(md.ends_with("**6.0 µs a call** for its entry.\n"), "{md}");
+        assert!(
+            md.contains("| `malloc-wl --repeat 1000 --json 1` | 12.50 ms"),
+            "{md}"
+        );
     }
 
     #[test]
