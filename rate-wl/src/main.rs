@@ -577,10 +577,15 @@ impl Worker<'_, '_> {
             }
             if !o.rate.due(self.units, el) {
                 let tick = (el / TICK_NS + 1) * TICK_NS;
-                let wake = o.rate.deadline_ns(self.units).max(tick);
+                // At most to the next interval: a stop signal is seen there.
+                let next = (el / INTERVAL_NS + 1) * INTERVAL_NS;
+                let wake = o.rate.deadline_ns(self.units).max(tick).min(next);
                 // Nothing is added before the wake-up: the intervals before
                 // it may close meanwhile.
                 s.pos[self.id].store(wake / INTERVAL_NS, Ordering::Release);
+                if let Some(c) = closer.as_deref_mut() {
+                    c.close(s, el / INTERVAL_NS);
+                }
                 sleep_until(s.t0 + wake);
                 continue;
             }
