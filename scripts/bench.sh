@@ -8,6 +8,9 @@
 # at 1 B, 1 MiB and 1 GiB, each workload in its default (dynamic) and static build,
 # and malloc-wl also as an installed copy; and what the --json ledger costs a
 # call: malloc-wl --repeat 100000 1 without and with --json.
+# rate-wl's top speed against the same loop in C (scripts/bench/crate.c:
+# malloc and free of 4 KiB, 10^6 times), and its pacing: the rate achieved by
+# `rate-wl --rate 10k --duration 2s` (its --json), 3 runs, in pacing.md.
 # At 1 B it also counts instructions with callgrind (the start-up cost, exact and
 # repeatable where wall times on a shared machine are not) and the calls to the
 # malloc family that memcheck sees (a quiet workload makes only its own one).
@@ -42,9 +45,10 @@ done
 need_pkgs hyperfine time gcc python3 valgrind
 need_wlreport
 mkdir -p "$out/hyperfine"
-cargo build --release -q -p malloc-wl -p bytearray-wl
+cargo build --release -q -p malloc-wl -p bytearray-wl -p rate-wl
 cargo build-static -q -p malloc-wl -p bytearray-wl
 gcc -O0 -o "$out/cmalloc" scripts/bench/cmalloc.c
+gcc -O2 -o "$out/crate" scripts/bench/crate.c
 # The same malloc-wl, copied as an install copies it: the kernel then holds its
 # pages in large folios (the linker's output, or a file read back from disk,
 # comes in single pages), and maps them around each fault at less cost.
@@ -135,8 +139,47 @@ for c in "${cmds[@]}"; do
 	printf '%s\t%s\t%s\t%s\t%s\t\t\t%s\n' ledger 1 "$c" "$rss" "$faults" "$json" >>"$manifest"
 done
 
+# rate-wl at its top speed against the C loop: one group, taking turns too.
+calls=1000000
+cmds=("$rel/rate-wl --rate max --calls $calls 4096" "$out/crate 4096 $calls")
+say "timing rate-wl --rate max against crate ($calls malloc/free of 4096 bytes)"
+nr=$((rounds < runs ? rounds : runs))
+per=$(((runs + nr - 1) / nr)) hf=''
+for ((r = 0; r < nr; r++)); do
+	k=$((r % ${#cmds[@]}))
+	json="hyperfine/rate-4096-$r.json"
+	hyperfine -N --warmup 1 --runs "$per" --style none --export-json "$out/$json" \
+		"${cmds[@]:k}" "${cmds[@]:0:k}" >/dev/null
+	hf+=${hf:+,}$json
+done
+for c in "${cmds[@]}"; do
+	read -r -a argv <<<"$c"
+	read -r rss faults < <(rss_faults "${argv[@]}")
+	printf 'rate\t4096\t%s\t%s\t%s\t\t\t%s\n' "$c" "$rss" "$faults" "$hf" >>"$manifest"
+done
+
+# Pacing: what rate-wl achieved of its target, from its report.
+say "pacing: rate-wl --rate 10k --duration 2s, 3 runs"
+{
+	echo "| command | target | calls | elapsed | achieved | off by |"
+	echo "| --- | --- | --- | --- | --- | --- |"
+	for i in 1 2 3; do
+		report=$("$rel/rate-wl" --rate 10k --duration 2s --json 4KiB)
+		# The last "allocs" and "elapsed_ns" are the run's totals, after the intervals'.
+		allocs=$(grep -o '"allocs":[0-9]*' <<<"$report" | tail -n1 | cut -d: -f2)
+		ns=$(grep -o '"elapsed_ns":[0-9]*' <<<"$report" | cut -d: -f2)
+		awk -v a="$allocs" -v ns="$ns" 'BEGIN {
+			r = a * 1e9 / ns
+			printf "| `rate-wl --rate 10k --duration 2s 4KiB` | 10000/s | %d | %.4f s | %.1f/s | %+.2f%% |\n", a, ns / 1e9, r, (r / 10000 - 1) * 100
+		}'
+		: "$i"
+	done
+} >"$out/pacing.md"
+
 # The manifest names the exports under its folder: the table is made there.
 args=(bench --manifest manifest.tsv --csv bench.csv --md bench.md)
 record_render "$out" bench.md manifest.tsv hyperfine -- "${args[@]}"
 (cd "$out" && "$WLREPORT" "${args[@]}")
 cat "$out/bench.md"
+echo
+cat "$out/pacing.md"

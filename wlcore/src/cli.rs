@@ -319,14 +319,16 @@ fn version(name: &str) -> String {
     format!("{name} {}\n", env!("CARGO_PKG_VERSION"))
 }
 
-fn unexpected(a: &OsStr) -> Error {
+/// The usage error for an argument nobody takes.
+pub fn unexpected(a: &OsStr) -> Error {
     Error::usage(format!(
         "unexpected argument '{}' found (see --help)",
         shown(a)
     ))
 }
 
-fn lexopt_error(e: lexopt::Error) -> Error {
+/// lexopt's error as the one-line usage error.
+pub fn lexopt_error(e: lexopt::Error) -> Error {
     use lexopt::Error as E;
     Error::usage(match e {
         E::MissingValue { option: Some(o) } => {

@@ -195,6 +195,38 @@ pub enum AllocFn {
     Memalign,
     Valloc,
     Pvalloc,
+    /// `realloc(NULL, size)`: realloc as an allocator, a new block (rate-wl).
+    Realloc,
+}
+
+impl AllocFn {
+    /// Every function, by the name `--fn` gives it.
+    pub const ALL: [(&'static str, AllocFn); 8] = [
+        ("malloc", AllocFn::Malloc),
+        ("calloc", AllocFn::Calloc),
+        ("realloc", AllocFn::Realloc),
+        ("posix_memalign", AllocFn::PosixMemalign),
+        ("aligned_alloc", AllocFn::AlignedAlloc),
+        ("memalign", AllocFn::Memalign),
+        ("valloc", AllocFn::Valloc),
+        ("pvalloc", AllocFn::Pvalloc),
+    ];
+
+    /// Its C name.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map_or("malloc", |(n, _)| n)
+    }
+
+    /// Whether it takes an alignment.
+    pub fn aligned(self) -> bool {
+        matches!(
+            self,
+            AllocFn::PosixMemalign | AllocFn::AlignedAlloc | AllocFn::Memalign
+        )
+    }
 }
 
 /// Why an allocating call gave NULL: errno, or ENOMEM when nothing set it
@@ -234,6 +266,7 @@ impl CBuffer {
                 AllocFn::Memalign => libc::memalign(align, len),
                 AllocFn::Valloc => valloc(len),
                 AllocFn::Pvalloc => pvalloc(len),
+                AllocFn::Realloc => libc::realloc(std::ptr::null_mut(), len),
             }
         };
         // Hide where the pointer came from, so the optimizer cannot fuse a later

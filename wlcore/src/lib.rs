@@ -19,7 +19,9 @@
 //!   when asked), and its `--json` report;
 //! - [`out`]: stdout and stderr written whole, never a panic, SIGPIPE as EPIPE;
 //! - [`exit`]: the documented exit codes and the one-line error type;
-//! - [`stat`]: CLOCK_MONOTONIC and the process's own RSS, VSZ and brk heap.
+//! - [`stat`]: CLOCK_MONOTONIC and the process's own RSS, VSZ and brk heap;
+//! - [`pace`] and [`ring`]: what `rate-wl` runs by: sleeping until a deadline,
+//!   the peak RSS, and its live set in a static array.
 //!
 //! What the workloads' tests share (running the binaries under strace,
 //! bpftrace, callgrind or ptrace) is the dev-only crate `wltest`: nothing
@@ -53,6 +55,16 @@
 #[macro_export]
 macro_rules! workload_main {
     ($workload:ty) => {
+        $crate::program_main!($crate::run::main::<$workload>);
+    };
+}
+
+/// What [`workload_main!`] defines, for a workload binary that runs its own
+/// loop instead of [`run::Workload`]'s (`rate-wl`): the argument is its
+/// `fn(cmem::CArgs) -> i32`, called as the C `main`.
+#[macro_export]
+macro_rules! program_main {
+    ($main:expr) => {
         #[global_allocator]
         static ALLOCATOR: $crate::cmem::Arena = {
             static mut ARENA: [u8; $crate::cmem::ARENA_BYTES] = [0; $crate::cmem::ARENA_BYTES];
@@ -75,7 +87,7 @@ macro_rules! workload_main {
         ) -> ::std::ffi::c_int {
             // SAFETY: argc and argv are C main's own, untouched.
             let args = unsafe { $crate::cmem::CArgs::new(argc, argv) };
-            $crate::run::main::<$workload>(args)
+            $main(args)
         }
     };
 }
@@ -85,6 +97,8 @@ pub mod cmem;
 pub mod exit;
 pub mod ledger;
 pub mod out;
+pub mod pace;
+pub mod ring;
 pub mod run;
 pub mod signals;
 pub mod size;

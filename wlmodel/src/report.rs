@@ -60,6 +60,71 @@ pub struct Report {
     /// kmalloc-test's prediction of what the module does (`--expect`).
     #[serde(default)]
     pub expect: Option<Expect>,
+    /// rate-wl's counts: per interval, by size, in all.
+    #[serde(default)]
+    pub rate: Option<Rate>,
+}
+
+/// rate-wl's `rate` member (docs/ledger.md): what a run at a rate did, in
+/// counts that do not grow with its duration.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct Rate {
+    /// The positional argument: a size or a distribution.
+    pub sizes: String,
+    pub seed: u64,
+    /// `calls/s` or `bytes/s`: what `target`, `achieved` and each interval's
+    /// `rate` count.
+    pub unit: String,
+    /// Each thread's rate; none for `--rate max`.
+    pub target: Option<u64>,
+    #[serde(default)]
+    pub duration_ns: Option<u64>,
+    #[serde(default)]
+    pub calls: Option<u64>,
+    pub threads: u64,
+    pub live: u64,
+    /// `summary` or `full` (the ledger lists every call).
+    pub ledger: String,
+    pub interval_ns: u64,
+    pub intervals: Vec<Interval>,
+    pub histogram: Vec<Bucket>,
+    /// Allocating calls made (failed ones too), frees (those of the live set
+    /// at the end too), bytes asked and freed, failed calls.
+    pub allocs: u64,
+    pub frees: u64,
+    pub bytes: u64,
+    pub freed_bytes: u64,
+    pub failures: u64,
+    /// Frees of the live set after the run (in `frees`, in no interval).
+    pub final_frees: u64,
+    /// From the start to the end of the (slowest thread's) loop.
+    pub elapsed_ns: u64,
+    /// Calls or bytes a second, per thread, over `elapsed_ns`.
+    pub achieved: u64,
+    #[serde(default)]
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// One interval of `interval_ns` from `start_ns` after the start.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+pub struct Interval {
+    pub start_ns: u64,
+    pub allocs: u64,
+    pub frees: u64,
+    pub bytes: u64,
+    pub freed_bytes: u64,
+    pub failures: u64,
+    /// The interval's calls or bytes, a second.
+    pub rate: u64,
+}
+
+/// The sizes asked from `from` to `to` (a power of two and the next less one).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+pub struct Bucket {
+    pub from: u64,
+    pub to: u64,
+    pub calls: u64,
+    pub bytes: u64,
 }
 
 /// kmalloc-test's `expect`: the path the module lists and its sizes.
@@ -465,6 +530,23 @@ mod tests {
         assert_eq!(e("shmat", 8192, Some(0)).mapping_change(), 0);
         assert_eq!(e("shmdt", -8192, Some(-8192)).mapping_change(), -8192);
         assert_eq!(e("pthread_join", 4096, None).mapping_change(), 0);
+    }
+
+    #[test]
+    fn a_rate_report_and_one_without() {
+        let text = report(&[]).replace(
+            r#""ledger":[]"#,
+            r#""ledger":[],"rate":{"sizes":"4KiB","seed":1,"unit":"calls/s","target":10,"duration_ns":200000000,"calls":null,"threads":1,"live":1,"ledger":"summary","interval_ns":100000000,"intervals":[{"start_ns":0,"allocs":1,"frees":1,"bytes":4096,"freed_bytes":4096,"failures":0,"rate":10},{"start_ns":100000000,"allocs":1,"frees":0,"bytes":4096,"freed_bytes":0,"failures":0,"rate":10}],"histogram":[{"from":4096,"to":8191,"calls":2,"bytes":8192}],"allocs":2,"frees":2,"bytes":8192,"freed_bytes":8192,"failures":0,"final_frees":1,"elapsed_ns":200000000,"achieved":10,"peak_rss_bytes":1000000}"#,
+        );
+        let r = Report::parse(&text).unwrap();
+        let rate = r.rate.unwrap();
+        assert_eq!(rate.intervals.len(), 2);
+        assert_eq!(rate.histogram[0].calls, 2);
+        assert_eq!(
+            rate.intervals.iter().map(|i| i.frees).sum::<u64>() + rate.final_frees,
+            rate.frees
+        );
+        assert!(Report::parse(&report(&[])).unwrap().rate.is_none());
     }
 
     #[test]

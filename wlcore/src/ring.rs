@@ -1,0 +1,130 @@
+//! The live set of a rate workload (`rate-wl --live K`): a ring of the K
+//! blocks allocated last, oldest first, kept in a static array of the binary,
+//! not on any heap.
+//!
+//! The array lies in `.bss`, like the arena of [`cmem`](crate::cmem): the
+//! kernel maps it at exec, with no system call and no page until touched, so a
+//! tracker sees neither a malloc nor an mmap for it, and a long run does not
+//! grow it. [`take`] hands it out once, split among the threads of a run.
+
+use std::cell::UnsafeCell;
+use std::mem::{align_of, size_of, MaybeUninit};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Slots in the static array, for all the threads of a run together.
+pub const SLOTS: usize = 1 << 16;
+
+/// One slot: room for a block handle (a pointer and a length, or a mapping).
+type Slot = MaybeUninit<[usize; 4]>;
+
+struct Store(UnsafeCell<[Slot; SLOTS]>);
+
+// SAFETY: the array is reached only through `take`, which hands it out once,
+// as one exclusive slice.
+unsafe impl Sync for Store {}
+
+static STORE: Store = Store(UnsafeCell::new([MaybeUninit::uninit(); SLOTS]));
+static TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// The static array's slots, `n` rings of `each` (at most [`SLOTS`] in all);
+/// `None` when they would not fit or were already taken.
+pub fn take<T>(n: usize, each: usize) -> Option<Vec<Ring<T>>> {
+    const { assert!(size_of::<T>() <= size_of::<Slot>() && align_of::<T>() <= align_of::<Slot>()) };
+    if n.checked_mul(each)? > SLOTS || each == 0 || TAKEN.swap(true, Ordering::AcqRel) {
+        return None;
+    }
+    // SAFETY: TAKEN was false: this is the one and only borrow of the array,
+    // for the rest of the process.
+    let all: &'static mut [Slot; SLOTS] = unsafe { &mut *STORE.0.get() };
+    Some(
+        all.chunks_mut(each)
+            .take(n)
+            .map(|slots| Ring {
+                slots,
+                head: 0,
+                len: 0,
+                _t: std::marker::PhantomData,
+            })
+            .collect(),
+    )
+}
+
+/// A ring of at most `capacity` values, oldest first. A value still in it when
+/// the ring is dropped is forgotten, not dropped (a block never freed).
+pub struct Ring<T> {
+    slots: &'static mut [Slot],
+    /// Where the oldest value is.
+    head: usize,
+    len: usize,
+    _t: std::marker::PhantomData<T>,
+}
+
+// SAFETY: a Ring owns the values in its slots (of a Send type) and its slice
+// of the array; nothing else reaches them.
+unsafe impl<T: Send> Send for Ring<T> {}
+
+impl<T> Ring<T> {
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.len == self.slots.len()
+    }
+
+    /// Puts `v` in as the newest; gives it back when the ring is full.
+    pub fn push(&mut self, v: T) -> Result<(), T> {
+        if self.is_full() {
+            return Err(v);
+        }
+        let at = (self.head + self.len) % self.slots.len();
+        // SAFETY: the slot is free (outside head..head+len) and holds room
+        // for a T, aligned (checked in `take`).
+        unsafe { self.slots[at].as_mut_ptr().cast::<T>().write(v) };
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Takes the oldest value out.
+    pub fn pop(&mut self) -> Option<T> {
+        if self.len == 0 {
+            return None;
+        }
+        // SAFETY: head is in use: push wrote a T there that was not read since.
+        let v = unsafe { self.slots[self.head].as_ptr().cast::<T>().read() };
+        self.head = (self.head + 1) % self.slots.len();
+        self.len -= 1;
+        Some(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oldest_first_bounded_and_taken_once() {
+        let mut rings = take::<(usize, String)>(3, 4).expect("the slots");
+        assert!(take::<u8>(1, 1).is_none(), "taken once");
+        assert_eq!(rings.len(), 3);
+        let r = &mut rings[1];
+        assert_eq!(r.capacity(), 4);
+        for i in 0..4 {
+            r.push((i, i.to_string())).unwrap();
+        }
+        assert_eq!(r.push((9, String::new())).unwrap_err().0, 9);
+        assert_eq!(r.pop().unwrap().0, 0);
+        r.push((4, "4".into())).unwrap();
+        let order: Vec<usize> = std::iter::from_fn(|| r.pop()).map(|v| v.0).collect();
+        assert_eq!(order, [1, 2, 3, 4]);
+        assert!(r.is_empty());
+    }
+}
