@@ -158,23 +158,16 @@ for c in "${cmds[@]}"; do
 	printf 'rate\t4096\t%s\t%s\t%s\t\t\t%s\n' "$c" "$rss" "$faults" "$hf" >>"$manifest"
 done
 
-# Pacing: what rate-wl achieved of its target, from its report.
+# Pacing: what rate-wl achieved of its target, from its reports (kept in
+# pacing/, the table made by wlreport).
 say "pacing: rate-wl --rate 10k --duration 2s, 3 runs"
-{
-	echo "| command | target | calls | elapsed | achieved | off by |"
-	echo "| --- | --- | --- | --- | --- | --- |"
-	for i in 1 2 3; do
-		report=$("$rel/rate-wl" --rate 10k --duration 2s --json 4KiB)
-		# The last "allocs" and "elapsed_ns" are the run's totals, after the intervals'.
-		allocs=$(grep -o '"allocs":[0-9]*' <<<"$report" | tail -n1 | cut -d: -f2)
-		ns=$(grep -o '"elapsed_ns":[0-9]*' <<<"$report" | cut -d: -f2)
-		awk -v a="$allocs" -v ns="$ns" 'BEGIN {
-			r = a * 1e9 / ns
-			printf "| `rate-wl --rate 10k --duration 2s 4KiB` | 10000/s | %d | %.4f s | %.1f/s | %+.2f%% |\n", a, ns / 1e9, r, (r / 10000 - 1) * 100
-		}'
-		: "$i"
-	done
-} >"$out/pacing.md"
+mkdir -p "$out/pacing"
+pace=(rate-wl --rate 10k --duration 2s --json 4KiB) reports=()
+for i in 1 2 3; do
+	"$rel/${pace[0]}" "${pace[@]:1}" >"$out/pacing/$i.json"
+	reports+=(--report "${pace[*]}=pacing/$i.json")
+done
+(cd "$out" && "$WLREPORT" pacing "${reports[@]}" --md pacing.md)
 
 # The manifest names the exports under its folder: the table is made there.
 args=(bench --manifest manifest.tsv --csv bench.csv --md bench.md)

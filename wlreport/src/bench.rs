@@ -182,6 +182,31 @@ pub fn ledger_cost(rows: &[Row]) -> Option<String> {
     ))
 }
 
+/// The pacing table: for each `rate-wl --json` report (its command, its
+/// report), the target, the calls made, the time they took and the rate
+/// achieved, and how far off the target it was.
+pub fn pacing(runs: &[(String, wlmodel::Report)]) -> Result<String, String> {
+    let mut md = String::from(
+        "| command | target | calls | elapsed | achieved | off by |\n| --- | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    for (cmd, r) in runs {
+        let rate = r.rate.as_ref().ok_or("a report without its rate object")?;
+        let target = rate.target.ok_or("a run at --rate max has no target")?;
+        if rate.elapsed_ns == 0 {
+            return Err("a report with no elapsed time".into());
+        }
+        let achieved = rate.allocs as f64 * 1e9 / rate.elapsed_ns as f64;
+        md += &format!(
+            "| `{cmd}` | {}/s | {} | {:.4} s | {achieved:.1}/s | {:+.2}% |\n",
+            grouped(target),
+            grouped(rate.allocs),
+            rate.elapsed_ns as f64 / 1e9,
+            (achieved / target as f64 - 1.0) * 100.0
+        );
+    }
+    Ok(md)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,5 +327,21 @@ mod tests {
         );
         assert_eq!(grouped(139_326_842), "139,326,842");
         assert_eq!(grouped(999), "999");
+    }
+
+    #[test]
+    fn pacing_from_reports() {
+        let json = |allocs: u64, ns: u64| {
+            format!(
+                r#"{{"workload":"rate-wl","path":"malloc","pid":1,"requested_bytes":4096,"allocator_bytes":4096,"mmap_threshold":131072,"repeat":1,"ledger_version":1,"ledger":[],"completed":1,"rate":{{"sizes":"4KiB","seed":1,"unit":"calls/s","target":10000,"threads":1,"live":1,"ledger":"summary","interval_ns":100000000,"intervals":[],"histogram":[],"allocs":{allocs},"frees":{allocs},"bytes":0,"freed_bytes":0,"failures":0,"final_frees":1,"elapsed_ns":{ns},"achieved":0}}}}"#
+            )
+        };
+        let r = wlmodel::Report::parse(&json(20000, 2_000_100_000)).unwrap();
+        let md = pacing(&[("rate-wl --rate 10k --duration 2s 4KiB".into(), r)]).unwrap();
+        assert!(md.ends_with(
+            "| `rate-wl --rate 10k --duration 2s 4KiB` | 10,000/s | 20,000 | 2.0001 s | 9999.5/s | -0.00% |\n"
+        ), "{md}");
+        let bad = wlmodel::Report::parse(&json(1, 0)).unwrap();
+        assert!(pacing(&[("x".into(), bad)]).is_err());
     }
 }

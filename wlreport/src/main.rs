@@ -70,6 +70,19 @@ fn run(cmd: &str, p: &mut lexopt::Parser) -> Res<()> {
             write(&o.path("csv")?, &c)?;
             write(&o.path("md")?, &m)
         }
+        "pacing" => {
+            let o = Opts::parse(p, &["report", "md"])?;
+            let mut runs = vec![];
+            for f in o.all("report") {
+                let (cmd, path) = f
+                    .split_once('=')
+                    .ok_or_else(|| Failure::Usage(format!("--report takes COMMAND=FILE: {f}")))?;
+                let text = files::read(path.as_ref())?;
+                let r = wlmodel::Report::parse(&text).map_err(|e| format!("{path}: {e}"))?;
+                runs.push((cmd.to_string(), r));
+            }
+            write(&o.path("md")?, &bench::pacing(&runs)?)
+        }
         "paths" => {
             let o = Opts::parse(p, &["size", "manifest"])?;
             let size = o.num("size")?;
