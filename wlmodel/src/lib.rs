@@ -17,4 +17,6 @@
 pub mod glibc;
 pub mod report;
 
-pub use report::{Entry, Expect, Kind, Live, ParseError, Report, Timeline, ALLOCATING};
+pub use report::{
+    Entry, Expect, Kind, Live, ModuleEntry, ParseError, Report, Timeline, ALLOCATING,
+};

@@ -60,6 +60,48 @@ pub struct Report {
     /// kmalloc-test's prediction of what the module does (`--expect`).
     #[serde(default)]
     pub expect: Option<Expect>,
+    /// kmalloc-test's allocation as the module accounts for it, read back
+    /// from the module before the close (absent from older reports).
+    #[serde(default)]
+    pub module_entry: Option<ModuleEntry>,
+}
+
+/// The module's entry of one allocation (`entry` line of
+/// kmalloc-lkm/README.md, the same keys): what the allocator gave, measured
+/// in the kernel. Every member but the sizes is optional, so that an entry
+/// with fewer keys still parses.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct ModuleEntry {
+    /// The path as the module lists it (`kvmalloc:vmalloc`, ...).
+    pub path: String,
+    /// The C function the allocation was made with (`kmem_cache_alloc`).
+    #[serde(default)]
+    pub call: Option<String>,
+    /// The address the allocator returned, `"0x..."`: the object, the
+    /// vmalloc area, the `struct page` of a pages block, the per-CPU pointer.
+    #[serde(default)]
+    pub ptr: Option<String>,
+    pub requested: u64,
+    /// krealloc's first size (0 on the other paths).
+    #[serde(default)]
+    pub from: Option<u64>,
+    /// What the allocator gave, measured (`measured_by` says how).
+    pub allocated: u64,
+    /// `ksize`, `vmalloc_to_page`, `order` or `percpu`.
+    #[serde(default)]
+    pub measured_by: Option<String>,
+    /// percpu: the bytes of each CPU's copy, and the possible CPUs (0 else).
+    #[serde(default)]
+    pub unit: Option<u64>,
+    #[serde(default)]
+    pub cpus: Option<u64>,
+}
+
+impl ModuleEntry {
+    /// The address as a number.
+    pub fn addr(&self) -> Option<u64> {
+        word(&Value::String(self.ptr.clone()?))
+    }
 }
 
 /// kmalloc-test's `expect`: the path the module lists and its sizes.
