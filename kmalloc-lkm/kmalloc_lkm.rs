@@ -82,17 +82,52 @@
 //! that made the allocation, `comm` its command name (bytes other than
 //! printable ASCII, such as spaces, shown as `_`),
 //! `requested` the size written (TO for krealloc) and `allocated` what the
-//! allocator really handed out: for kmalloc, kzalloc and krealloc
-//! `kmalloc_size_roundup()` of the object's size (the slab bucket, or whole
-//! pages above 8 KiB), the same as `ksize()`; for kmem_cache the cache's object
-//! size; for vmalloc SIZE in whole pages (without the guard page); for pages
-//! `PAGE_SIZE << order`; for percpu SIZE rounded up to 4 bytes times the
-//! number of possible CPUs (the `bytes_alloc` of its event). `path` is the path
+//! allocator really handed out, measured on the allocation once it is made:
+//! for kmalloc, kzalloc, krealloc, kmem_cache and a kvmalloc served by kmalloc
+//! `ksize()` of the object (the slab bucket, the cache's object with its
+//! padding, or the pages of a kmalloc above 8 KiB); for vmalloc and a
+//! kvmalloc served by vmalloc the area's mapped pages, looked up one by one
+//! with `vmalloc_to_page()` up to its guard page (`find_vm_area()` is not
+//! exported to modules); for pages `PAGE_SIZE << order`; for percpu each
+//! CPU's copy (SIZE rounded up to `PCPU_MIN_ALLOC_SIZE`, 4 bytes, as
+//! `pcpu_alloc` does) times `num_possible_cpus()` (the `bytes_alloc` of its
+//! event). `path` is the path
 //! written, with `kvmalloc:kmalloc` or `kvmalloc:vmalloc` saying which
-//! allocator served a kvmalloc. On kernels with KASAN or
-//! slab debugging the `bytes_alloc` of the `kmem:kmalloc` event is the slab's
-//! object footprint including that metadata (e.g. 8192 for 4096 with generic
-//! KASAN), so it can be larger than `allocated`.
+//! allocator served a kvmalloc. On a production kernel `allocated` is the
+//! `bytes_alloc` of the allocation's own event; with KASAN or slab debugging
+//! that `bytes_alloc` is the slab's object footprint including the metadata
+//! (e.g. 8192 for 4096 with generic KASAN), while `ksize()` is what the caller
+//! may use, so `bytes_alloc` can be larger.
+//!
+//! # The owner's entry
+//!
+//! A file that holds an allocation reads, instead of the listing, one line:
+//! its **entry**, formatted on the stack (the read allocates nothing):
+//!
+//! ```text
+//! entry pid=123 tid=125 path=kmalloc call=krealloc_node_align ptr=0xffff888004a1b000 requested=4096 from=0 allocated=4096 measured_by=ksize unit=0 cpus=0 free=close state=live freed_by=- freed_pid=0
+//! ```
+//!
+//! `KEY=VALUE` words, always these keys in this order: `pid`, `tid` of the
+//! writer; `path` as listed; `call` the C function the allocation was made
+//! with (`krealloc_node_align`, `vrealloc_node_align` and
+//! `kvrealloc_node_align`: the kernel crate's `KVec`, `VVec`, `KVVec`;
+//! `krealloc_node_align` for krealloc; `kmem_cache_alloc`,
+//! `vmalloc_huge_node`, `alloc_pages`, `pcpu_alloc`); `ptr` the address the
+//! allocator returned (the object, the area, the `struct page`, the per-CPU
+//! pointer), raw, as tracefs prints it: only the owner sees it; `requested`;
+//! `from` (krealloc's first size, else 0); `allocated`, measured as above, and
+//! `measured_by` how (`ksize`, `vmalloc_to_page`, `order`, `percpu`); `unit`
+//! and `cpus` (percpu: the bytes of each CPU's copy and the possible CPUs;
+//! else 0); `free`, the context its free is in: `close` (freed by the task
+//! that closes the file or writes to it again), `kworker` or `rcu` (after
+//! `free-by`); `state`: `live`, `pending` (handed to a kworker or RCU, not yet
+//! freed) or `freed`; `freed_by` and `freed_pid`, the command name and pid of
+//! the task that ran a deferred free (a `kworker/*`, or for RCU the task its
+//! softirq interrupted, `swapper/N` when idle; a vfree from RCU hands the area on to
+//! a kworker, not named here), `-` and 0 until known. After `free-by` the file
+//! keeps that entry (`pending`, then `freed`) until it writes again or closes;
+//! a file that holds nothing and handed nothing reads the listing.
 //! `requested` and `allocated` in the total line are the sums over the
 //! listed allocations; `deferred` counts the frees handed to a kworker or RCU
 //! that have not run yet, and `deferred_bytes` their requested sizes. Fields
