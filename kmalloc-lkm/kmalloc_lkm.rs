@@ -105,7 +105,7 @@
 //! its **entry**, formatted on the stack (the read allocates nothing):
 //!
 //! ```text
-//! entry pid=123 tid=125 path=kmalloc call=krealloc_node_align ptr=0xffff888004a1b000 requested=4096 from=0 allocated=4096 measured_by=ksize unit=0 cpus=0 free=close state=live freed_by=- freed_pid=0
+//! entry pid=123 tid=125 path=kmalloc call=krealloc_node_align ptr=0xffff888004a1b000 hash=00000000939a3b2a requested=4096 from=0 allocated=4096 measured_by=ksize unit=0 cpus=0 free=close state=live freed_by=- freed_pid=0
 //! ```
 //!
 //! `KEY=VALUE` words, always these keys in this order: `pid`, `tid` of the
@@ -115,7 +115,9 @@
 //! `krealloc_node_align` for krealloc; `kmem_cache_alloc`,
 //! `vmalloc_huge_node`, `alloc_pages`, `pcpu_alloc`); `ptr` the address the
 //! allocator returned (the object, the area, the `struct page`, the per-CPU
-//! pointer), raw, as tracefs prints it: only the owner sees it; `requested`;
+//! pointer), raw: only the owner sees it; `hash` the same as `%p` prints it,
+//! hashed with this boot's key, as tracefs prints the `ptr=` and `page=` of
+//! its events (raw with `no_hash_pointers`); `requested`;
 //! `from` (krealloc's first size, else 0); `allocated`, measured as above, and
 //! `measured_by` how (`ksize`, `vmalloc_to_page`, `order`, `percpu`); `unit`
 //! and `cpus` (percpu: the bytes of each CPU's copy and the possible CPUs;
@@ -488,13 +490,14 @@ impl EntryData {
         let m = &self.measured;
         writeln!(
             l,
-            "entry pid={} tid={} path={} call={} ptr={:#x} requested={} from={} allocated={} \
+            "entry pid={} tid={} path={} call={} ptr={:#x} hash={} requested={} from={} allocated={} \
              measured_by={} unit={} cpus={} free={} state={} freed_by={} freed_pid={}",
             self.pid,
             self.tid,
             self.path,
             self.call,
             self.ptr,
+            Hashed(&proc::hashed(self.ptr)),
             self.requested,
             self.from,
             self.allocated,
@@ -670,6 +673,18 @@ impl Inner {
             .push_within_capacity(c.clone())
             .map_err(|_| ENOMEM)?;
         Ok(c)
+    }
+}
+
+/// A NUL-terminated ASCII buffer (what `%p` printed).
+struct Hashed<'a>(&'a [u8; 24]);
+
+impl core::fmt::Display for Hashed<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for &b in self.0.iter().take_while(|&&b| b != 0) {
+            f.write_char(if b.is_ascii_graphic() { b as char } else { '_' })?;
+        }
+        Ok(())
     }
 }
 

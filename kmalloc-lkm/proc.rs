@@ -145,6 +145,25 @@ pub(crate) unsafe fn vmalloc_mapped(ptr: *const u8) -> usize {
     }
 }
 
+/// `addr` as `%p` prints it (NUL terminated): hashed with the kernel's key of
+/// this boot, as tracefs prints the `ptr=` and `page=` of its events (raw
+/// with `no_hash_pointers`, like them).
+pub(crate) fn hashed(addr: usize) -> [u8; 24] {
+    let mut buf = [0u8; 24];
+    // SAFETY: `buf` is writable for its length, which snprintf respects and
+    // NUL terminates within; "%p" takes one pointer argument, given, which it
+    // only hashes (never dereferences).
+    unsafe {
+        bindings::snprintf(
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            c"%p".as_char_ptr(),
+            addr as *const c_void,
+        )
+    };
+    buf
+}
+
 /// The number of possible CPUs (`num_possible_cpus()`): a per-CPU allocation
 /// has one copy on each.
 pub(crate) fn possible_cpus() -> usize {

@@ -213,9 +213,10 @@ the file cannot be opened.";
             Some(fields) => {
                 j.open("module_entry", '{');
                 for (k, v) in fields {
+                    // a hashed pointer may be all digits: still text
                     match v.parse::<u64>() {
-                        Ok(n) => j.num(k, n),
-                        Err(_) => j.str(k, v),
+                        Ok(n) if !["ptr", "hash", "freed_by"].contains(&k) => j.num(k, n),
+                        _ => j.str(k, v),
                     };
                 }
                 j.close('}');

@@ -438,16 +438,20 @@ expect_event() { echo "$json" | sed -n "s/.*\"expect\":{.*\"$1\",\"count\":[^{]*
 # bytes_alloc counts and ksize() does not.
 kasan=0
 grep -q 'KernelAddressSanitizer initialized' /tmp/dmesg.boot && kasan=1
+# hexkey HEX: HEX without 0x and leading zeros.
+hexkey() { echo "$1" | sed 's/^0x//; s/^0*//'; }
 # account_ok KEY BYTES: the module's entry ($json) is the prediction's
 # (path, requested, allocated), its ptr is KEY (the trace's key of the
-# allocation, in hex without 0x) and, when BYTES (what the trace says was
-# given) is not empty, its allocated is BYTES (at most BYTES with KASAN).
+# allocation, in hex: raw, or hashed as %p prints it, the entry's hash) and,
+# when BYTES (what the trace says was given) is not empty, its allocated is
+# BYTES (at most BYTES with KASAN).
 account_ok() {
-	e_ptr=$(entry_field ptr) e_alloc=$(entry_field allocated)
+	e_alloc=$(entry_field allocated)
+	k=$(hexkey "$1")
 	[ -n "$e_alloc" ] && [ "$e_alloc" = "$(expect_field allocated_bytes)" ] &&
 		[ "$(entry_field path)" = "$(expect_field listed_path)" ] &&
-		[ "$(entry_field requested)" = "$(expect_field requested_bytes)" ] &&
-		[ "${e_ptr#0x}" = "$(echo "$1" | sed 's/^0x//; s/^0*//')" ] || return 1
+		[ "$(entry_field requested)" = "$(expect_field requested_bytes)" ] && [ -n "$k" ] &&
+		{ [ "$k" = "$(hexkey "$(entry_field ptr)")" ] || [ "$k" = "$(hexkey "$(entry_field hash)")" ]; } || return 1
 	[ -z "$2" ] && return 0
 	[ "$e_alloc" = "$2" ] || { [ "$kasan" = 1 ] && [ "$e_alloc" -le "$2" ]; }
 }
@@ -532,7 +536,7 @@ path_events() {
 		[ -n "$ptr" ] && grep -q " percpu_free_percpu: .*ptr=$ptr\$" /tmp/tp && account_ok "$ptr" "$ba" && good=1
 		;;
 	esac
-	note "$p $opt$s: $what; the module's entry: ptr $(entry_field ptr) allocated $(entry_field allocated) ($(entry_field measured_by)), predicted $(expect_field allocated_bytes)"
+	note "$p $opt$s: $what; the module's entry: ptr $(entry_field ptr) hash $(entry_field hash) allocated $(entry_field allocated) ($(entry_field measured_by)), predicted $(expect_field allocated_bytes)"
 	if [ "$rc" = 0 ] && [ "$good" = 1 ]; then
 		ok "kmalloc-test --path $p $opt$s: its events in pid $pid, and their frees"
 	else

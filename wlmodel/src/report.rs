@@ -81,6 +81,9 @@ pub struct ModuleEntry {
     /// vmalloc area, the `struct page` of a pages block, the per-CPU pointer.
     #[serde(default)]
     pub ptr: Option<String>,
+    /// `ptr` as `%p` (and tracefs) prints it, hashed with the boot's key.
+    #[serde(default)]
+    pub hash: Option<String>,
     pub requested: u64,
     /// krealloc's first size (0 on the other paths).
     #[serde(default)]
@@ -101,6 +104,14 @@ impl ModuleEntry {
     /// The address as a number.
     pub fn addr(&self) -> Option<u64> {
         word(&Value::String(self.ptr.clone()?))
+    }
+
+    /// Whether a pointer as a trace prints it (hex, with or without `0x`)
+    /// is this one: raw, or hashed as `%p` prints it.
+    pub fn is_ptr(&self, traced: &str) -> bool {
+        let hex = |t: &str| u64::from_str_radix(t.strip_prefix("0x").unwrap_or(t), 16).ok();
+        let t = hex(traced);
+        t.is_some() && (t == self.addr() || t == self.hash.as_deref().and_then(hex))
     }
 }
 

@@ -100,12 +100,6 @@ impl Event {
         self.get(key).and_then(|v| v.parse().ok()).unwrap_or(0)
     }
 
-    /// A pointer field (`ptr=ffff...`, `ptr=0x...`) as a number.
-    fn addr(&self, key: &str) -> Option<u64> {
-        let v = self.get(key)?;
-        u64::from_str_radix(v.strip_prefix("0x").unwrap_or(v), 16).ok()
-    }
-
     /// `alloc_vmap_area`'s start (`va_start: N`, in decimal, the one field
     /// printed with a colon).
     fn va_start(&self) -> Option<u64> {
@@ -250,7 +244,7 @@ pub fn held_to_the_trace(m: &ModuleEntry, events: &[Event]) -> Result<(), String
         "ksize" => events
             .iter()
             .filter(|e| e.name == "kmalloc" || e.name == "kmem_cache_alloc")
-            .filter(|e| e.addr("ptr") == Some(ptr))
+            .filter(|e| e.get("ptr").is_some_and(|p| m.is_ptr(p)))
             .map(|e| e.num("bytes_alloc"))
             .collect(),
         "vmalloc_to_page" => events
@@ -260,12 +254,14 @@ pub fn held_to_the_trace(m: &ModuleEntry, events: &[Event]) -> Result<(), String
             .collect(),
         "order" => events
             .iter()
-            .filter(|e| e.name == "mm_page_alloc" && e.addr("page") == Some(ptr))
+            .filter(|e| e.name == "mm_page_alloc" && e.get("page").is_some_and(|p| m.is_ptr(p)))
             .map(|e| PAGE << e.num("order"))
             .collect(),
         "percpu" => events
             .iter()
-            .filter(|e| e.name == "percpu_alloc_percpu" && e.addr("ptr") == Some(ptr))
+            .filter(|e| {
+                e.name == "percpu_alloc_percpu" && e.get("ptr").is_some_and(|p| m.is_ptr(p))
+            })
             .map(|e| e.num("bytes_alloc"))
             .collect(),
         other => return Err(format!("the module's entry is measured by '{other}'")),
@@ -638,7 +634,7 @@ mod tests {
     /// 0xffff888004a1b000 that says `allocated`.
     fn with_entry(json: &str, allocated: u64) -> String {
         let entry = format!(
-            r#","module_entry":{{"pid":57,"tid":57,"path":"kmalloc","call":"krealloc_node_align","ptr":"0xffff888004a1b000","requested":65536,"from":0,"allocated":{allocated},"measured_by":"ksize","unit":0,"cpus":0,"free":"close","state":"live","freed_by":"-","freed_pid":0}}}}"#
+            r#","module_entry":{{"pid":57,"tid":57,"path":"kmalloc","call":"krealloc_node_align","ptr":"0xffff888004a1b000","hash":"00000000939a3b2a","requested":65536,"from":0,"allocated":{allocated},"measured_by":"ksize","unit":0,"cpus":0,"free":"close","state":"live","freed_by":"-","freed_pid":0}}}}"#
         );
         format!("{}{entry}", json.strip_suffix('}').unwrap())
     }
@@ -670,6 +666,9 @@ mod tests {
         assert!(run(&json, &[other.as_str()])
             .unwrap_err()
             .contains("no allocation event of the module's ptr 0xffff888004a1b000"));
+        // tracefs hashes pointers as %p does: the entry's hash names it
+        let hashed = KMALLOC.replace("ffff888004a1b000", "00000000939a3b2a");
+        assert!(run(&json, &[hashed.as_str()]).is_ok());
         // an old report, without an entry: the prediction
         let r = run(
             &report(12_000_100_000, 12_000_200_000, "65536", 1),
@@ -685,6 +684,7 @@ mod tests {
             path: "p".into(),
             call: None,
             ptr: Some(ptr.into()),
+            hash: Some("00000000939a3b2a".into()),
             requested: 1,
             from: None,
             allocated,
@@ -703,6 +703,9 @@ mod tests {
         let pages = ev(" t-1 [000] .... 1.0: mm_page_alloc: page=ffffea0000123400 pfn=0x48d0 order=2 migratetype=0 gfp_flags=GFP_KERNEL");
         assert!(held_to_the_trace(&m("order", "0xffffea0000123400", 16384), &pages).is_ok());
         assert!(held_to_the_trace(&m("order", "0xffffea0000123400", 4096), &pages).is_err());
+        let hashed = ev(" t-1 [000] .... 1.0: mm_page_alloc: page=00000000939a3b2a pfn=0x48d0 order=2 migratetype=0 gfp_flags=GFP_KERNEL");
+        assert!(held_to_the_trace(&m("order", "0xffffea0000000040", 16384), &hashed).is_ok());
+        assert!(held_to_the_trace(&m("order", "0xffffea0000000040", 4096), &hashed).is_err());
         let pcpu = ev(" t-1 [000] .... 1.0: percpu_alloc_percpu: call_site=x reserved=0 is_atomic=0 size=100 align=8 base_addr=0x1 off=2 ptr=0x3c5e0 bytes_alloc=208 gfp_flags=GFP_KERNEL");
         assert!(held_to_the_trace(&m("percpu", "0x3c5e0", 208), &pcpu).is_ok());
         assert!(held_to_the_trace(&m("percpu", "0x3c5e0", 200), &pcpu).is_err());
