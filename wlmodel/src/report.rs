@@ -452,6 +452,32 @@ mod tests {
     }
 
     #[test]
+    fn the_modules_entry_is_optional() {
+        let old = report(&[]);
+        assert_eq!(Report::parse(&old).unwrap().module_entry, None);
+        let with = old.replace(
+            r#""completed":1"#,
+            r#""completed":1,"module_entry":{"pid":7,"tid":7,"path":"percpu","call":"pcpu_alloc","ptr":"0x3c5e0","hash":"0000000012345678","requested":100,"from":0,"allocated":208,"measured_by":"percpu","unit":104,"cpus":2,"free":"close","state":"live","freed_by":"-","freed_pid":0}"#,
+        );
+        let m = Report::parse(&with).unwrap().module_entry.unwrap();
+        assert_eq!(
+            (m.requested, m.allocated, m.unit, m.cpus),
+            (100, 208, Some(104), Some(2))
+        );
+        assert_eq!(m.addr(), Some(0x3c5e0));
+        // raw or hashed, with or without 0x and leading zeros
+        assert!(m.is_ptr("0x3c5e0") && m.is_ptr("000000000003c5e0") && m.is_ptr("12345678"));
+        assert!(!m.is_ptr("0x3c5e8") && !m.is_ptr("(null)"));
+        // an entry with only the sizes and the path still parses
+        let bare = old.replace(
+            r#""completed":1"#,
+            r#""completed":1,"module_entry":{"path":"kmalloc","requested":1,"allocated":8}"#,
+        );
+        let m = Report::parse(&bare).unwrap().module_entry.unwrap();
+        assert_eq!((m.addr(), m.is_ptr("8")), (None, false));
+    }
+
+    #[test]
     fn a_realloc_held_and_freed() {
         let text = report(&[
             entry("malloc", r#""size":100"#, r#""0x10""#, 135168, 0),
