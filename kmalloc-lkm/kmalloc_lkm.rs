@@ -337,30 +337,19 @@ impl Buffer {
     /// vmalloc area), else what the call was given (the page order; per-CPU
     /// copies, which the percpu allocator rounds to [`Percpu::UNIT_ALIGN`]).
     fn measure(&self, size: usize) -> Measured {
-        let slab = |ptr: *const u8| Measured {
-            // SAFETY: `ptr` is this buffer's live slab object, and `self` is
-            // borrowed for the call.
-            allocated: unsafe { proc::ksize(ptr) },
-            how: "ksize",
-            unit: 0,
-            cpus: 0,
-        };
-        let area = |ptr: *const u8| Measured {
-            // SAFETY: `ptr` starts this buffer's live vmalloc area, and
-            // `self` is borrowed for the call.
-            allocated: unsafe { proc::vmalloc_mapped(ptr) },
-            how: "vmalloc_to_page",
+        let by = |(allocated, how): (usize, &'static str)| Measured {
+            allocated,
+            how,
             unit: 0,
             cpus: 0,
         };
         match self {
-            Buffer::Kmalloc(v) => slab(v.as_ptr()),
-            Buffer::Krealloc(k) => slab(k.addr() as *const u8),
-            Buffer::Cache(o) => slab(o.addr() as *const u8),
-            Buffer::Vmalloc(v) => area(v.as_ptr()),
-            Buffer::KvmallocFallback(v) => area(v.addr() as *const u8),
-            Buffer::Kvmalloc(v) if proc::is_vmalloc(v.as_ptr()) => area(v.as_ptr()),
-            Buffer::Kvmalloc(v) => slab(v.as_ptr()),
+            Buffer::Kmalloc(v) => by(proc::vec_allocated(v)),
+            Buffer::Vmalloc(v) => by(proc::vec_allocated(v)),
+            Buffer::Kvmalloc(v) => by(proc::vec_allocated(v)),
+            Buffer::Krealloc(k) => by((k.allocated(), "ksize")),
+            Buffer::Cache(o) => by((o.allocated(), "ksize")),
+            Buffer::KvmallocFallback(v) => by((v.allocated(), "vmalloc_to_page")),
             Buffer::Pages(p) => Measured {
                 allocated: PAGE_SIZE << p.order(),
                 how: "order",

@@ -24,6 +24,9 @@
 //! (krealloc to an exact size, kvmalloc's vmalloc fallback, slab caches, pages
 //! of any order, per-CPU memory), each as an owner that frees on drop, and [`Deferred`]: frees run
 //! by a kworker or an RCU callback.
+//! It also measures what the allocator gave, for the owner's entry
+//! (`ksize()`, a vmalloc area's mapped pages, the possible CPUs) and prints a
+//! pointer as `%p` does.
 
 use core::{
     cell::UnsafeCell,
@@ -116,7 +119,7 @@ extern "C" {
 /// # Safety
 ///
 /// `ptr` is a live kmalloc or kmem_cache object that stays live across the call.
-pub(crate) unsafe fn ksize(ptr: *const u8) -> usize {
+unsafe fn ksize(ptr: *const u8) -> usize {
     // SAFETY: The caller guarantees a live slab object.
     unsafe { bindings::ksize(ptr.cast()) }
 }
@@ -130,7 +133,7 @@ pub(crate) unsafe fn ksize(ptr: *const u8) -> usize {
 ///
 /// `ptr` is the start of a live vmalloc area with a guard page (any vmalloc,
 /// vrealloc or kvmalloc fallback) that stays live across the call.
-pub(crate) unsafe fn vmalloc_mapped(ptr: *const u8) -> usize {
+unsafe fn vmalloc_mapped(ptr: *const u8) -> usize {
     let page = kernel::page::PAGE_SIZE;
     let mut size = 0;
     loop {
@@ -142,6 +145,27 @@ pub(crate) unsafe fn vmalloc_mapped(ptr: *const u8) -> usize {
             return size;
         }
         size += page;
+    }
+}
+
+/// What the allocator gave for the buffer of a kernel crate vector (`KVec`,
+/// `VVec`, `KVVec`), and how it was measured: `ksize()` of a kmalloc object,
+/// or the mapped pages of a vmalloc area (`KVVec` may hold either).
+pub(crate) fn vec_allocated<A: kernel::alloc::Allocator>(
+    v: &kernel::alloc::Vec<u8, A>,
+) -> (usize, &'static str) {
+    if v.capacity() == 0 {
+        return (0, "none");
+    }
+    let p = v.as_ptr();
+    if is_vmalloc(p) {
+        // SAFETY: A vector with capacity owns the buffer its allocator
+        // returned, here a vmalloc area (by its address), live while `v` is
+        // borrowed.
+        (unsafe { vmalloc_mapped(p) }, "vmalloc_to_page")
+    } else {
+        // SAFETY: As above, a kmalloc object.
+        (unsafe { ksize(p) }, "ksize")
     }
 }
 
@@ -436,6 +460,12 @@ impl Krealloced {
 }
 
 impl Krealloced {
+    /// What the allocator gave: `ksize()` of the object.
+    pub(crate) fn allocated(&self) -> usize {
+        // SAFETY: `ptr` is a live kmalloc object owned by `self` (invariant).
+        unsafe { ksize(self.ptr.as_ptr().cast()) }
+    }
+
     /// The object's address.
     pub(crate) fn addr(&self) -> usize {
         self.ptr.as_ptr() as usize
@@ -478,6 +508,12 @@ impl KvmallocFallback {
         NonNull::new(p)
             .map(|ptr| Self { ptr })
             .ok_or(ENOMEM)
+    }
+
+    /// What the allocator gave: the area's mapped pages.
+    pub(crate) fn allocated(&self) -> usize {
+        // SAFETY: `ptr` starts a live vmalloc area owned by `self` (invariant).
+        unsafe { vmalloc_mapped(self.ptr.as_ptr().cast()) }
     }
 
     /// The area's address.
@@ -588,6 +624,12 @@ impl CacheObject {
 }
 
 impl CacheObject {
+    /// What the allocator gave: `ksize()` of the object.
+    pub(crate) fn allocated(&self) -> usize {
+        // SAFETY: `obj` is a live object of the cache, owned by `self` (invariant).
+        unsafe { ksize(self.obj.as_ptr().cast()) }
+    }
+
     /// The address the allocator returned.
     pub(crate) fn addr(&self) -> usize {
         self.obj.as_ptr() as usize
