@@ -357,7 +357,10 @@ impl Buffer {
                 cpus: 0,
             },
             Buffer::Percpu(_) => {
-                let (unit, cpus) = (size.next_multiple_of(Percpu::UNIT_ALIGN), proc::possible_cpus());
+                let (unit, cpus) = (
+                    size.next_multiple_of(Percpu::UNIT_ALIGN),
+                    proc::possible_cpus(),
+                );
                 Measured {
                     allocated: unit * cpus,
                     how: "percpu",

@@ -505,9 +505,7 @@ impl KvmallocFallback {
         // vmalloc checks the size itself and returns NULL on failure.
         let p = unsafe { vmalloc_huge_node_noprof(size, GFP, bindings::NUMA_NO_NODE) };
         // INVARIANT: a non-NULL `p` is a fresh vmalloc area, now ours.
-        NonNull::new(p)
-            .map(|ptr| Self { ptr })
-            .ok_or(ENOMEM)
+        NonNull::new(p).map(|ptr| Self { ptr }).ok_or(ENOMEM)
     }
 
     /// What the allocator gave: the area's mapped pages.
