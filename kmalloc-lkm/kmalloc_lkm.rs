@@ -641,6 +641,10 @@ impl Inner {
             let last = self.handed.len() - 1;
             self.handed.as_mut_slice().swap(i, last);
             self.handed.pop();
+            // As in `take`: no stale copy of the pointer left for kmemleak.
+            if let Some(slot) = self.handed.spare_capacity_mut().first_mut() {
+                *slot = core::mem::MaybeUninit::zeroed();
+            }
         }
     }
 
