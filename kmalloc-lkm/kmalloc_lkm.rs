@@ -82,17 +82,54 @@
 //! that made the allocation, `comm` its command name (bytes other than
 //! printable ASCII, such as spaces, shown as `_`),
 //! `requested` the size written (TO for krealloc) and `allocated` what the
-//! allocator really handed out: for kmalloc, kzalloc and krealloc
-//! `kmalloc_size_roundup()` of the object's size (the slab bucket, or whole
-//! pages above 8 KiB), the same as `ksize()`; for kmem_cache the cache's object
-//! size; for vmalloc SIZE in whole pages (without the guard page); for pages
-//! `PAGE_SIZE << order`; for percpu SIZE rounded up to 4 bytes times the
-//! number of possible CPUs (the `bytes_alloc` of its event). `path` is the path
+//! allocator really handed out, measured on the allocation once it is made:
+//! for kmalloc, kzalloc, krealloc, kmem_cache and a kvmalloc served by kmalloc
+//! `ksize()` of the object (the slab bucket, the cache's object with its
+//! padding, or the pages of a kmalloc above 8 KiB); for vmalloc and a
+//! kvmalloc served by vmalloc the area's mapped pages, looked up one by one
+//! with `vmalloc_to_page()` up to its guard page (`find_vm_area()` is not
+//! exported to modules); for pages `PAGE_SIZE << order`; for percpu each
+//! CPU's copy (SIZE rounded up to `PCPU_MIN_ALLOC_SIZE`, 4 bytes, as
+//! `pcpu_alloc` does) times `num_possible_cpus()` (the `bytes_alloc` of its
+//! event). `path` is the path
 //! written, with `kvmalloc:kmalloc` or `kvmalloc:vmalloc` saying which
-//! allocator served a kvmalloc. On kernels with KASAN or
-//! slab debugging the `bytes_alloc` of the `kmem:kmalloc` event is the slab's
-//! object footprint including that metadata (e.g. 8192 for 4096 with generic
-//! KASAN), so it can be larger than `allocated`.
+//! allocator served a kvmalloc. On a production kernel `allocated` is the
+//! `bytes_alloc` of the allocation's own event; with KASAN or slab debugging
+//! that `bytes_alloc` is the slab's object footprint including the metadata
+//! (e.g. 8192 for 4096 with generic KASAN), while `ksize()` is what the caller
+//! may use, so `bytes_alloc` can be larger.
+//!
+//! # The owner's entry
+//!
+//! A file that holds an allocation reads, instead of the listing, one line:
+//! its **entry**, formatted on the stack (the read allocates nothing):
+//!
+//! ```text
+//! entry pid=123 tid=125 path=kmalloc call=krealloc_node_align ptr=0xffff888004a1b000 hash=00000000939a3b2a requested=4096 from=0 allocated=4096 measured_by=ksize unit=0 cpus=0 free=close state=live freed_by=- freed_pid=0
+//! ```
+//!
+//! `KEY=VALUE` words, always these keys in this order: `pid`, `tid` of the
+//! writer; `path` as listed; `call` the C function the allocation was made
+//! with (`krealloc_node_align`, `vrealloc_node_align` and
+//! `kvrealloc_node_align`: the kernel crate's `KVec`, `VVec`, `KVVec`;
+//! `krealloc_node_align` for krealloc; `kmem_cache_alloc`,
+//! `vmalloc_huge_node`, `alloc_pages`, `pcpu_alloc`); `ptr` the address the
+//! allocator returned (the object, the area, the `struct page`, the per-CPU
+//! pointer), raw: only the owner sees it; `hash` the same as `%p` prints it,
+//! hashed with this boot's key, as tracefs prints the `ptr=` and `page=` of
+//! its events (raw with `no_hash_pointers`); `requested`;
+//! `from` (krealloc's first size, else 0); `allocated`, measured as above, and
+//! `measured_by` how (`ksize`, `vmalloc_to_page`, `order`, `percpu`); `unit`
+//! and `cpus` (percpu: the bytes of each CPU's copy and the possible CPUs;
+//! else 0); `free`, the context its free is in: `close` (freed by the task
+//! that closes the file or writes to it again), `kworker` or `rcu` (after
+//! `free-by`); `state`: `live`, `pending` (handed to a kworker or RCU, not yet
+//! freed) or `freed`; `freed_by` and `freed_pid`, the command name and pid of
+//! the task that ran a deferred free (a `kworker/*`, or for RCU the task its
+//! softirq interrupted, `swapper/N` when idle; a vfree from RCU hands the area on to
+//! a kworker, not named here), `-` and 0 until known. After `free-by` the file
+//! keeps that entry (`pending`, then `freed`) until it writes again or closes;
+//! a file that holds nothing and handed nothing reads the listing.
 //! `requested` and `allocated` in the total line are the sums over the
 //! listed allocations; `deferred` counts the frees handed to a kworker or RCU
 //! that have not run yet, and `deferred_bytes` their requested sizes. Fields
@@ -140,8 +177,8 @@ use kernel::{
 mod proc;
 
 use proc::{
-    Cache, CacheObject, Context, Deferred, FileKey, Krealloced, KvmallocFallback, Pages, Percpu,
-    ProcFile, Registration,
+    Cache, CacheObject, Context, Deferred, FileKey, Freed, Krealloced, KvmallocFallback, Pages,
+    Percpu, ProcFile, Registration,
 };
 
 module! {
@@ -266,7 +303,74 @@ enum Buffer {
     Percpu(Percpu),
 }
 
+/// What the allocator gave for one allocation, measured on the allocation
+/// itself, and how.
+#[derive(Clone, Copy)]
+struct Measured {
+    /// Bytes handed out.
+    allocated: usize,
+    /// How it was measured: `ksize`, `vmalloc_to_page`, `order`, `percpu`.
+    how: &'static str,
+    /// percpu: the bytes of each CPU's copy, and the possible CPUs.
+    unit: usize,
+    cpus: usize,
+}
+
 impl Buffer {
+    /// The C function the allocation was made with.
+    fn call(&self) -> &'static str {
+        match self {
+            // the kernel crate's `Kmalloc`, `Vmalloc`, `KVmalloc` allocators
+            Buffer::Kmalloc(_) => "krealloc_node_align",
+            Buffer::Vmalloc(_) => "vrealloc_node_align",
+            Buffer::Kvmalloc(_) => "kvrealloc_node_align",
+            Buffer::Krealloc(_) => "krealloc_node_align",
+            Buffer::KvmallocFallback(_) => "vmalloc_huge_node",
+            Buffer::Cache(_) => "kmem_cache_alloc",
+            Buffer::Pages(_) => "alloc_pages",
+            Buffer::Percpu(_) => "pcpu_alloc",
+        }
+    }
+
+    /// What the allocator gave for this allocation, asked of the allocator
+    /// where it can tell (`ksize()` of a slab object, the mapped pages of a
+    /// vmalloc area), else what the call was given (the page order; per-CPU
+    /// copies, which the percpu allocator rounds to [`Percpu::UNIT_ALIGN`]).
+    fn measure(&self, size: usize) -> Measured {
+        let by = |(allocated, how): (usize, &'static str)| Measured {
+            allocated,
+            how,
+            unit: 0,
+            cpus: 0,
+        };
+        match self {
+            Buffer::Kmalloc(v) => by(proc::vec_allocated(v)),
+            Buffer::Vmalloc(v) => by(proc::vec_allocated(v)),
+            Buffer::Kvmalloc(v) => by(proc::vec_allocated(v)),
+            Buffer::Krealloc(k) => by((k.allocated(), "ksize")),
+            Buffer::Cache(o) => by((o.allocated(), "ksize")),
+            Buffer::KvmallocFallback(v) => by((v.allocated(), "vmalloc_to_page")),
+            Buffer::Pages(p) => Measured {
+                allocated: PAGE_SIZE << p.order(),
+                how: "order",
+                unit: 0,
+                cpus: 0,
+            },
+            Buffer::Percpu(_) => {
+                let (unit, cpus) = (
+                    size.next_multiple_of(Percpu::UNIT_ALIGN),
+                    proc::possible_cpus(),
+                );
+                Measured {
+                    allocated: unit * cpus,
+                    how: "percpu",
+                    unit,
+                    cpus,
+                }
+            }
+        }
+    }
+
     /// The address the allocator returned: the object (kmalloc, caches,
     /// vmalloc), the `struct page` (pages) or the per-CPU pointer (percpu).
     fn addr(&self) -> usize {
@@ -294,10 +398,112 @@ struct Allocation {
     vmalloced: bool,
     /// The size written (the second size of a krealloc).
     requested: usize,
+    /// krealloc's first size (0 for the other paths).
+    from: usize,
     /// What the allocator handed out for it (see the listing).
     allocated: usize,
+    /// The rest of the owner's entry: the address, the call, how `allocated`
+    /// was measured.
+    ptr: usize,
+    call: &'static str,
+    measured: Measured,
     /// The allocation itself, only kept to be freed when the entry goes.
     buf: Buffer,
+}
+
+/// The owner's entry of an allocation handed to a deferred free, kept for the
+/// file until it writes again or closes.
+struct Handed {
+    file: FileKey,
+    /// The deferred free's slot and generation ([`Deferred::freed`]).
+    slot: usize,
+    gen: u64,
+    ctx: Context,
+    /// The allocation's entry as it was, with `buf` gone.
+    entry: EntryData,
+}
+
+/// What an owner's entry shows of an allocation.
+#[derive(Clone, Copy)]
+struct EntryData {
+    pid: i32,
+    tid: i32,
+    path: &'static str,
+    call: &'static str,
+    ptr: usize,
+    requested: usize,
+    from: usize,
+    allocated: usize,
+    measured: Measured,
+}
+
+impl Allocation {
+    fn entry(&self) -> EntryData {
+        EntryData {
+            pid: self.pid,
+            tid: self.tid,
+            path: self.path_name(),
+            call: self.call,
+            ptr: self.ptr,
+            requested: self.requested,
+            from: self.from,
+            allocated: self.allocated,
+            measured: self.measured,
+        }
+    }
+}
+
+/// One line on the stack: an owner's entry is formatted without allocating.
+struct Line {
+    buf: [u8; 320],
+    len: usize,
+}
+
+impl core::fmt::Write for Line {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = self.len + s.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(core::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+impl EntryData {
+    /// The entry's line: `entry KEY=VALUE ...` (the keys are documented at
+    /// the top of this file); `state` and `freed_by` say where its free is.
+    fn line(&self, free: &str, state: &str, freer: Option<(&[u8; 16], i32)>) -> Result<Line> {
+        let mut l = Line {
+            buf: [0; 320],
+            len: 0,
+        };
+        let m = &self.measured;
+        writeln!(
+            l,
+            "entry pid={} tid={} path={} call={} ptr={:#x} hash={} requested={} from={} allocated={} \
+             measured_by={} unit={} cpus={} free={} state={} freed_by={} freed_pid={}",
+            self.pid,
+            self.tid,
+            self.path,
+            self.call,
+            self.ptr,
+            Hashed(&proc::hashed(self.ptr)),
+            self.requested,
+            self.from,
+            self.allocated,
+            m.how,
+            m.unit,
+            m.cpus,
+            free,
+            state,
+            Freer(freer.map(|f| f.0)),
+            freer.map_or(0, |f| f.1)
+        )
+        .map_err(|_| ENOMEM)?;
+        Ok(l)
+    }
 }
 
 impl Allocation {
@@ -342,6 +548,9 @@ struct Snapshot {
 struct Inner {
     /// Live allocations; capacity `max_files`, never grown after load.
     live: KVec<Allocation>,
+    /// Entries of allocations handed to a deferred free, one per file at
+    /// most; capacity `max_files`, never grown after load.
+    handed: KVec<Handed>,
     /// Listings being read, one per reading open file.
     snapshots: KVec<Snapshot>,
     /// The caches of the `kmem_cache` path, one per size, kept until rmmod;
@@ -426,6 +635,19 @@ impl Inner {
         }
     }
 
+    /// Forgets the entry of a deferred free of `file`, if any.
+    fn drop_handed(&mut self, file: FileKey) {
+        if let Some(i) = self.handed.iter().position(|h| h.file == file) {
+            let last = self.handed.len() - 1;
+            self.handed.as_mut_slice().swap(i, last);
+            self.handed.pop();
+            // As in `take`: no stale copy of the pointer left for kmemleak.
+            if let Some(slot) = self.handed.spare_capacity_mut().first_mut() {
+                *slot = core::mem::MaybeUninit::zeroed();
+            }
+        }
+    }
+
     /// Frees the allocation held by `file`, if any, here.
     fn free(&mut self, file: FileKey) {
         if let Some(a) = self.take(file) {
@@ -447,6 +669,30 @@ impl Inner {
             .push_within_capacity(c.clone())
             .map_err(|_| ENOMEM)?;
         Ok(c)
+    }
+}
+
+/// A NUL-terminated ASCII buffer (what `%p` printed).
+struct Hashed<'a>(&'a [u8; 24]);
+
+impl core::fmt::Display for Hashed<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for &b in self.0.iter().take_while(|&&b| b != 0) {
+            f.write_char(if b.is_ascii_graphic() { b as char } else { '_' })?;
+        }
+        Ok(())
+    }
+}
+
+/// A freeing task's command name, or `-` while none is known.
+struct Freer<'a>(Option<&'a [u8; 16]>);
+
+impl core::fmt::Display for Freer<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Some(c) => core::fmt::Display::fmt(&Comm(c), f),
+            None => f.write_str("-"),
+        }
     }
 }
 
@@ -538,11 +784,6 @@ fn parse_command(input: &[u8]) -> Result<Command> {
     Ok(cmd)
 }
 
-/// `size` rounded up to whole pages.
-fn page_align(size: usize) -> usize {
-    size.div_ceil(PAGE_SIZE) * PAGE_SIZE
-}
-
 /// The page order that covers `size` bytes (`get_order()`).
 fn order_of(size: usize) -> u32 {
     size.div_ceil(PAGE_SIZE)
@@ -570,12 +811,14 @@ impl Allocations {
         allow_leaks: bool,
     ) -> Result<impl PinInit<Self, Error>> {
         let live = KVec::with_capacity(max_files, GFP_KERNEL)?;
+        let handed = KVec::with_capacity(max_files, GFP_KERNEL)?;
         let caches = KVec::with_capacity(MAX_CACHES, GFP_KERNEL)?;
         let deferred = Deferred::new(max_files)?;
         Ok(try_pin_init!(Self {
             deferred,
             inner <- new_mutex!(Inner {
                 live,
+                handed,
                 snapshots: KVec::new(),
                 caches,
                 requested: 0,
@@ -623,7 +866,9 @@ impl Allocations {
     }
 
     /// Makes the allocation of `path` (`from` is krealloc's first size;
-    /// `vmalloc`: kvmalloc's vmalloc fallback, without the kmalloc attempt).
+    /// `vmalloc`: kvmalloc's vmalloc fallback, without the kmalloc attempt);
+    /// returns it and whether vmalloc served a kvmalloc. What it got is
+    /// measured afterwards ([`Buffer::measure`]).
     fn allocate(
         &self,
         inner: &mut Inner,
@@ -631,67 +876,37 @@ impl Allocations {
         from: usize,
         size: usize,
         vmalloc: bool,
-    ) -> Result<(Buffer, usize, bool)> {
-        let roundup = proc::kmalloc_usable_size;
+    ) -> Result<(Buffer, bool)> {
         Ok(match path {
             Path::Kmalloc => (
                 Buffer::Kmalloc(KVec::with_capacity(size, GFP_KERNEL)?),
-                roundup(size),
                 false,
             ),
             Path::Kzalloc => (
                 Buffer::Kmalloc(KVec::with_capacity(size, GFP_KERNEL | __GFP_ZERO)?),
-                roundup(size),
                 false,
             ),
-            Path::Krealloc => {
-                // krealloc keeps the object when the new size fits in it
-                // (shrinking, or growing within the bucket), else moves it.
-                let kept = roundup(from);
-                let allocated = if size > kept { roundup(size) } else { kept };
-                (
-                    Buffer::Krealloc(Krealloced::new(from, size)?),
-                    allocated,
-                    false,
-                )
-            }
+            // krealloc keeps the object when the new size fits in it
+            // (shrinking, or growing within the bucket), else moves it.
+            Path::Krealloc => (Buffer::Krealloc(Krealloced::new(from, size)?), false),
             Path::KmemCache => {
                 let cache = inner.cache(size)?;
-                let allocated = cache.object_size();
-                (Buffer::Cache(CacheObject::new(cache)?), allocated, false)
+                (Buffer::Cache(CacheObject::new(cache)?), false)
             }
             Path::Vmalloc => (
                 Buffer::Vmalloc(VVec::with_capacity(size, GFP_KERNEL)?),
-                page_align(size),
                 false,
             ),
-            Path::Kvmalloc if vmalloc => (
-                Buffer::KvmallocFallback(KvmallocFallback::new(size)?),
-                page_align(size),
-                true,
-            ),
+            Path::Kvmalloc if vmalloc => {
+                (Buffer::KvmallocFallback(KvmallocFallback::new(size)?), true)
+            }
             Path::Kvmalloc => {
                 let v = KVVec::<u8>::with_capacity(size, GFP_KERNEL)?;
                 let vmalloced = proc::is_vmalloc(v.as_ptr());
-                let allocated = if vmalloced {
-                    page_align(size)
-                } else {
-                    roundup(size)
-                };
-                (Buffer::Kvmalloc(v), allocated, vmalloced)
+                (Buffer::Kvmalloc(v), vmalloced)
             }
-            Path::Pages => {
-                let order = order_of(size);
-                (Buffer::Pages(Pages::new(order)?), PAGE_SIZE << order, false)
-            }
-            Path::Percpu => {
-                let cpus = kernel::cpu::nr_cpu_ids() as usize;
-                (
-                    Buffer::Percpu(Percpu::new(size)?),
-                    size.next_multiple_of(4) * cpus,
-                    false,
-                )
-            }
+            Path::Pages => (Buffer::Pages(Pages::new(order_of(size))?), false),
+            Path::Percpu => (Buffer::Percpu(Percpu::new(size)?), false),
         })
     }
 
@@ -716,7 +931,10 @@ impl Allocations {
         if over_cap || inner.live.len() == inner.live.capacity() {
             return Err(ENOMEM);
         }
-        let (buf, allocated, vmalloced) = self.allocate(&mut inner, path, from, size, vmalloc)?;
+        inner.drop_handed(file);
+        let (buf, vmalloced) = self.allocate(&mut inner, path, from, size, vmalloc)?;
+        let measured = buf.measure(size);
+        let allocated = measured.allocated;
         let task = current!();
         let a = Allocation {
             file,
@@ -726,7 +944,11 @@ impl Allocations {
             path,
             vmalloced,
             requested: size,
+            from: if path == Path::Krealloc { from } else { 0 },
             allocated,
+            ptr: buf.addr(),
+            call: buf.call(),
+            measured,
             buf,
         };
         // Cannot fail: `live` has room (checked above, under the same lock). If it
@@ -761,16 +983,50 @@ impl Allocations {
             Context::Rcu => "free-by rcu",
         };
         inner.log(what, &a);
+        let entry = a.entry();
         let Allocation { requested, buf, .. } = a;
-        if let Err(buf) = self.deferred.defer(buf, requested, ctx) {
-            // Every slot is in flight: wait for them (the callbacks never take
-            // the mutex) and try once more; failing that, free it here.
-            self.deferred.wait();
-            if let Err(buf) = self.deferred.defer(buf, requested, ctx) {
-                drop(buf);
+        let handed = match self.deferred.defer(buf, requested, ctx) {
+            Ok(at) => Some(at),
+            Err(buf) => {
+                // Every slot is in flight: wait for them (the callbacks never
+                // take the mutex) and try once more; failing that, free it here.
+                self.deferred.wait();
+                self.deferred.defer(buf, requested, ctx).ok()
             }
+        };
+        if let Some((slot, gen)) = handed {
+            let h = Handed {
+                file,
+                slot,
+                gen,
+                ctx,
+                entry,
+            };
+            // Cannot fail: one record per file, and as many slots as files.
+            let _ = inner.handed.push_within_capacity(h);
         }
         Ok(())
+    }
+
+    /// The entry of the allocation `file` holds, or last handed to a
+    /// deferred free; `None` when it has neither.
+    fn own_entry(&self, inner: &Inner, file: FileKey) -> Result<Option<Line>> {
+        if let Some(a) = inner.live.iter().find(|a| a.file == file) {
+            return a.entry().line("close", "live", None).map(Some);
+        }
+        let Some(h) = inner.handed.iter().find(|h| h.file == file) else {
+            return Ok(None);
+        };
+        let ctx = match h.ctx {
+            Context::Kworker => "kworker",
+            Context::Rcu => "rcu",
+        };
+        let line = match self.deferred.freed(h.slot, h.gen) {
+            Freed::Pending => h.entry.line(ctx, "pending", None)?,
+            Freed::By { pid, comm } => h.entry.line(ctx, "freed", Some((&comm, pid)))?,
+            Freed::Unknown => h.entry.line(ctx, "freed", None)?,
+        };
+        Ok(Some(line))
     }
 
     /// Forgets what `file` holds, on purpose, for kmemleak to find.
@@ -805,6 +1061,10 @@ impl ProcFile for Allocations {
     fn read(&self, file: FileKey, out: &mut UserSliceWriter, offset: &mut i64) -> Result<usize> {
         let text = {
             let mut inner = self.inner.lock();
+            if let Some(line) = self.own_entry(&inner, file)? {
+                drop(inner);
+                return out.write_slice_file(&line.buf[..line.len], offset);
+            }
             if *offset == 0 {
                 let text = Arc::new(self.listing(&inner)?, GFP_KERNEL)?;
                 inner.keep_snapshot(file, text)?;
@@ -841,6 +1101,7 @@ impl ProcFile for Allocations {
     fn release(&self, file: FileKey) {
         let mut inner = self.inner.lock();
         inner.free(file);
+        inner.drop_handed(file);
         inner.drop_snapshot(file);
     }
 }

@@ -24,13 +24,16 @@
 //! (krealloc to an exact size, kvmalloc's vmalloc fallback, slab caches, pages
 //! of any order, per-CPU memory), each as an owner that frees on drop, and [`Deferred`]: frees run
 //! by a kworker or an RCU callback.
+//! It also measures what the allocator gave, for the owner's entry
+//! (`ksize()`, a vmalloc area's mapped pages, the possible CPUs) and prints a
+//! pointer as `%p` does.
 
 use core::{
     cell::UnsafeCell,
     ffi::c_void,
     marker::PhantomData,
     ptr::NonNull,
-    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
+    sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, AtomicUsize, Ordering},
 };
 use kernel::{
     bindings,
@@ -109,11 +112,88 @@ extern "C" {
     ) -> *mut c_void;
 }
 
-/// The number of bytes kmalloc really hands out for a request of `size` bytes
-/// (the slab bucket, or whole pages above `KMALLOC_MAX_CACHE_SIZE`).
-pub(crate) fn kmalloc_usable_size(size: usize) -> usize {
-    // SAFETY: `kmalloc_size_roundup` only computes a size; any argument is valid.
-    unsafe { bindings::kmalloc_size_roundup(size) }
+/// What the slab allocator handed out for the live object at `ptr`: `ksize()`,
+/// the object's usable size (the kmalloc bucket, the cache's object, or the
+/// pages of a large kmalloc).
+///
+/// # Safety
+///
+/// `ptr` is a live kmalloc or kmem_cache object that stays live across the call.
+unsafe fn ksize(ptr: *const u8) -> usize {
+    // SAFETY: The caller guarantees a live slab object.
+    unsafe { bindings::ksize(ptr.cast()) }
+}
+
+/// The mapped size of the live vmalloc area starting at `ptr`: its pages are
+/// looked up one by one in the kernel's page tables (`vmalloc_to_page`) until
+/// the unmapped guard page that ends every area. (`find_vm_area`, which would
+/// give the size directly, is not exported to modules.)
+///
+/// # Safety
+///
+/// `ptr` is the start of a live vmalloc area with a guard page (any vmalloc,
+/// vrealloc or kvmalloc fallback) that stays live across the call.
+unsafe fn vmalloc_mapped(ptr: *const u8) -> usize {
+    let page = kernel::page::PAGE_SIZE;
+    let mut size = 0;
+    loop {
+        // SAFETY: `ptr + size` is within the area or its guard page (the loop
+        // stops at the first unmapped page), all in the vmalloc range;
+        // vmalloc_to_page only walks the page tables.
+        let p = unsafe { bindings::vmalloc_to_page(ptr.wrapping_add(size).cast()) };
+        if p.is_null() {
+            return size;
+        }
+        size += page;
+    }
+}
+
+/// What the allocator gave for the buffer of a kernel crate vector (`KVec`,
+/// `VVec`, `KVVec`), and how it was measured: `ksize()` of a kmalloc object,
+/// or the mapped pages of a vmalloc area (`KVVec` may hold either).
+pub(crate) fn vec_allocated<A: kernel::alloc::Allocator>(
+    v: &kernel::alloc::Vec<u8, A>,
+) -> (usize, &'static str) {
+    if v.capacity() == 0 {
+        return (0, "none");
+    }
+    let p = v.as_ptr();
+    if is_vmalloc(p) {
+        // SAFETY: A vector with capacity owns the buffer its allocator
+        // returned, here a vmalloc area (by its address), live while `v` is
+        // borrowed.
+        (unsafe { vmalloc_mapped(p) }, "vmalloc_to_page")
+    } else {
+        // SAFETY: As above, a kmalloc object.
+        (unsafe { ksize(p) }, "ksize")
+    }
+}
+
+/// `addr` as `%p` prints it (NUL terminated): hashed with the kernel's key of
+/// this boot, as tracefs prints the `ptr=` and `page=` of its events (raw
+/// with `no_hash_pointers`, like them).
+pub(crate) fn hashed(addr: usize) -> [u8; 24] {
+    let mut buf = [0u8; 24];
+    // SAFETY: `buf` is writable for its length, which snprintf respects and
+    // NUL terminates within; "%p" takes one pointer argument, given, which it
+    // only hashes (never dereferences).
+    unsafe {
+        bindings::snprintf(
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            c"%p".as_char_ptr(),
+            addr as *const c_void,
+        )
+    };
+    buf
+}
+
+/// The number of possible CPUs (`num_possible_cpus()`): a per-CPU allocation
+/// has one copy on each.
+pub(crate) fn possible_cpus() -> usize {
+    // SAFETY: `__num_possible_cpus` is set during boot, before modules load,
+    // and only read afterwards.
+    unsafe { core::ptr::addr_of!(bindings::__num_possible_cpus).read() as usize }
 }
 
 /// The command name (`comm`) of the current task, NUL padded.
@@ -380,6 +460,12 @@ impl Krealloced {
 }
 
 impl Krealloced {
+    /// What the allocator gave: `ksize()` of the object.
+    pub(crate) fn allocated(&self) -> usize {
+        // SAFETY: `ptr` is a live kmalloc object owned by `self` (invariant).
+        unsafe { ksize(self.ptr.as_ptr().cast()) }
+    }
+
     /// The object's address.
     pub(crate) fn addr(&self) -> usize {
         self.ptr.as_ptr() as usize
@@ -419,9 +505,13 @@ impl KvmallocFallback {
         // vmalloc checks the size itself and returns NULL on failure.
         let p = unsafe { vmalloc_huge_node_noprof(size, GFP, bindings::NUMA_NO_NODE) };
         // INVARIANT: a non-NULL `p` is a fresh vmalloc area, now ours.
-        NonNull::new(p)
-            .map(|ptr| Self { ptr })
-            .ok_or(ENOMEM)
+        NonNull::new(p).map(|ptr| Self { ptr }).ok_or(ENOMEM)
+    }
+
+    /// What the allocator gave: the area's mapped pages.
+    pub(crate) fn allocated(&self) -> usize {
+        // SAFETY: `ptr` starts a live vmalloc area owned by `self` (invariant).
+        unsafe { vmalloc_mapped(self.ptr.as_ptr().cast()) }
     }
 
     /// The area's address.
@@ -495,12 +585,6 @@ impl Cache {
     pub(crate) fn size(&self) -> usize {
         self.size
     }
-
-    /// The object size as the cache reports it (`kmem_cache_size()`).
-    pub(crate) fn object_size(&self) -> usize {
-        // SAFETY: `ptr` is a live cache (invariant).
-        unsafe { bindings::kmem_cache_size(self.ptr.as_ptr()) as usize }
-    }
 }
 
 impl Drop for Cache {
@@ -538,6 +622,12 @@ impl CacheObject {
 }
 
 impl CacheObject {
+    /// What the allocator gave: `ksize()` of the object.
+    pub(crate) fn allocated(&self) -> usize {
+        // SAFETY: `obj` is a live object of the cache, owned by `self` (invariant).
+        unsafe { ksize(self.obj.as_ptr().cast()) }
+    }
+
     /// The address the allocator returned.
     pub(crate) fn addr(&self) -> usize {
         self.obj.as_ptr() as usize
@@ -583,6 +673,11 @@ impl Pages {
 }
 
 impl Pages {
+    /// The order the block was allocated with.
+    pub(crate) fn order(&self) -> u32 {
+        self.order
+    }
+
     /// The address the allocator returned.
     pub(crate) fn addr(&self) -> usize {
         self.page.as_ptr() as usize
@@ -611,6 +706,9 @@ unsafe impl Send for Percpu {}
 impl Percpu {
     /// The alignment asked for.
     pub(crate) const ALIGN: usize = 8;
+    /// What the percpu allocator rounds each CPU's copy up to
+    /// (`PCPU_MIN_ALLOC_SIZE`, as `pcpu_alloc` does first).
+    pub(crate) const UNIT_ALIGN: usize = bindings::PCPU_MIN_ALLOC_SIZE as usize;
     /// The largest size the percpu allocator takes (`PCPU_MIN_UNIT_SIZE`); larger
     /// requests are refused with a kernel warning, so the module refuses them first.
     pub(crate) const MAX_SIZE: usize = 32 << 10;
@@ -663,6 +761,25 @@ struct Slot<T> {
     /// The item's size in bytes, for the totals.
     bytes: AtomicUsize,
     item: UnsafeCell<Option<T>>,
+    /// Bumped by every `defer` of this slot: which hand-off a record is of.
+    gen: AtomicU64,
+    /// The `gen` of the last item dropped, written after `freer_*`.
+    freed_gen: AtomicU64,
+    /// The task that ran the drop: its pid and command name.
+    freer_pid: AtomicI32,
+    freer_comm: [AtomicU8; 16],
+}
+
+/// Who dropped a deferred item, as [`Deferred::freed`] tells.
+#[derive(Clone, Copy)]
+pub(crate) enum Freed {
+    /// Not yet: the work item or RCU callback has not run.
+    Pending,
+    /// By the task `pid` named `comm` (the kworker, or the task an RCU
+    /// callback's softirq interrupted).
+    By { pid: i32, comm: [u8; 16] },
+    /// Done, but the slot has been used again since: who did it is gone.
+    Unknown,
 }
 
 /// A fixed set of slots for frees in another context (a kworker or an RCU
@@ -696,6 +813,10 @@ impl<T: Send> Deferred<T> {
                     busy: AtomicBool::new(false),
                     bytes: AtomicUsize::new(0),
                     item: UnsafeCell::new(None),
+                    gen: AtomicU64::new(0),
+                    freed_gen: AtomicU64::new(0),
+                    freer_pid: AtomicI32::new(0),
+                    freer_comm: Default::default(),
                 },
                 GFP_KERNEL,
             )?;
@@ -718,10 +839,11 @@ impl<T: Send> Deferred<T> {
         Ok(Self { slots })
     }
 
-    /// Hands `item` (`bytes` long) to `ctx` to be dropped there. Gives it back
-    /// when every slot is busy.
-    pub(crate) fn defer(&self, item: T, bytes: usize, ctx: Context) -> Result<(), T> {
-        let Some(slot) = self.slots.iter().find(|s| {
+    /// Hands `item` (`bytes` long) to `ctx` to be dropped there; returns the
+    /// slot and generation that [`Deferred::freed`] takes. Gives the item
+    /// back when every slot is busy.
+    pub(crate) fn defer(&self, item: T, bytes: usize, ctx: Context) -> Result<(usize, u64), T> {
+        let Some((index, slot)) = self.slots.iter().enumerate().find(|(_, s)| {
             s.busy
                 .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
@@ -729,6 +851,7 @@ impl<T: Send> Deferred<T> {
             return Err(item);
         };
         slot.bytes.store(bytes, Ordering::Relaxed);
+        let gen = slot.gen.fetch_add(1, Ordering::Relaxed) + 1;
         // SAFETY: We set `busy`, so the item is ours until the callback (invariant).
         unsafe { *slot.item.get() = Some(item) };
         match ctx {
@@ -748,7 +871,29 @@ impl<T: Send> Deferred<T> {
             // for it with rcu_barrier().
             Context::Rcu => unsafe { bindings::call_rcu(slot.rcu.get(), Some(Self::rcu_fn)) },
         }
-        Ok(())
+        Ok((index, gen))
+    }
+
+    /// Who dropped the item that `defer` handed to `slot` as `gen`.
+    pub(crate) fn freed(&self, slot: usize, gen: u64) -> Freed {
+        let Some(s) = self.slots.get(slot) else {
+            return Freed::Unknown;
+        };
+        let done = s.freed_gen.load(Ordering::Acquire);
+        if done < gen {
+            return Freed::Pending;
+        }
+        let pid = s.freer_pid.load(Ordering::Relaxed);
+        let mut comm = [0u8; 16];
+        for (b, c) in comm.iter_mut().zip(s.freer_comm.iter()) {
+            *b = c.load(Ordering::Relaxed);
+        }
+        // Read like a seqcount: a later hand-off of the slot may have
+        // rewritten the record meanwhile.
+        if done != gen || s.freed_gen.load(Ordering::Acquire) != gen {
+            return Freed::Unknown;
+        }
+        Freed::By { pid, comm }
     }
 
     /// The number of items waiting to be dropped, and their bytes.
@@ -781,8 +926,15 @@ impl<T: Send> Deferred<T> {
         // SAFETY: By the caller's guarantee the slot is live and busy, so its
         // item is ours (invariant); it is dropped here, in this context.
         drop(unsafe { (*(*slot).item.get()).take() });
-        // SAFETY: As above.
-        unsafe { (*slot).busy.store(false, Ordering::Release) };
+        // SAFETY: As above; the record is atomics, read by `freed`.
+        let s = unsafe { &*slot };
+        s.freer_pid.store(current!().pid(), Ordering::Relaxed);
+        for (c, b) in s.freer_comm.iter().zip(current_comm()) {
+            c.store(b, Ordering::Relaxed);
+        }
+        s.freed_gen
+            .store(s.gen.load(Ordering::Relaxed), Ordering::Release);
+        s.busy.store(false, Ordering::Release);
     }
 
     /// The work function: drops the slot's item in a kworker.

@@ -7,14 +7,17 @@
 //! context; closing the file frees them. For plain kmalloc a kernel-side
 //! tracker should see one `kmem:kmalloc` with `bytes_req` equal to SIZE for this
 //! pid, and one `kmem:kfree` of the same pointer; `--expect` prints what it
-//! should see for the path chosen.
+//! should see for the path chosen. With `--json` it opens the file for
+//! reading too, and after the write reads back the module's entry of its
+//! allocation (the pointer, what the allocator gave, the call made) into the
+//! report's `module_entry`: the module's own account, measured in the kernel.
 
 #![no_main]
 
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
-use nix::unistd::write;
+use nix::unistd::{read, write};
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 use wlcore::exit::Error;
 use wlcore::ledger::{Call, Ledger, Ret, Val};
@@ -36,7 +39,13 @@ struct Kmalloc {
     force_vmalloc: bool,
     /// `--expect`: print the expected tracepoints instead of allocating.
     expect: bool,
+    /// The module's entry of the last allocation (`--json` only): the line
+    /// read back, kept on the stack as the run allocates nothing of its own.
+    entry: Option<([u8; ENTRY_MAX], usize)>,
 }
+
+/// The longest entry line read back (the module's are under 320 bytes).
+const ENTRY_MAX: usize = 512;
 
 impl Workload for Kmalloc {
     const NAME: &'static str = "kmalloc-test";
@@ -115,13 +124,19 @@ the file cannot be opened.";
         false
     }
     fn allocate(&mut self, size: u64, l: &Ledger) -> Result<OwnedFd, Error> {
+        // With --json the entry is read back, so the file is opened for both.
+        let (access, flags) = if l.recording() {
+            (OFlag::O_RDWR, "O_RDWR|O_CLOEXEC")
+        } else {
+            (OFlag::O_WRONLY, "O_WRONLY|O_CLOEXEC")
+        };
         let args = [
             ("pathname", Val::Text(PROC_FILE)),
-            ("flags", Val::Text("O_WRONLY|O_CLOEXEC")),
+            ("flags", Val::Text(flags)),
         ];
         let opened = l.call(
             Call::syscall("openat", &args),
-            || open(PROC_FILE, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()),
+            || open(PROC_FILE, access | OFlag::O_CLOEXEC, Mode::empty()),
             |fd| Ret::Int(fd.as_raw_fd().into()),
         );
         let fd = opened.map_err(|e| match e {
@@ -152,7 +167,12 @@ the file cannot be opened.";
             |n| Ret::Int(*n as i64),
         );
         match written {
-            Ok(n) if n == text.len() => Ok(fd),
+            Ok(n) if n == text.len() => {
+                if l.recording() {
+                    self.entry = read_entry(&fd, l);
+                }
+                Ok(fd)
+            }
             Ok(n) => Err(Error::env(format!(
                 "{PROC_FILE} took {n} of {} bytes of '{text}'",
                 text.len()
@@ -185,6 +205,26 @@ the file cannot be opened.";
     }
     fn report(&self, size: u64, j: &mut wlcore::out::Json) {
         j.raw("expect", &self.expectations(size));
+        let entry = self
+            .entry
+            .as_ref()
+            .and_then(|(b, n)| entry_fields(&b[..*n]));
+        match entry {
+            Some(fields) => {
+                j.open("module_entry", '{');
+                for (k, v) in fields {
+                    // a hashed pointer may be all digits: still text
+                    match v.parse::<u64>() {
+                        Ok(n) if !["ptr", "hash", "freed_by"].contains(&k) => j.num(k, n),
+                        _ => j.str(k, v),
+                    };
+                }
+                j.close('}');
+            }
+            None => {
+                j.null("module_entry");
+            }
+        }
     }
     fn free(&mut self, fd: OwnedFd, l: &Ledger) -> Result<(), Error> {
         let args = [("fd", Val::Int(fd.as_raw_fd().into()))];
@@ -202,6 +242,30 @@ impl Kmalloc {
     fn expectations(&self, size: u64) -> String {
         expect::expectations(self.path, self.from.unwrap_or(0), size, self.force_vmalloc)
     }
+}
+
+/// Reads the module's entry of what `fd` holds (one `entry KEY=VALUE ...`
+/// line, kmalloc-lkm/README.md); `None` when the read fails.
+fn read_entry(fd: &OwnedFd, l: &Ledger) -> Option<([u8; ENTRY_MAX], usize)> {
+    let mut buf = [0u8; ENTRY_MAX];
+    let args = [
+        ("fd", Val::Int(fd.as_raw_fd().into())),
+        ("count", Val::Num(ENTRY_MAX as u64)),
+    ];
+    let got = l.call(
+        Call::syscall("read", &args),
+        || read(fd, &mut buf),
+        |n| Ret::Int(*n as i64),
+    );
+    got.ok().map(|n| (buf, n))
+}
+
+/// The `KEY=VALUE` words of an entry line; `None` unless it is one (a module
+/// without entries reads back its listing instead).
+fn entry_fields(line: &[u8]) -> Option<Vec<(&str, &str)>> {
+    let text = std::str::from_utf8(line).ok()?.trim_end_matches('\n');
+    let rest = text.strip_prefix("entry ")?;
+    rest.split(' ').map(|w| w.split_once('=')).collect()
 }
 
 /// What the module's listing says of its cap, for an ENOMEM message.

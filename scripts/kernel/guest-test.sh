@@ -428,14 +428,32 @@ uniq_key() {
 	[ "$(echo "$k" | grep -c .)" = 1 ] && echo "$k"
 }
 modsite='call_site=[^ ]* \[kmalloc_lkm\]'
-# vmalloc_pages SIZE: the pages a vmalloc of SIZE takes with __GFP_HIGHMEM:
-# SIZE in pages, plus, when its array of page pointers is larger than a page,
-# the pages of that array (vmalloced too).
-vmalloc_pages() {
-	n=$((($1 + 4095) / 4096))
-	a=$((n * 8))
-	[ "$a" -gt 4096 ] && n=$((n + (a + 4095) / 4096))
-	echo "$n"
+# entry_field KEY: KEY of the module's entry in kmalloc-test's report ($json).
+entry_field() { echo "$json" | sed -n "s/.*\"module_entry\":{[^}]*\"$1\":\"\{0,1\}\([^,\"}]*\).*/\1/p"; }
+# expect_field KEY: KEY of kmalloc-test's prediction ($json's expect), before
+# its events; expect_event EVENT KEY: the first field KEY of EVENT in it.
+expect_field() { echo "$json" | sed -n "s/.*\"expect\":{[^[]*\"$1\":\"\{0,1\}\([^,\"}]*\).*/\1/p"; }
+expect_event() { echo "$json" | sed -n "s/.*\"expect\":{.*\"$1\",\"count\":[^{]*{[^}]*\"$2\":\([0-9]*\).*/\1/p"; }
+# kasan: 1 when KASAN is on; its slab objects then carry a redzone that
+# bytes_alloc counts and ksize() does not.
+kasan=0
+grep -q 'KernelAddressSanitizer initialized' /tmp/dmesg.boot && kasan=1
+# hexkey HEX: HEX without 0x and leading zeros.
+hexkey() { echo "$1" | sed 's/^0x//; s/^0*//'; }
+# account_ok KEY BYTES: the module's entry ($json) is the prediction's
+# (path, requested, allocated), its ptr is KEY (the trace's key of the
+# allocation, in hex: raw, or hashed as %p prints it, the entry's hash) and,
+# when BYTES (what the trace says was given) is not empty, its allocated is
+# BYTES (at most BYTES with KASAN).
+account_ok() {
+	e_alloc=$(entry_field allocated)
+	k=$(hexkey "$1")
+	[ -n "$e_alloc" ] && [ "$e_alloc" = "$(expect_field allocated_bytes)" ] &&
+		[ "$(entry_field path)" = "$(expect_field listed_path)" ] &&
+		[ "$(entry_field requested)" = "$(expect_field requested_bytes)" ] && [ -n "$k" ] &&
+		{ [ "$k" = "$(hexkey "$(entry_field ptr)")" ] || [ "$k" = "$(hexkey "$(entry_field hash)")" ]; } || return 1
+	[ -z "$2" ] && return 0
+	[ "$e_alloc" = "$2" ] || { [ "$kasan" = 1 ] && [ "$e_alloc" -le "$2" ]; }
 }
 # path_events PATH SIZE [FROM]: checks the promised events of one run; prints
 # what it found as a note, and the run's trace lines when it failed.
@@ -452,8 +470,10 @@ path_events() {
 		ptr=$(grep ' kmalloc: ' /tmp/tp | grep -E "$mod_site" | grep -E "bytes_req=$s bytes_alloc=[0-9]+ gfp_flags=$gfp " |
 			field ptr | sort -u)
 		raw=$(grep -c "ptr=$ptr bytes_req=$s " /tmp/tp)
-		what="ptr $ptr, $raw kmem:kmalloc event(s), gfp_flags $gfp"
-		[ "$(echo "$ptr" | grep -c .)" = 1 ] && grep -Eq " kfree: .*ptr=$ptr( |\$)" /tmp/tp && good=1
+		ba=$(grep " kmalloc: .*ptr=$ptr bytes_req=$s " /tmp/tp | field bytes_alloc | sort -u)
+		what="ptr $ptr, $raw kmem:kmalloc event(s), gfp_flags $gfp, bytes_alloc $ba"
+		[ "$(echo "$ptr" | grep -c .)" = 1 ] && grep -Eq " kfree: .*ptr=$ptr( |\$)" /tmp/tp &&
+			account_ok "$ptr" "$ba" && good=1
 		;;
 	krealloc)
 		first=$(uniq_key " kmalloc: $modsite ptr=[^ ]* bytes_req=$from " ptr)
@@ -461,23 +481,29 @@ path_events() {
 		what="first ptr $first, second '${second:-none}'"
 		if [ -n "$first" ] && [ -n "$second" ]; then
 			[ "$(echo "$second" | grep -c .)" = 1 ] && grep -Eq " kfree: .*ptr=$first( |\$)" /tmp/tp &&
-				grep -Eq " kfree: .*ptr=$second( |\$)" /tmp/tp && [ "$4" = moves ] && good=1
+				grep -Eq " kfree: .*ptr=$second( |\$)" /tmp/tp && [ "$4" = moves ] &&
+				account_ok "$second" "$(grep " kmalloc: .*ptr=$second " /tmp/tp | field bytes_alloc | sort -u)" && good=1
 		elif [ -n "$first" ]; then
-			grep -Eq " kfree: .*ptr=$first( |\$)" /tmp/tp && [ "$4" = stays ] && good=1
+			grep -Eq " kfree: .*ptr=$first( |\$)" /tmp/tp && [ "$4" = stays ] &&
+				account_ok "$first" "$(grep " kmalloc: .*ptr=$first " /tmp/tp | field bytes_alloc | sort -u)" && good=1
 		fi
 		;;
 	kmem_cache)
 		ptr=$(one_key " kmem_cache_alloc: $modsite ptr=[^ ]* name=kmalloc_lkm-$s bytes_req=$s " ptr)
-		what="ptr $ptr, bytes_alloc $(grep "name=kmalloc_lkm-$s " /tmp/tp | field bytes_alloc | head -n 1)"
-		[ -n "$ptr" ] && grep -q " kmem_cache_free: .*ptr=$ptr name=kmalloc_lkm-$s\$" /tmp/tp && good=1
+		ba=$(grep " kmem_cache_alloc: .*name=kmalloc_lkm-$s " /tmp/tp | field bytes_alloc | head -n 1)
+		what="ptr $ptr, bytes_alloc $ba"
+		[ -n "$ptr" ] && grep -q " kmem_cache_free: .*ptr=$ptr name=kmalloc_lkm-$s\$" /tmp/tp &&
+			account_ok "$ptr" "$ba" && good=1
 		;;
 	vmalloc | kvmalloc)
-		vs=$(((s + 4095) / 4096 * 4096 + 4096))
+		# the vmap area's size and the pages, as kmalloc-test predicts them
+		vs=$(expect_event vmalloc:alloc_vmap_area size)
 		if [ "$p" = kvmalloc ] && [ "$s" -le 4194304 ] && [ -z "$opt" ]; then
 			ptr=$(one_key " kmalloc: call_site=kvrealloc_node_align_noprof[^ ]* ptr=[^ ]* bytes_req=$s " ptr)
 			what="served by kmalloc: ptr $ptr, $(grep -c "ptr=$ptr bytes_req=$s " /tmp/tp) kmem:kmalloc event(s), no vmap area: $(count_of ' alloc_vmap_area: ')"
 			[ -n "$ptr" ] && [ "$ptr" != 0000000000000000 ] && grep -Eq " kfree: .*ptr=$ptr( |\$)" /tmp/tp &&
-				[ "$(count_of ' alloc_vmap_area: ')" = 0 ] && good=1
+				[ "$(count_of ' alloc_vmap_area: ')" = 0 ] &&
+				account_ok "$ptr" "$(grep " kmalloc: .*ptr=$ptr " /tmp/tp | field bytes_alloc | sort -u)" && good=1
 		else
 			va=$(grep -E " alloc_vmap_area: va_start: [0-9]+ size=$vs " /tmp/tp | sed -n 's/.*va_start: \([0-9]*\) .*/\1/p')
 			hex=$(printf '%x' "$va" 2>/dev/null)
@@ -489,25 +515,28 @@ path_events() {
 			what="vmap area size $vs at 0x$hex, $pages pages (__GFP_HIGHMEM), $failed failed kmalloc(s)"
 			# forced: no kmalloc attempt at all
 			[ -z "$opt" ] || [ "$(count_of " kmalloc: .*bytes_req=$s ")" = 0 ] &&
-				[ "$(count_of " alloc_vmap_area: va_start: [0-9]+ size=$vs ")" = 1 ] &&
+				[ -n "$vs" ] && [ "$(count_of " alloc_vmap_area: va_start: [0-9]+ size=$vs ")" = 1 ] &&
 				grep -q " free_vmap_area_noflush: va_start=0x$hex " /tmp/tp &&
-				[ "$pages" = "$(vmalloc_pages "$s")" ] && good=1
+				[ "$pages" = "$(expect_event kmem:mm_page_alloc pages)" ] &&
+				account_ok "$hex" $((vs - 4096)) && good=1
 		fi
 		;;
 	pages)
-		o=0
-		while [ $((4096 << o)) -lt "$s" ]; do o=$((o + 1)); done
+		o=$(expect_event kmem:mm_page_alloc order)
 		pfn=$(one_key " mm_page_alloc: page=[^ ]* pfn=[^ ]* order=$o migratetype=0 gfp_flags=GFP_KERNEL\$" pfn)
-		what="order $o, pfn $pfn"
-		[ -n "$pfn" ] && grep -q " mm_page_free: page=[^ ]* pfn=$pfn order=$o\$" /tmp/tp && good=1
+		page=$(one_key " mm_page_alloc: page=[^ ]* pfn=[^ ]* order=$o migratetype=0 gfp_flags=GFP_KERNEL\$" page)
+		what="order $o, pfn $pfn, page $page"
+		[ -n "$pfn" ] && grep -q " mm_page_free: page=[^ ]* pfn=$pfn order=$o\$" /tmp/tp &&
+			account_ok "$page" $((4096 << o)) && good=1
 		;;
 	percpu)
 		ptr=$(one_key " percpu_alloc_percpu: $modsite reserved=0 is_atomic=0 size=$s align=8 " ptr)
-		what="ptr $ptr, bytes_alloc $(grep ' percpu_alloc_percpu: ' /tmp/tp | grep -E "$modsite" | field bytes_alloc)"
-		[ -n "$ptr" ] && grep -q " percpu_free_percpu: .*ptr=$ptr\$" /tmp/tp && good=1
+		ba=$(grep ' percpu_alloc_percpu: ' /tmp/tp | grep -E "$modsite" | field bytes_alloc)
+		what="ptr $ptr, bytes_alloc $ba"
+		[ -n "$ptr" ] && grep -q " percpu_free_percpu: .*ptr=$ptr\$" /tmp/tp && account_ok "$ptr" "$ba" && good=1
 		;;
 	esac
-	note "$p $opt$s: $what"
+	note "$p $opt$s: $what; the module's entry: ptr $(entry_field ptr) hash $(entry_field hash) allocated $(entry_field allocated) ($(entry_field measured_by)), predicted $(expect_field allocated_bytes)"
 	if [ "$rc" = 0 ] && [ "$good" = 1 ]; then
 		ok "kmalloc-test --path $p $opt$s: its events in pid $pid, and their frees"
 	else
@@ -543,11 +572,15 @@ settled() {
 	[ "$(total_field deferred)" = 0 ]
 }
 # free_by SPEC CTX: writes SPEC then 'free-by CTX' from a shell, with tracing
-# on; checks that the writer's close freed nothing and which task freed it.
+# on; checks that the writer's close freed nothing and which task freed it,
+# and that the writer's entry, read back once the free is done, names that
+# task (the trace's COMM-PID).
 free_by() {
 	echo >"$T/trace"
 	echo 1 >"$T/tracing_on"
-	sh -c "exec 3>$PROC && echo '$1' >&3 && echo 'free-by $2' >&3 && echo \$\$ >/tmp/fb.pid"
+	sh -c "exec 3<>$PROC && echo '$1' >&3 && echo 'free-by $2' >&3 && echo \$\$ >/tmp/fb.pid &&
+		n=0 && while ! grep -q ' deferred=0 ' $PROC && [ \$n -lt 100 ]; do sleep 0.1; n=\$((n + 1)); done &&
+		cat <&3 >/tmp/fb.entry"
 	settled
 	echo 0 >"$T/tracing_on"
 	wpid=$(cat /tmp/fb.pid)
@@ -577,8 +610,17 @@ free_by() {
 	line=$(tail -n +$((aln + 1)) /tmp/ta | grep -E -- "$free" | head -n 1)
 	task=$(echo "$line" | awk '{ print $1 }')
 	flags=$(echo "$line" | awk '{ print $3 }')
-	note "$1, free-by $2: key $key freed by '$task' flags '$flags' (writer $wpid)"
+	by=$(sed -n 's/.* free=\([^ ]*\) state=freed freed_by=\([^ ]*\) freed_pid=\([0-9]*\)$/\1 \2-\3/p' /tmp/fb.entry)
+	note "$1, free-by $2: key $key freed by '$task' flags '$flags' (writer $wpid); the entry says: '$by'"
 	[ -n "$key" ] && [ "$(echo "$line" | grep -c .)" = 1 ] || return 1
+	# the entry: handed to CTX, freed by the task the trace shows (by pid
+	# for RCU, whose softirq may interrupt the idle task, '<idle>' in the
+	# trace; vfree from an RCU callback passes the area on to a kworker)
+	case "$2.$1" in
+	rcu.vmalloc*) [ "${by%% *}" = rcu ] || return 1 ;;
+	rcu.*) [ "${by%% *}" = rcu ] && [ "${by##*-}" = "${task##*-}" ] || return 1 ;;
+	*) [ "$by" = "$2 $task" ] || return 1 ;;
+	esac
 	case "$2.$1" in
 	kworker.* | rcu.vmalloc*) echo "$task" | grep -q '^kworker/' ;;
 	# A softirq runs on whatever task was interrupted, the writer's included

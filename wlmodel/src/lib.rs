@@ -18,5 +18,6 @@ pub mod glibc;
 pub mod report;
 
 pub use report::{
-    Bucket, Entry, Expect, Interval, Kind, Live, ParseError, Rate, Report, Timeline, ALLOCATING,
+    Bucket, Entry, Expect, Interval, Kind, Live, ModuleEntry, ParseError, Rate, Report, Timeline,
+    ALLOCATING,
 };

@@ -63,6 +63,10 @@ pub struct Report {
     /// rate-wl's counts: per interval, by size, in all.
     #[serde(default)]
     pub rate: Option<Rate>,
+    /// kmalloc-test's allocation as the module accounts for it, read back
+    /// from the module before the close (absent from older reports).
+    #[serde(default)]
+    pub module_entry: Option<ModuleEntry>,
 }
 
 /// rate-wl's `rate` member (docs/ledger.md): what a run at a rate did, in
@@ -125,6 +129,55 @@ pub struct Bucket {
     pub to: u64,
     pub calls: u64,
     pub bytes: u64,
+}
+
+/// The module's entry of one allocation (`entry` line of
+/// kmalloc-lkm/README.md, the same keys): what the allocator gave, measured
+/// in the kernel. Every member but the sizes is optional, so that an entry
+/// with fewer keys still parses.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct ModuleEntry {
+    /// The path as the module lists it (`kvmalloc:vmalloc`, ...).
+    pub path: String,
+    /// The C function the allocation was made with (`kmem_cache_alloc`).
+    #[serde(default)]
+    pub call: Option<String>,
+    /// The address the allocator returned, `"0x..."`: the object, the
+    /// vmalloc area, the `struct page` of a pages block, the per-CPU pointer.
+    #[serde(default)]
+    pub ptr: Option<String>,
+    /// `ptr` as `%p` (and tracefs) prints it, hashed with the boot's key.
+    #[serde(default)]
+    pub hash: Option<String>,
+    pub requested: u64,
+    /// krealloc's first size (0 on the other paths).
+    #[serde(default)]
+    pub from: Option<u64>,
+    /// What the allocator gave, measured (`measured_by` says how).
+    pub allocated: u64,
+    /// `ksize`, `vmalloc_to_page`, `order` or `percpu`.
+    #[serde(default)]
+    pub measured_by: Option<String>,
+    /// percpu: the bytes of each CPU's copy, and the possible CPUs (0 else).
+    #[serde(default)]
+    pub unit: Option<u64>,
+    #[serde(default)]
+    pub cpus: Option<u64>,
+}
+
+impl ModuleEntry {
+    /// The address as a number.
+    pub fn addr(&self) -> Option<u64> {
+        word(&Value::String(self.ptr.clone()?))
+    }
+
+    /// Whether a pointer as a trace prints it (hex, with or without `0x`)
+    /// is this one: raw, or hashed as `%p` prints it.
+    pub fn is_ptr(&self, traced: &str) -> bool {
+        let hex = |t: &str| u64::from_str_radix(t.strip_prefix("0x").unwrap_or(t), 16).ok();
+        let t = hex(traced);
+        t.is_some() && (t == self.addr() || t == self.hash.as_deref().and_then(hex))
+    }
 }
 
 /// kmalloc-test's `expect`: the path the module lists and its sizes.
@@ -461,6 +514,32 @@ mod tests {
             Report::parse(r#"{"ledger_version":1,"ledger":[]}"#),
             Err(ParseError::Bad(_))
         ));
+    }
+
+    #[test]
+    fn the_modules_entry_is_optional() {
+        let old = report(&[]);
+        assert_eq!(Report::parse(&old).unwrap().module_entry, None);
+        let with = old.replace(
+            r#""completed":1"#,
+            r#""completed":1,"module_entry":{"pid":7,"tid":7,"path":"percpu","call":"pcpu_alloc","ptr":"0x3c5e0","hash":"0000000012345678","requested":100,"from":0,"allocated":208,"measured_by":"percpu","unit":104,"cpus":2,"free":"close","state":"live","freed_by":"-","freed_pid":0}"#,
+        );
+        let m = Report::parse(&with).unwrap().module_entry.unwrap();
+        assert_eq!(
+            (m.requested, m.allocated, m.unit, m.cpus),
+            (100, 208, Some(104), Some(2))
+        );
+        assert_eq!(m.addr(), Some(0x3c5e0));
+        // raw or hashed, with or without 0x and leading zeros
+        assert!(m.is_ptr("0x3c5e0") && m.is_ptr("000000000003c5e0") && m.is_ptr("12345678"));
+        assert!(!m.is_ptr("0x3c5e8") && !m.is_ptr("(null)"));
+        // an entry with only the sizes and the path still parses
+        let bare = old.replace(
+            r#""completed":1"#,
+            r#""completed":1,"module_entry":{"path":"kmalloc","requested":1,"allocated":8}"#,
+        );
+        let m = Report::parse(&bare).unwrap().module_entry.unwrap();
+        assert_eq!((m.addr(), m.is_ptr("8")), (None, false));
     }
 
     #[test]

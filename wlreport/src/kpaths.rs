@@ -20,10 +20,15 @@
 //! - what that figure leaves out: `kmem:mm_page_alloc` (`PAGE_SIZE << order`
 //!   each), `vmalloc:alloc_vmap_area` (`size`, guard page included) and
 //!   `percpu:percpu_alloc_percpu` (`bytes_alloc`);
-//! - the truth, from the report's `"expect"`: the size written and what the
-//!   module allocated for it (`allocated_bytes`, as its listing says).
+//! - the truth, from the report's `"module_entry"`: the size written and what
+//!   the allocator gave for it, as the module measured it in the kernel
+//!   (`ksize()`, the vmalloc area's pages, the page order, the per-CPU
+//!   copies); held to the trace: the allocation event of the entry's `ptr`
+//!   must report the same bytes, or the run is refused. Reports from before
+//!   the module had entries fall back to kmalloc-test's prediction,
+//!   `"expect"`.
 
-use wlmodel::Report;
+use wlmodel::{ModuleEntry, Report};
 
 use crate::scoreboard::Class;
 
@@ -38,6 +43,8 @@ pub struct Event {
     pub name: String,
     /// The `key=value` words after the name, in order.
     pub fields: Vec<(String, String)>,
+    /// The word after `va_start:` (alloc_vmap_area), if any.
+    pub va: Option<String>,
 }
 
 /// `SECONDS.FRACTION` in ns.
@@ -63,15 +70,22 @@ impl Event {
             .position(|w| w.strip_suffix(':').and_then(timestamp_ns).is_some())?;
         let ts_ns = timestamp_ns(words[i].strip_suffix(':')?)?;
         let name = words.get(i + 1)?.strip_suffix(':')?.to_string();
-        let fields = words[i + 2..]
+        let rest = &words[i + 2..];
+        let fields = rest
             .iter()
             .filter_map(|w| w.split_once('='))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        let va = rest
+            .iter()
+            .position(|w| *w == "va_start:")
+            .and_then(|j| rest.get(j + 1))
+            .map(ToString::to_string);
         Some(Event {
             ts_ns,
             name,
             fields,
+            va,
         })
     }
 
@@ -84,6 +98,12 @@ impl Event {
 
     fn num(&self, key: &str) -> u64 {
         self.get(key).and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+
+    /// `alloc_vmap_area`'s start (`va_start: N`, in decimal, the one field
+    /// printed with a colon).
+    fn va_start(&self) -> Option<u64> {
+        self.va.as_deref().and_then(|v| v.parse().ok())
     }
 
     /// Whether the event's microsecond meets the window `[start, end]` (ns).
@@ -183,19 +203,82 @@ pub fn run(json: &str, trace: &[&str]) -> Result<Run, String> {
     if let Some(errno) = &write.errno {
         return Err(format!("the write failed: {errno}"));
     }
-    let expect = report.expect.as_ref().ok_or("the report has no expect")?;
     let events: Vec<Event> = trace
         .iter()
         .filter_map(|l| Event::parse(l))
         .filter(|e| e.within(write.start_ns, write.end_ns))
         .collect();
+    let (listed, requested, allocated) = match &report.module_entry {
+        Some(m) => {
+            held_to_the_trace(m, &events)?;
+            (m.path.clone(), m.requested, m.allocated)
+        }
+        None => {
+            let e = report
+                .expect
+                .as_ref()
+                .ok_or("the report has neither module_entry nor expect")?;
+            (e.listed_path.clone(), e.requested_bytes, e.allocated_bytes)
+        }
+    };
     Ok(Run {
         write: write.arg_text("buf").ok_or("the write has no buf")?.into(),
-        listed: expect.listed_path.clone(),
-        requested: expect.requested_bytes,
-        allocated: expect.allocated_bytes,
+        listed,
+        requested,
+        allocated,
         figures: Figures::of(&events),
     })
+}
+
+/// Checks the module's `allocated` against what the allocator itself traced
+/// for the entry's `ptr`: `bytes_alloc` of its `kmem:kmalloc` or
+/// `kmem:kmem_cache_alloc` events (`ksize`), the `size` of its
+/// `vmalloc:alloc_vmap_area` less the guard page, `PAGE_SIZE << order` of its
+/// `kmem:mm_page_alloc` (`page=` the entry's `struct page`), `bytes_alloc` of
+/// its `percpu:percpu_alloc_percpu`. (On a production kernel: KASAN and slab
+/// debugging make `bytes_alloc` larger than what the caller may use.)
+pub fn held_to_the_trace(m: &ModuleEntry, events: &[Event]) -> Result<(), String> {
+    let ptr = m.addr().ok_or("the module's entry has no ptr")?;
+    let how = m.measured_by.as_deref().unwrap_or("");
+    let traced: Vec<u64> = match how {
+        "ksize" => events
+            .iter()
+            .filter(|e| e.name == "kmalloc" || e.name == "kmem_cache_alloc")
+            .filter(|e| e.get("ptr").is_some_and(|p| m.is_ptr(p)))
+            .map(|e| e.num("bytes_alloc"))
+            .collect(),
+        "vmalloc_to_page" => events
+            .iter()
+            .filter(|e| e.name == "alloc_vmap_area" && e.va_start() == Some(ptr))
+            .map(|e| e.num("size").saturating_sub(PAGE))
+            .collect(),
+        "order" => events
+            .iter()
+            .filter(|e| e.name == "mm_page_alloc" && e.get("page").is_some_and(|p| m.is_ptr(p)))
+            .map(|e| PAGE << e.num("order"))
+            .collect(),
+        "percpu" => events
+            .iter()
+            .filter(|e| {
+                e.name == "percpu_alloc_percpu" && e.get("ptr").is_some_and(|p| m.is_ptr(p))
+            })
+            .map(|e| e.num("bytes_alloc"))
+            .collect(),
+        other => return Err(format!("the module's entry is measured by '{other}'")),
+    };
+    if traced.is_empty() {
+        return Err(format!(
+            "no allocation event of the module's ptr {ptr:#x} ({}) in the write",
+            m.path
+        ));
+    }
+    match traced.iter().find(|&&b| b != m.allocated) {
+        Some(b) => Err(format!(
+            "the module says {} allocated {} B at {ptr:#x} ({how}), the allocator traced {b} B",
+            m.path, m.allocated
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The runs of the console log, one per run (1 to `runs`): of its `reps`
@@ -545,6 +628,90 @@ mod tests {
         assert_eq!((r.requested, r.allocated), (65536, 65536));
         assert_eq!(r.figures.kmalloc_events, 2);
         assert_eq!(r.figures.tracked(), 65544);
+    }
+
+    /// `report` with the module's entry of a 65536-byte kmalloc at
+    /// 0xffff888004a1b000 that says `allocated`.
+    fn with_entry(json: &str, allocated: u64) -> String {
+        let entry = format!(
+            r#","module_entry":{{"pid":57,"tid":57,"path":"kmalloc","call":"krealloc_node_align","ptr":"0xffff888004a1b000","hash":"00000000939a3b2a","requested":65536,"from":0,"allocated":{allocated},"measured_by":"ksize","unit":0,"cpus":0,"free":"close","state":"live","freed_by":"-","freed_pid":0}}}}"#
+        );
+        format!("{}{entry}", json.strip_suffix('}').unwrap())
+    }
+
+    #[test]
+    fn the_truth_is_the_modules_entry_held_to_the_trace() {
+        // the prediction says 1 B allocated; the module measured 65536
+        let json = with_entry(&report(12_000_100_000, 12_000_200_000, "65536", 1), 65536);
+        let r = run(&json, &[KMALLOC]).unwrap();
+        assert_eq!(
+            (r.listed.as_str(), r.requested, r.allocated),
+            ("kmalloc", 65536, 65536)
+        );
+        // a module whose allocated differs from the allocator's bytes_alloc
+        let json = with_entry(
+            &report(12_000_100_000, 12_000_200_000, "65536", 65536),
+            32768,
+        );
+        assert_eq!(
+            run(&json, &[KMALLOC]).unwrap_err(),
+            "the module says kmalloc allocated 32768 B at 0xffff888004a1b000 (ksize), the allocator traced 65536 B"
+        );
+        // no event of its ptr in the write
+        let other = KMALLOC.replace("ffff888004a1b000", "ffff888004a1c000");
+        let json = with_entry(
+            &report(12_000_100_000, 12_000_200_000, "65536", 65536),
+            65536,
+        );
+        assert!(run(&json, &[other.as_str()])
+            .unwrap_err()
+            .contains("no allocation event of the module's ptr 0xffff888004a1b000"));
+        // tracefs hashes pointers as %p does: the entry's hash names it
+        let hashed = KMALLOC.replace("ffff888004a1b000", "00000000939a3b2a");
+        assert!(run(&json, &[hashed.as_str()]).is_ok());
+        // an old report, without an entry: the prediction
+        let r = run(
+            &report(12_000_100_000, 12_000_200_000, "65536", 1),
+            &[KMALLOC],
+        )
+        .unwrap();
+        assert_eq!(r.allocated, 1);
+    }
+
+    #[test]
+    fn each_measure_has_its_event() {
+        let m = |how: &str, ptr: &str, allocated| ModuleEntry {
+            path: "p".into(),
+            call: None,
+            ptr: Some(ptr.into()),
+            hash: Some("00000000939a3b2a".into()),
+            requested: 1,
+            from: None,
+            allocated,
+            measured_by: Some(how.into()),
+            unit: None,
+            cpus: None,
+        };
+        let ev = |l: &str| vec![Event::parse(l).unwrap()];
+        let vmap = ev(" t-1 [000] .... 1.0: alloc_vmap_area: va_start: 18446683600570089472 size=12288 align=4096 vstart=1 vend=2 failed=0");
+        assert!(
+            held_to_the_trace(&m("vmalloc_to_page", "0xffffc90000010000", 8192), &vmap).is_ok()
+        );
+        assert!(
+            held_to_the_trace(&m("vmalloc_to_page", "0xffffc90000010000", 12288), &vmap).is_err()
+        );
+        let pages = ev(" t-1 [000] .... 1.0: mm_page_alloc: page=ffffea0000123400 pfn=0x48d0 order=2 migratetype=0 gfp_flags=GFP_KERNEL");
+        assert!(held_to_the_trace(&m("order", "0xffffea0000123400", 16384), &pages).is_ok());
+        assert!(held_to_the_trace(&m("order", "0xffffea0000123400", 4096), &pages).is_err());
+        let hashed = ev(" t-1 [000] .... 1.0: mm_page_alloc: page=00000000939a3b2a pfn=0x48d0 order=2 migratetype=0 gfp_flags=GFP_KERNEL");
+        assert!(held_to_the_trace(&m("order", "0xffffea0000000040", 16384), &hashed).is_ok());
+        assert!(held_to_the_trace(&m("order", "0xffffea0000000040", 4096), &hashed).is_err());
+        let pcpu = ev(" t-1 [000] .... 1.0: percpu_alloc_percpu: call_site=x reserved=0 is_atomic=0 size=100 align=8 base_addr=0x1 off=2 ptr=0x3c5e0 bytes_alloc=208 gfp_flags=GFP_KERNEL");
+        assert!(held_to_the_trace(&m("percpu", "0x3c5e0", 208), &pcpu).is_ok());
+        assert!(held_to_the_trace(&m("percpu", "0x3c5e0", 200), &pcpu).is_err());
+        assert!(held_to_the_trace(&m("guess", "0x3c5e0", 208), &pcpu)
+            .unwrap_err()
+            .contains("measured by 'guess'"));
     }
 
     #[test]

@@ -138,7 +138,8 @@ fn open() -> std::io::Result<File> {
     OpenOptions::new().read(true).write(true).open(PROC_FILE)
 }
 
-/// Open, write one to three sizes, sometimes read the listing, close.
+/// Open, write one to three sizes, sometimes read the file's entry and the
+/// listing, close.
 fn own_files(seed: u64, cli: &Cli, c: &Counts) {
     let mut rng = Rng::new(seed);
     for op in 0..cli.ops {
@@ -159,14 +160,28 @@ fn own_files(seed: u64, cli: &Cli, c: &Counts) {
             }
         }
         if op % 16 == 0 {
-            let mut text = String::new();
-            match (&f).read_to_string(&mut text) {
-                Ok(_) if text.contains("total allocations=") => {
-                    c.reads.fetch_add(1, Ordering::Relaxed);
-                }
-                r => c.fail(format_args!("read gave {r:?}: {text:?}")),
+            // The file's own entry (the listing when it holds nothing), and
+            // the listing through a file that holds nothing.
+            let listing = |t: &str| t.contains("total allocations=");
+            read_check(&f, c, |t| {
+                listing(t) || (t.starts_with("entry ") && t.contains(" allocated="))
+            });
+            match open() {
+                Ok(g) => read_check(&g, c, listing),
+                Err(e) => c.fail(format_args!("open: {e}")),
             }
         }
+    }
+}
+
+/// Reads `f` to its end and counts the read when `good` holds of the text.
+fn read_check(f: &File, c: &Counts, good: impl Fn(&str) -> bool) {
+    let mut text = String::new();
+    match (&*f).read_to_string(&mut text) {
+        Ok(_) if good(&text) => {
+            c.reads.fetch_add(1, Ordering::Relaxed);
+        }
+        r => c.fail(format_args!("read gave {r:?}: {text:?}")),
     }
 }
 
