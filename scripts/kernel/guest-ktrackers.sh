@@ -110,7 +110,7 @@ LINE
 				# the one after it says that it is whole
 				h=$(($(count_of "$sync") + 1))
 				wait_for 120 at_least "$sync" $((h + 1)) || echo "KERR $name: no report"
-				kill -INT "$kpid"
+				kill -TERM "$kpid"
 				wait "$kpid"
 				rc=$?
 				echo "KTRK-JSON $(cat /tmp/kt.json)"
@@ -124,7 +124,8 @@ LINE
 		done
 	done
 	echo "KTRK-STEP $name $(since "$t1")"
-	kill -INT "$tpid"
+	# TERM: a background job of sh ignores SIGINT, and python keeps it ignored
+	kill -TERM "$tpid"
 	wait "$tpid"
 done
 rmmod kmalloc_lkm

@@ -33,7 +33,7 @@
 # With --host-root, /init mounts the host's / on /host (9p, read-only), proc,
 # sys, devtmpfs, tracefs and debugfs in it and tmpfs on its tmp, run, var/tmp
 # and lib/modules (nothing is written to the host), copies the given files,
-# and the guest script to /tmp/wl there, and runs
+# the guest script and busybox (as insmod, rmmod, lsmod) to /tmp/wl there, and runs
 # `chroot /host sh /tmp/wl/guest.sh ARG...` with WLBIN=/tmp/wl and
 # PATH=/tmp/wl:/usr/sbin:/usr/bin:/sbin:/bin.
 # This script exits with that status, 124 on timeout (its message names the
@@ -132,6 +132,9 @@ if [ -e /guest.files ]; then
 		done
 		mkdir -p $H/tmp/wl
 		cp /guest.sh $H/tmp/wl/guest.sh
+		# busybox's module tools: the host may have no kmod
+		cp /bin/busybox $H/tmp/wl/busybox
+		for a in insmod rmmod lsmod; do ln -s busybox $H/tmp/wl/$a; done
 		while read -r f; do cp "/bin/$f" "$H/tmp/wl/$f"; done </guest.files
 		echo "GUEST-HOST-ROOT: mounted in $(cut -d' ' -f1 /proc/uptime) s of uptime"
 		chroot $H /usr/bin/env -i PATH=/tmp/wl:/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp \
