@@ -11,7 +11,7 @@
 //! `KTRK-END <exit status>`; at the end `KTRK-STEP <tracker> <seconds>`.
 //!
 //! Readers:
-//! - `kmem-bt-lines` (window mode): `kmem ns=T pid=P ev=E ptr=X bytes=B
+//! - `kmem-event-lines` (window mode): `kmem ns=T pid=P ev=E ptr=X bytes=B
 //!   live=L` lines (`scripts/trackers/kmem.bt`); the figure is the sum of
 //!   `B` over the lines of kmalloc-test's pid inside its write(2) (`T` and the
 //!   ledger's `start_ns`/`end_ns` are both CLOCK_MONOTONIC): what the
@@ -43,7 +43,7 @@ pub struct KTracker {
 }
 
 /// The readers this module has.
-pub const READERS: [&str; 2] = ["kmem-bt-lines", "bcc-outstanding-stacks-module"];
+pub const READERS: [&str; 2] = ["kmem-event-lines", "bcc-outstanding-stacks-module"];
 
 /// Reads `ktrackers.tsv`: NAME TOOL MODE READER READY SYNC COMMAND HOW.
 pub fn read_defs(text: &str) -> Result<Vec<KTracker>, String> {
@@ -92,7 +92,7 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
         .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
 }
 
-/// `kmem-bt-lines`: the lines of `pid` inside `[start, end]` (ns).
+/// `kmem-event-lines`: the lines of `pid` inside `[start, end]` (ns).
 pub fn read_bt(lines: &[&str], pid: u64, start: u64, end: u64) -> Result<Seen, String> {
     let mut s = Seen::default();
     let mut held = BTreeSet::new();
@@ -161,7 +161,7 @@ pub fn run(t: &KTracker, json: &str, out: &[&str]) -> Result<Run, String> {
     let truth = kpaths::run(json, &[])?;
     let report = Report::parse(json)?;
     let seen = match t.reader.as_str() {
-        "kmem-bt-lines" => {
+        "kmem-event-lines" => {
             let w = report
                 .ledger
                 .iter()
@@ -408,7 +408,7 @@ mod tests {
     use super::*;
 
     const DEFS: &str = "# a comment\n\
-        bt\tlinux\twindow\tkmem-bt-lines\t^ready$\t^exit PID\tbpftrace x.bt\tper pid\n\
+        bt\tlinux\twindow\tkmem-event-lines\t^ready$\t^exit PID\tbpftrace x.bt\tper pid\n\
         stacks\tlinux\theld\tbcc-outstanding-stacks-module\t^Attaching\t^Top\tmemleak 1\toutstanding\n";
 
     fn defs() -> Vec<KTracker> {
@@ -452,7 +452,7 @@ mod tests {
             ("bt", "linux", "window")
         );
         assert_eq!(d[1].how, "outstanding");
-        let bad = DEFS.replace("kmem-bt-lines", "nonesuch");
+        let bad = DEFS.replace("kmem-event-lines", "nonesuch");
         assert!(read_defs(&bad)
             .unwrap_err()
             .contains("no reader 'nonesuch'"));
