@@ -64,7 +64,7 @@ timeout=$((300 + ${#names[@]} * (120 + 5 * reps * ${#runs[@]})))
 	--guest "$here/guest-ktrackers.sh" -- "$reps" "$(IFS=,; echo "${names[*]}")" "${runs[@]}" \
 	>"$tmp/out" 2>&1 || fail "the guest failed: $(last_line "$tmp/out")"
 kerr=$(grep -a '^KERR' "$tmp/console" | tr -d '\r') && fail "in the guest: ${kerr//$'\n'/; }"
-kernel=$(sed -n 's/.*GUEST-START: \([^ ]*\).*/\1/p' "$tmp/console" | tr -d '\r' | head -n 1)
+kernel=$(sed -n 's/^GUEST-START: \([^ ]*\).*/\1/p' "$tmp/console" | tr -d '\r' | head -n 1)
 mkdir -p "$out" || die "cannot make $out"
 grep -a -e '^KTRK-' -e '^GUEST-HOST-ROOT' "$tmp/console" | tr -d '\r' >"$out/console.log" || true
 cp "$defs" "$out/ktrackers.tsv"

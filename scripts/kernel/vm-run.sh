@@ -115,6 +115,8 @@ mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 export PATH=/bin HOME=/tmp
 cd /tmp || exit
+# A line of its own: the firmware's last escape codes end without a newline.
+echo
 echo "GUEST-START: $(uname -r) cpus=$(grep -c ^processor /proc/cpuinfo)"
 eval "set -- $(cat /guest.args)"
 if [ -e /guest.files ]; then
@@ -198,7 +200,7 @@ if ((host_root)); then
 fi
 timeout -k 5 "$timeout_s" qemu-system-x86_64 \
 	-accel tcg -cpu max -smp "$smp" -m "$mem" \
-	-nographic -no-reboot "${virtfs[@]}" \
+	-nographic -no-reboot -nic none "${virtfs[@]}" \
 	-kernel "$kernel" -initrd "$work/initramfs.cpio" \
 	-append "$cmdline" \
 	</dev/null >>"$console" 2>&1 &
