@@ -7,7 +7,8 @@
 # shellcheck disable=SC2034
 
 T=/sys/kernel/tracing
-KT=/bin/kmalloc-test
+# WLBIN: where vm-run.sh --host-root puts the files, /bin otherwise
+KT=${WLBIN:-/bin}/kmalloc-test
 
 # traced_kt SIZE: runs `kmalloc-test --json SIZE` with tracing on, and sets json,
 # rc (its exit status) and pid; the events it caused stay in $T/trace.

@@ -19,11 +19,23 @@
 #   --append ARGS      more kernel command line (repeatable)
 #   --quiet            do not stream the console; afterwards print the guest
 #                      script's output, or the whole console on failure
+#   --host-root        share the host's / read-only (virtio-9p) and run the
+#                      guest script chrooted in it, so the host's programs
+#                      (bpftrace, bcc's tools, python3) run on the guest's
+#                      kernel; the kernel needs 9P_FS and VIRTIO_PCI
+#                      (config.fragment). Memory defaults to 2G (bcc's
+#                      compiler needs more than 512M)
 #
 # In the guest, /init mounts proc, sys, devtmpfs, tmpfs (/tmp), tracefs
 # (/sys/kernel/tracing) and debugfs (/sys/kernel/debug), runs
 # `sh /guest.sh ARG...` with /bin on PATH, prints `GUEST-EXIT: <status>` and
 # reboots, which ends QEMU (-no-reboot). A panic also ends QEMU (panic=-1).
+# With --host-root, /init mounts the host's / on /host (9p, read-only), proc,
+# sys, devtmpfs, tracefs and debugfs in it and tmpfs on its tmp, run, var/tmp
+# and lib/modules (nothing is written to the host), copies the given files,
+# the guest script and busybox (as insmod, rmmod, lsmod) to /tmp/wl there, and runs
+# `chroot /host sh /tmp/wl/guest.sh ARG...` with WLBIN=/tmp/wl and
+# PATH=/tmp/wl:/usr/sbin:/usr/bin:/sbin:/bin.
 # This script exits with that status, 124 on timeout (its message names the
 # last line the guest printed: the check that was running), or 125 when the
 # guest ended without reporting one.
@@ -34,8 +46,9 @@ files=()
 timeout_s=300
 log_file=
 smp=2
-mem=512M
+mem=
 quiet=0
+host_root=0
 cmdline="console=ttyS0 panic=-1 loglevel=4 rdinit=/init"
 
 usage() { sed -n '/^# Usage:/,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
@@ -50,6 +63,7 @@ while (($#)); do
 	--mem) mem=$2; shift 2 ;;
 	--append) cmdline+=" $2"; shift 2 ;;
 	--quiet) quiet=1; shift ;;
+	--host-root) host_root=1; shift ;;
 	-h | --help) usage ;;
 	--) shift; break ;;
 	-*) echo "vm-run: unknown option $1" >&2; usage ;;
@@ -59,6 +73,9 @@ done
 (($#)) || usage
 guest_script=$1
 shift
+if [[ -z "$mem" ]]; then
+	if ((host_root)); then mem=2G; else mem=512M; fi
+fi
 
 [[ -n "$kernel" && -f "$kernel" ]] || { echo "vm-run: no kernel (--kernel or BZIMAGE)" >&2; exit 2; }
 [[ -f "$guest_script" ]] || { echo "vm-run: no guest script $guest_script" >&2; exit 2; }
@@ -98,13 +115,48 @@ mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 export PATH=/bin HOME=/tmp
 cd /tmp || exit
+# A line of its own: the firmware's last escape codes end without a newline.
+echo
 echo "GUEST-START: $(uname -r) cpus=$(grep -c ^processor /proc/cpuinfo)"
 eval "set -- $(cat /guest.args)"
-sh /guest.sh "$@"
-echo "GUEST-EXIT: $?"
+if [ -e /guest.files ]; then
+	# --host-root: the host's / read-only, tmpfs where programs write.
+	H=/host
+	mkdir -p $H
+	if mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=524288 hostroot $H; then
+		mount -t proc proc $H/proc
+		mount -t sysfs sysfs $H/sys
+		mount -t devtmpfs devtmpfs $H/dev
+		mount -t tracefs tracefs $H/sys/kernel/tracing
+		mount -t debugfs debugfs $H/sys/kernel/debug
+		for d in tmp run var/tmp lib/modules; do
+			mount -t tmpfs tmpfs $H/$d || echo "GUEST: no tmpfs on /$d"
+		done
+		mkdir -p $H/tmp/wl
+		cp /guest.sh $H/tmp/wl/guest.sh
+		# busybox's module tools: the host may have no kmod
+		cp /bin/busybox $H/tmp/wl/busybox
+		for a in insmod rmmod lsmod; do ln -s busybox $H/tmp/wl/$a; done
+		while read -r f; do cp "/bin/$f" "$H/tmp/wl/$f"; done </guest.files
+		echo "GUEST-HOST-ROOT: mounted in $(cut -d' ' -f1 /proc/uptime) s of uptime"
+		chroot $H /usr/bin/env -i PATH=/tmp/wl:/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp \
+			WLBIN=/tmp/wl TERM=dumb LANG=C.UTF-8 /bin/sh /tmp/wl/guest.sh "$@"
+		echo "GUEST-EXIT: $?"
+	else
+		echo "GUEST: the host's root (9p, tag hostroot) did not mount"
+		echo "GUEST-EXIT: 125"
+	fi
+else
+	sh /guest.sh "$@"
+	echo "GUEST-EXIT: $?"
+fi
 sync
 reboot -f
 INIT
+
+# --host-root: the names of the files to copy into the chroot.
+: >"$work/files"
+for f in "${files[@]}"; do basename "$f" >>"$work/files"; done
 
 if [[ -x "$gen_init_cpio" ]]; then
 	{
@@ -118,6 +170,7 @@ if [[ -x "$gen_init_cpio" ]]; then
 		for f in "${files[@]}"; do
 			echo "file /bin/$(basename "$f") $(realpath "$f") 0755 0 0"
 		done
+		if ((host_root)); then echo "file /guest.files $work/files 0644 0 0"; fi
 	} >"$work/list"
 	"$gen_init_cpio" "$work/list" >"$work/initramfs.cpio"
 else
@@ -128,6 +181,7 @@ else
 	cp "$guest_script" "$root/guest.sh"
 	cp "$args_file" "$root/guest.args"
 	for f in "${files[@]}"; do cp "$f" "$root/bin/"; done
+	if ((host_root)); then cp "$work/files" "$root/guest.files"; fi
 	chmod 0755 "$root" "$root/init" "$root/bin"/*
 	mknod "$root/dev/console" c 5 1
 	(cd "$root" && find . | cpio -o -H newc --quiet) >"$work/initramfs.cpio"
@@ -140,9 +194,13 @@ console="$work/console.log"
 start=$(date +%s)
 # The console file exists before the tail below follows it.
 : >"$console"
+virtfs=()
+if ((host_root)); then
+	virtfs=(-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap")
+fi
 timeout -k 5 "$timeout_s" qemu-system-x86_64 \
 	-accel tcg -cpu max -smp "$smp" -m "$mem" \
-	-nographic -no-reboot \
+	-nographic -no-reboot -nic none "${virtfs[@]}" \
 	-kernel "$kernel" -initrd "$work/initramfs.cpio" \
 	-append "$cmdline" \
 	</dev/null >>"$console" 2>&1 &

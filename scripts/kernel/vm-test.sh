@@ -12,7 +12,8 @@
 #
 # Usage: scripts/kernel/vm-test.sh [--bench] [--guest SCRIPT] [--production]
 #                                  [--linux X.Y] [--timeout S] [--log FILE]
-#                                  [--quiet] [-- GUEST_ARG...]
+#                                  [--quiet] [--host-root] [--file PATH]
+#                                  [-- GUEST_ARG...]
 #   --bench          run scripts/kernel/guest-bench.sh instead of the tests
 #   --guest SCRIPT   run SCRIPT in the guest (busybox sh) instead of the tests;
 #                    it finds kmalloc_lkm.ko, kmalloc-test and malloc-wl in /bin,
@@ -26,6 +27,9 @@
 #   --log FILE       keep the guest console in FILE
 #   --quiet          print only the guest script's output (the whole console
 #                    when the guest fails)
+#   --host-root      run the guest script chrooted in the host's root, shared
+#                    read-only (vm-run.sh --host-root), its files in $WLBIN
+#   --file PATH      one more file for the guest (repeatable)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -33,6 +37,7 @@ repo=$(cd "$here/../.." && pwd)
 guest="$here/guest-test.sh"
 run_args=()
 build_args=()
+extra=()
 
 while (($#)); do
 	case "$1" in
@@ -43,7 +48,8 @@ while (($#)); do
 		(($# >= 2)) || { echo "vm-test: --linux needs a version (X.Y)" >&2; exit 2; }
 		build_args+=("$1" "$2"); shift 2 ;;
 	--timeout | --log) run_args+=("$1" "$2"); shift 2 ;;
-	--quiet) run_args+=("$1"); shift ;;
+	--quiet | --host-root) run_args+=("$1"); shift ;;
+	--file) extra+=("$2"); shift 2 ;;
 	--) shift; break ;;
 	-h | --help) sed -n '/^# Usage:/,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "vm-test: unknown argument $1" >&2; exit 2 ;;
@@ -71,7 +77,7 @@ helpers=$(mktemp -d)
 trap 'rm -rf "$helpers"' EXIT
 "${CC:-cc}" -static -O2 -pthread -Wall -Wextra -Werror -o "$helpers/stall-reader" "$here/stall-reader.c" >&2
 files=("$ko" "$static_dir/kmalloc-test" "$static_dir/kmalloc-stress" "$static_dir/malloc-wl" "$helpers/stall-reader" "$here/guest-lib.sh"
-	"$repo/scripts/ktap.sh")
+	"$repo/scripts/ktap.sh" "${extra[@]}")
 log "prepared in $(($(date +%s) - t0)) s; booting the guest with $(basename "$guest")"
 
 # 3. boot and run

@@ -463,11 +463,11 @@ pub fn path_name(write: &str) -> String {
 pub const TRACKER: (&str, &str, &str) = ("kmem-sum", "linux", "kernel");
 
 /// A kernel cell as the scoreboard's CSV holds it (kpaths' and kleaks').
-pub struct Cell {
+pub struct Cell<'a> {
     /// The path's name (`kmalloc-65536`).
     pub path: String,
     /// (tracker, tool, kind)
-    pub tracker: (&'static str, &'static str, &'static str),
+    pub tracker: (&'a str, &'a str, &'a str),
     /// The kernel's version: the tool's, for these trackers.
     pub version: String,
     pub class: Class,
@@ -482,7 +482,7 @@ pub struct Cell {
 
 /// `cells` in the scoreboard's CSV schema (`wlreport scoreboard expected` and
 /// `check` read it as they read the user-space cells).
-pub fn cells_csv(cells: &[Cell]) -> Result<String, String> {
+pub fn cells_csv(cells: &[Cell<'_>]) -> Result<String, String> {
     let mut w = csv::Writer::from_writer(vec![]);
     w.write_record(crate::scoreboard::CSV_HEADER.split(','))
         .map_err(|e| e.to_string())?;

@@ -23,7 +23,11 @@
 //!   cells (tracker kmem-sum);
 //! - `wlreport kleaks` (called by `scripts/kernel/kleaks.sh`): from the debug
 //!   kernel VM's console, what kmemleak reported of the module's leaks, and
-//!   their cells (tracker kmemleak).
+//!   their cells (tracker kmemleak);
+//! - `wlreport ktrackers` (called by `scripts/kernel/ktrackers.sh`): from the
+//!   production kernel VM's console, what the host's eBPF trackers
+//!   (`scripts/trackers/ktrackers.tsv`) made of every kernel path, and their
+//!   cells.
 //!
 //! # The sweep's record
 //!
@@ -73,6 +77,7 @@ pub mod files;
 pub mod kernel;
 pub mod kleaks;
 pub mod kpaths;
+pub mod ktrackers;
 pub mod num;
 pub mod overhead;
 pub mod paths;

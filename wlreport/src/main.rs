@@ -5,7 +5,8 @@ use lexopt::ValueExt as _;
 use std::process::ExitCode;
 use wlreport::cli::{put, say, write, Failure, Opts, Res};
 use wlreport::{
-    bench, files, kernel, kleaks, kpaths, overhead, paths, runs, scoreboard, sweep, vmbench,
+    bench, files, kernel, kleaks, kpaths, ktrackers, overhead, paths, runs, scoreboard, sweep,
+    vmbench,
 };
 
 const USAGE: &str = include_str!("usage.txt");
@@ -101,6 +102,17 @@ fn run(cmd: &str, p: &mut lexopt::Parser) -> Res<()> {
                 write(path.as_ref(), &kpaths::csv(&rows, kernel, reps)?)?;
             }
             put(&kpaths::table(&rows, kernel, reps))
+        }
+        "ktrackers" => {
+            let o = Opts::parse(p, &["console", "defs", "runs", "reps", "kernel", "csv"])?;
+            let (kernel, reps) = (o.get("kernel").unwrap_or("(unknown)"), o.num("reps")?);
+            let defs = ktrackers::read_defs(&files::read(&o.path("defs")?)?)?;
+            let text = files::read_console(&o.path("console")?)?;
+            let tracked = ktrackers::from_console(&text, &defs, o.num("runs")?, reps)?;
+            if let Some(path) = o.get("csv") {
+                write(path.as_ref(), &ktrackers::csv(&tracked, kernel, reps)?)?;
+            }
+            put(&ktrackers::table(&tracked, kernel, reps))
         }
         "kleaks" => {
             let o = Opts::parse(p, &["console", "leaks", "reps", "kernel", "csv"])?;

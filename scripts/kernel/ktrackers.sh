@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Kernel cells of real trackers: the host's eBPF tools (bpftrace, bcc's
+# memleak) run in the QEMU guest on the production kernel, chrooted in the
+# host's root (vm-test.sh --production --host-root), each compiled and
+# attached once per boot, while kmalloc-test takes every path of
+# scripts/kernel/kpaths.list. The trackers are the lines of
+# scripts/trackers/ktrackers.tsv (kmem-bt: scripts/trackers/kmem.bt;
+# memleak-k: memleak-bpfcc in kernel mode). `wlreport ktrackers` reads what
+# each printed for each run, classes it as the scoreboard classes its cells,
+# and prints the table.
+# Writes DIR/ktrackers.md (the table), DIR/console.log (the guest's lines it is
+# made from) and DIR/ktrackers.csv (the cells, in the scoreboard's schema:
+# `wlreport scoreboard check` holds them to
+# scripts/scoreboard/expected/linux-VERSION.csv).
+#
+# Usage: scripts/kernel/ktrackers.sh [-r REPS] [-l LIST] [-t NAME]... [-o DIR]
+#   -r REPS   repetitions of each run; the table shows the median one (default 3)
+#   -l LIST   the runs, kmalloc-test's arguments one run a line
+#             (default scripts/kernel/kpaths.list)
+#   -t NAME   only this tracker of ktrackers.tsv (repeatable; default: all)
+#   -o DIR    where the table and the cells go (default results/ktrackers)
+# Needs bpftrace and bpfcc-tools on the host (their files are shared with the
+# guest). Errors are one line on stderr, "ktrackers.sh: ...". Exit status: 0
+# done; 1 a run failed or did not report; 2 usage or setup error.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=scripts/lib.sh
+. "$here/../lib.sh"
+
+defs="$here/../trackers/ktrackers.tsv"
+reps=3 list="$here/kpaths.list" out="$here/../../results/ktrackers" names=()
+while (($#)); do
+	case $1 in
+	-r|-l|-t|-o) (($# >= 2)) || die "$1 needs a value (see --help)" ;;&
+	-r) reps=$2; shift 2 ;;
+	-l) list=$2; shift 2 ;;
+	-t) names+=("$2"); shift 2 ;;
+	-o) out=$2; shift 2 ;;
+	-h|--help) usage; exit 0 ;;
+	*) die "unknown option '$1' (usage: ktrackers.sh [-r REPS] [-l LIST] [-t NAME]... [-o DIR])" ;;
+	esac
+done
+[[ $reps =~ ^[1-9][0-9]?$ ]] || die "-r takes a whole number from 1 to 99, not '$reps'"
+known=$(grep -v '^#' "$defs" | cut -f 1)
+((${#names[@]})) || mapfile -t names <<<"$known"
+for n in "${names[@]}"; do
+	grep -qxF -- "$n" <<<"$known" || die "no tracker '$n' in $defs (one of: ${known//$'\n'/ })"
+done
+command -v bpftrace >/dev/null 2>&1 || die "bpftrace is not installed (Debian: bpftrace)"
+[[ -x /usr/sbin/memleak-bpfcc ]] || die "memleak-bpfcc is not installed (Debian: bpfcc-tools)"
+read_list "$list"
+runs=("${LIST[@]}")
+need_wlreport
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# Each tracker compiles once (bcc's a minute or more under TCG), then each
+# run takes a few seconds.
+timeout=$((300 + ${#names[@]} * (120 + 5 * reps * ${#runs[@]})))
+"$here/vm-test.sh" --production --host-root --quiet --log "$tmp/console" --timeout "$timeout" \
+	--file "$here/../trackers/kmem.bt" --file "$defs" \
+	--guest "$here/guest-ktrackers.sh" -- "$reps" "$(IFS=,; echo "${names[*]}")" "${runs[@]}" \
+	>"$tmp/out" 2>&1 || fail "the guest failed: $(last_line "$tmp/out")"
+kerr=$(grep -a '^KERR' "$tmp/console" | tr -d '\r') && fail "in the guest: ${kerr//$'\n'/; }"
+kernel=$(sed -n 's/^GUEST-START: \([^ ]*\).*/\1/p' "$tmp/console" | tr -d '\r' | head -n 1)
+mkdir -p "$out" || die "cannot make $out"
+grep -a -e '^KTRK-' -e '^GUEST-HOST-ROOT' "$tmp/console" | tr -d '\r' >"$out/console.log" || true
+cp "$defs" "$out/ktrackers.tsv"
+args=(ktrackers --console console.log --defs ktrackers.tsv --runs ${#runs[@]} --reps "$reps" --kernel "$kernel")
+record_render "$out" - console.log ktrackers.tsv -- "${args[@]}"
+(cd "$out" && "$WLREPORT" "${args[@]}" --csv ktrackers.csv) >"$out/ktrackers.md" || fail "wlreport ktrackers failed"
+cat "$out/ktrackers.md"
