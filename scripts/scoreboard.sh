@@ -232,14 +232,16 @@ specs=$(cut -f1-3 <<<"$plan" | awk '!s[$0]++' | grep -v '^none' || true)
 # attach and detach its tracepoints, not on the CPU. Two tracers attaching
 # uprobes to glibc at once fail (bpftrace's "Error attaching probe", bcc's
 # "Failed to attach BPF to uprobe"), so heap.bt (run-bpftrace.sh heap) runs
-# first, alone; then side by side memleak (run-memleak.sh: uprobes, and a
-# second or two of waiting for its reports on every run), memtrack-pid, maps,
-# and the rest, none with uprobes; the trackers of the contract, which may
-# use uprobes, last, alone.
+# first, alone; then side by side memleak -p and memleak -c (run-memleak.sh:
+# uprobes, a few seconds of compiling and of waiting for reports every run,
+# the longest lanes; a run whose memleak could not attach is made again),
+# memtrack-pid, maps, and the rest, none with uprobes; the trackers of the
+# contract, which may use uprobes, last, alone.
 of_runner() { awk -F'\t' -v r="$1" -v m="${2:-}" '$2 == r && (m == "" || $3 == m)' <<<"$specs"; }
 heap=$(of_runner run-bpftrace.sh heap)
 contract=$(of_runner run-contract.sh)
-lanes=("$(of_runner run-memleak.sh)" "$(of_runner run-bpftrace.sh memtrack-pid)" "$(of_runner run-bpftrace.sh maps)")
+lanes=("$(of_runner run-memleak.sh pid)" "$(of_runner run-memleak.sh cmd)"
+	"$(of_runner run-bpftrace.sh memtrack-pid)" "$(of_runner run-bpftrace.sh maps)")
 lanes+=("$(grep -vxF -f <(printf '%s\n' "$heap" "$contract" "${lanes[@]}" | grep .) <<<"$specs" || true)")
 run_lane "$heap" || failed=1
 bg=()
