@@ -94,6 +94,9 @@ heap)
 	for id in "${ids[@]}"; do
 		p=$rl_tmp/$id
 		lines_of "${pid_of[$id]}" "$p.out" >"$p.tr"
+		# the session's lost events and usage: the run's when it had one
+		tr_errors "$rl_tmp/bt.err" "$rl_tmp/bt.out" >"$p.trerr"
+		((${#ids[@]} > 1)) || cp "$rl_tmp/tr.usage" "$p.usage" 2>/dev/null || true
 		emit "$id" "$(<"$p.status")" "${pid_of[$id]}" "$p.out" "$p.tr"
 	done
 	;;
@@ -107,6 +110,8 @@ memtrack-pid | maps)
 		wl_release
 		wl_finish
 		tr_stop
+		tr_errors "$p.bt.err" "$p.bt.out" >"$p.trerr"
+		mv -f "$rl_tmp/tr.usage" "$p.usage" 2>/dev/null || true
 		emit "$rl_id" "$wl_status" "$wl_pid" "$p.out" "$p.bt.out"
 	done
 	;;

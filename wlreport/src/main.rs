@@ -5,7 +5,7 @@ use lexopt::ValueExt as _;
 use std::process::ExitCode;
 use wlreport::cli::{put, say, write, Failure, Opts, Res};
 use wlreport::{
-    bench, files, kernel, kleaks, kpaths, overhead, paths, runs, scoreboard, sweep, vmbench,
+    bench, files, kernel, kleaks, kpaths, load, overhead, paths, runs, scoreboard, sweep, vmbench,
 };
 
 const USAGE: &str = include_str!("usage.txt");
@@ -79,6 +79,7 @@ fn run(cmd: &str, p: &mut lexopt::Parser) -> Res<()> {
             ))
         }
         "scoreboard" => scoreboard_cmd(p),
+        "load" => load_cmd(p),
         "kpaths" => {
             let o = Opts::parse(p, &["console", "runs", "reps", "kernel", "csv"])?;
             let (kernel, reps) = (o.get("kernel").unwrap_or("(unknown)"), o.num("reps")?);
@@ -178,6 +179,76 @@ fn scoreboard_cmd(p: &mut lexopt::Parser) -> Res<()> {
         }
         s => Err(Failure::Usage(format!(
             "unknown scoreboard command '{s}' (plan, table, expected, check)"
+        ))),
+    }
+}
+
+fn load_cmd(p: &mut lexopt::Parser) -> Res<()> {
+    let sub = p.value()?.string()?;
+    let known = [
+        "defs",
+        "trackers",
+        "rates",
+        "threads",
+        "duration",
+        "max-calls",
+        "size",
+        "bin",
+        "plan",
+        "raw",
+        "out",
+    ];
+    let o = Opts::parse(p, &known)?;
+    let defs = files::trackers(&o.path("defs")?)?;
+    match sub.as_str() {
+        "plan" => {
+            let only = o
+                .get("trackers")
+                .map(|t| scoreboard::select(t, &defs))
+                .transpose()
+                .map_err(|e| Failure::Usage(format!("--trackers: {e}")))?;
+            let chosen = load::chosen(&defs, only.as_deref()).map_err(Failure::Usage)?;
+            let rates = o
+                .text("rates")?
+                .split(',')
+                .map(load::Rate::parse)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Failure::Usage(format!("--rates: {e}")))?;
+            let threads = o
+                .text("threads")?
+                .split(',')
+                .map(|t| {
+                    t.trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| (1..=64).contains(n))
+                })
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| Failure::Usage("--threads: whole numbers from 1 to 64".into()))?;
+            let spec = load::Spec {
+                rates,
+                threads,
+                duration: o.text("duration")?.into(),
+                max_calls: o.num("max-calls")?,
+                size: o.text("size")?.into(),
+                bin: o.text("bin")?.into(),
+            };
+            put(&load::plan(&chosen, &spec))
+        }
+        "table" => {
+            let plan = load::read_plan(&files::read(&o.path("plan")?)?)?;
+            let rows = load::rows(&defs, &plan, &o.path("raw")?)?;
+            let out = o.path("out")?;
+            for (name, text) in load::files(&rows, &defs)? {
+                write(&out.join(name), &text)?;
+            }
+            put(&load::summary(&rows)
+                .iter()
+                .map(|l| format!("{l}\n"))
+                .collect::<String>())
+        }
+        s => Err(Failure::Usage(format!(
+            "unknown load command '{s}' (plan, table)"
         ))),
     }
 }
