@@ -232,19 +232,21 @@ pub fn reported_lost(text: &str) -> Option<u64> {
     sum
 }
 
-/// heap.bt's call lines printed for the run against its `lines=` counts (the
-/// lines the probes made, counted in the kernel): (printed, made).
-pub fn lines_printed(text: &str) -> Option<(u64, u64)> {
-    let made: u64 = text
+/// heap.bt's call lines printed for the run, and its `lines=` counts (the
+/// lines the probes made, counted in the kernel) when its exit line came:
+/// (printed, made).
+pub fn lines_printed(text: &str) -> Option<(u64, Option<u64>)> {
+    let made: Vec<u64> = text
         .lines()
         .filter(|l| l.starts_with("exit pid="))
         .filter_map(|l| {
             l.split_whitespace()
                 .find_map(|w| w.strip_prefix("lines=")?.parse::<u64>().ok())
         })
-        .sum();
+        .collect();
     let printed = text.lines().filter(|l| l.starts_with("call=")).count() as u64;
-    (made > 0).then_some((printed, made))
+    let made = (!made.is_empty()).then(|| made.iter().sum());
+    (made.is_some() || printed > 0).then_some((printed, made))
 }
 
 /// The tracker's own usage (runner-lib.sh's `tracker-usage` section).
@@ -272,8 +274,11 @@ pub struct Measured {
     pub made: u64,
     /// The calls the tracker counted.
     pub counted: u64,
+    /// Why the tracker gave no figure for the run (it then counted 0): its
+    /// output lost the line that carries it, say.
+    pub no_figure: Option<String>,
     pub reported_lost: Option<u64>,
-    pub lines: Option<(u64, u64)>,
+    pub lines: Option<(u64, Option<u64>)>,
     pub tracked: Made,
     pub alone: Made,
     pub tracker_usage: Option<(u64, u64)>,
@@ -324,10 +329,14 @@ pub fn row(t: &Tracker, p: &Planned, tracked: Option<&str>, alone: Option<&str>)
         if status(&s) != "0" {
             return Err(format!("the tracked run exited with status {}", status(&s)));
         }
-        let r = reading(t, &s).map_err(|e| format!("the tracker's reading: {e}"))?;
-        let counted = r
-            .calls
-            .ok_or("the tracker's reading has no count of calls")?;
+        let (counted, no_figure) = match reading(t, &s) {
+            Ok(r) => (
+                r.calls
+                    .ok_or("the tracker's reading has no count of calls")?,
+                None,
+            ),
+            Err(e) => (0, Some(e)),
+        };
         let text = |n: &str| s.get(n).map_or("", String::as_str);
         let lost = [text("tracker"), text("tracker-stderr")]
             .iter()
@@ -336,6 +345,7 @@ pub fn row(t: &Tracker, p: &Planned, tracked: Option<&str>, alone: Option<&str>)
         Ok(Measured {
             made: made.allocs,
             counted,
+            no_figure,
             reported_lost: lost,
             lines: lines_printed(text("tracker")),
             tracked: made,
@@ -352,8 +362,8 @@ pub fn row(t: &Tracker, p: &Planned, tracked: Option<&str>, alone: Option<&str>)
 }
 
 /// Every row of the plan, from `raw/TRACKER/ID.raw` and `ID.none.raw`; a
-/// tracker whose runner wrote `SKIPPED` or `FAILED` has that as its rows'
-/// reason.
+/// run without a result takes its reason from `ID.failed` (the runner's last
+/// line) or the tracker's `SKIPPED` or `FAILED`.
 pub fn rows(defs: &[Tracker], plan: &[Planned], raw: &Path) -> Result<Vec<Row>, String> {
     let read = |p: &Path| std::fs::read_to_string(p).ok();
     let mut out = vec![];
@@ -372,7 +382,12 @@ pub fn rows(defs: &[Tracker], plan: &[Planned], raw: &Path) -> Result<Vec<Row>, 
             read(&dir.join(format!("{}.none.raw", p.id))).as_deref(),
         );
         if r.result.is_err() {
-            for (f, what) in [("SKIPPED", "skipped"), ("FAILED", "failed")] {
+            let own = format!("{}.failed", p.id);
+            for (f, what) in [
+                ("SKIPPED", "skipped"),
+                ("FAILED", "failed"),
+                (own.as_str(), "failed"),
+            ] {
                 if let Some(why) = read(&dir.join(f)) {
                     r.result = Err(format!("{what}: {}", why.trim()));
                 }
@@ -393,7 +408,7 @@ fn opt(v: Option<u64>) -> String {
     v.map_or(String::new(), |v| v.to_string())
 }
 
-pub const CSV_HEADER: &str = "tracker,threads,rate,made,counted,loss,reported_lost,silent,lines_printed,lines_made,achieved_alone,achieved_tracked,ns_per_call_alone,ns_per_call_tracked,cost_ns_per_call,ratio,tracker_cpu_ns,tracker_cpu_ns_per_call,tracker_peak_rss_bytes,error";
+pub const CSV_HEADER: &str = "tracker,threads,rate,made,counted,loss,reported_lost,silent,no_figure,lines_printed,lines_made,achieved_alone,achieved_tracked,ns_per_call_alone,ns_per_call_tracked,cost_ns_per_call,ratio,tracker_cpu_ns,tracker_cpu_ns_per_call,tracker_peak_rss_bytes,error";
 
 pub fn csv(rows: &[Row]) -> Result<String, String> {
     let mut w = csv::Writer::from_writer(vec![]);
@@ -408,8 +423,9 @@ pub fn csv(rows: &[Row]) -> Result<String, String> {
                 format!("{:.6}", m.loss()),
                 opt(m.reported_lost),
                 (if m.silent() { "yes" } else { "no" }).into(),
+                m.no_figure.clone().unwrap_or_default(),
                 opt(m.lines.map(|l| l.0)),
-                opt(m.lines.map(|l| l.1)),
+                opt(m.lines.and_then(|l| l.1)),
                 m.alone.achieved.to_string(),
                 m.tracked.achieved.to_string(),
                 f1(m.alone.ns_per_call()),
@@ -422,7 +438,7 @@ pub fn csv(rows: &[Row]) -> Result<String, String> {
                 String::new(),
             ]),
             Err(e) => {
-                f.extend(std::iter::repeat_n(String::new(), 16));
+                f.extend(std::iter::repeat_n(String::new(), 17));
                 f.push(e.clone());
             }
         }
@@ -527,14 +543,19 @@ pub fn markdown(rows: &[Row], defs: &[Tracker]) -> String {
                     (None, true) => "silent".into(),
                     (None, false) => String::new(),
                 };
-                let lines = m
-                    .lines
-                    .map_or(String::new(), |(p, l)| format!("{p} of {l}"));
+                let lines = match m.lines {
+                    Some((p, Some(l))) => format!("{p} of {l}"),
+                    Some((p, None)) => format!("{p} of ?"),
+                    None => String::new(),
+                };
+                let counted = match &m.no_figure {
+                    Some(why) => format!("0 (no figure: {})", why.replace('|', "/")),
+                    None => m.counted.to_string(),
+                };
                 let _ = writeln!(
                     s,
-                    "{head}| {} | {} | {} | {lost} | {lines} | {} → {} | {} → {} | {} | {} | {} | {} |",
+                    "{head}| {} | {counted} | {} | {lost} | {lines} | {} → {} | {} → {} | {} | {} | {} | {} |",
                     m.made,
-                    m.counted,
                     pct(m.loss()),
                     m.alone.achieved,
                     m.tracked.achieved,
@@ -707,7 +728,11 @@ mod tests {
         assert_eq!(reported_lost("Possibly lost 7 samples\n"), Some(7));
         assert_eq!(reported_lost("ready\nexit pid=1 calls=2\n"), None);
         let t = "call=malloc pid=1 tid=1 size=64 ret=0x1\ncall=free pid=1 tid=1 ptr=0x1\nexit pid=1 calls=3 bytes=192 frees=3 lines=6\n";
-        assert_eq!(lines_printed(t), Some((2, 6)));
+        assert_eq!(lines_printed(t), Some((2, Some(6))));
+        assert_eq!(
+            lines_printed("call=free pid=1 tid=1 ptr=0x1\n"),
+            Some((1, None))
+        );
         assert_eq!(lines_printed("bytes 5\n"), None);
         assert_eq!(
             usage("cpu_ns=2500000 peak_rss_bytes=4096\n"),
@@ -768,11 +793,14 @@ mod tests {
             .result
             .unwrap_err()
             .contains("status 3"));
-        let none = tracked.replace("exit pid=7", "nothing");
-        assert!(row(&t, &p, Some(&none), Some(&alone))
-            .result
-            .unwrap_err()
-            .contains("reading"));
+        // no figure (heap.bt's exit line lost): it counted nothing, said so
+        let none = tracked.replace("exit pid=7", "nothing").replace(
+            "@@ tracker-usage",
+            "@@ tracker-stderr\nLost 9 events\n@@ tracker-usage",
+        );
+        let m4 = row(&t, &p, Some(&none), Some(&alone)).result.unwrap();
+        assert_eq!((m4.counted, m4.loss(), m4.silent()), (0, 1.0, false));
+        assert!(m4.no_figure.unwrap().contains("no exit line"));
     }
 
     #[test]
@@ -785,6 +813,7 @@ mod tests {
             result: Ok(Measured {
                 made: 1000,
                 counted,
+                no_figure: None,
                 reported_lost: None,
                 lines: None,
                 tracked: Made {
@@ -820,7 +849,7 @@ mod tests {
             .lines()
             .nth(2)
             .unwrap()
-            .starts_with("heap-bt,1,10k,1000,990,0.010000,,yes,"));
+            .starts_with("heap-bt,1,10k,1000,990,0.010000,,yes,,"));
         // max is placed at the rate it made alone
         let d = plot_data(&rows, |m| Some(m.loss()));
         assert_eq!(
