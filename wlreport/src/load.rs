@@ -595,6 +595,7 @@ pub fn markdown(rows: &[Row], defs: &[Tracker]) -> String {
 /// alone. `value` picks loss or cost.
 pub fn plot_data(rows: &[Row], value: fn(&Measured) -> Option<f64>) -> String {
     let mut out = String::new();
+    let mut blocks = vec![];
     let mut keys: Vec<(&str, u64)> = vec![];
     for r in rows {
         if !keys.contains(&(r.tracker.as_str(), r.threads)) {
@@ -622,9 +623,10 @@ pub fn plot_data(rows: &[Row], value: fn(&Measured) -> Option<f64>) -> String {
         for (x, y) in pts {
             let _ = writeln!(out, "{x} {y:.6}");
         }
-        out.push_str("\n\n");
+        blocks.push(std::mem::take(&mut out));
     }
-    out
+    // two blank lines between blocks (gnuplot's index), none after the last
+    blocks.join("\n\n")
 }
 
 /// Every file the table command writes in OUT, by name.
@@ -854,7 +856,7 @@ mod tests {
         let d = plot_data(&rows, |m| Some(m.loss()));
         assert_eq!(
             d,
-            "\"heap-bt, 1 thread\"\n1000 0.000000\n10000 0.010000\n1000000 0.000000\n\n\n"
+            "\"heap-bt, 1 thread\"\n1000 0.000000\n10000 0.010000\n1000000 0.000000\n"
         );
     }
 }
