@@ -234,8 +234,8 @@ pub fn reported_lost(text: &str) -> Option<u64> {
 
 /// heap.bt's call lines printed for the run, and its `lines=` counts (the
 /// lines the probes made, counted in the kernel) when its exit line came:
-/// (printed, made).
-pub fn lines_printed(text: &str) -> Option<(u64, Option<u64>)> {
+/// (printed, made). `before` is the call lines `compact` took out.
+pub fn lines_printed(text: &str, before: u64) -> Option<(u64, Option<u64>)> {
     let made: Vec<u64> = text
         .lines()
         .filter(|l| l.starts_with("exit pid="))
@@ -244,9 +244,37 @@ pub fn lines_printed(text: &str) -> Option<(u64, Option<u64>)> {
                 .find_map(|w| w.strip_prefix("lines=")?.parse::<u64>().ok())
         })
         .collect();
-    let printed = text.lines().filter(|l| l.starts_with("call=")).count() as u64;
+    let printed = before + text.lines().filter(|l| l.starts_with("call=")).count() as u64;
     let made = (!made.is_empty()).then(|| made.iter().sum());
     (made.is_some() || printed > 0).then_some((printed, made))
+}
+
+/// A raw file without heap.bt's call lines (two a call: millions at a high
+/// rate), their count kept instead in a section `@@ call-lines`, which is
+/// all the table reads of them; `None` when there are none to take out.
+pub fn compact(text: &str) -> Option<String> {
+    let (mut out, mut dropped, mut before, mut section) = (String::new(), 0u64, 0u64, "");
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix("@@ ") {
+            section = name.trim();
+            if section == "call-lines" {
+                continue;
+            }
+        } else if section == "call-lines" {
+            before += line.trim().parse::<u64>().unwrap_or(0);
+            continue;
+        } else if section == "tracker" && line.starts_with("call=") {
+            dropped += 1;
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if dropped == 0 {
+        return None;
+    }
+    let _ = writeln!(out, "@@ call-lines\n{}", before + dropped);
+    Some(out)
 }
 
 /// The tracker's own usage (runner-lib.sh's `tracker-usage` section).
@@ -347,7 +375,10 @@ pub fn row(t: &Tracker, p: &Planned, tracked: Option<&str>, alone: Option<&str>)
             counted,
             no_figure,
             reported_lost: lost,
-            lines: lines_printed(text("tracker")),
+            lines: lines_printed(
+                text("tracker"),
+                text("call-lines").trim().parse().unwrap_or(0),
+            ),
             tracked: made,
             alone,
             tracker_usage: usage(text("tracker-usage")),
@@ -730,12 +761,29 @@ mod tests {
         assert_eq!(reported_lost("Possibly lost 7 samples\n"), Some(7));
         assert_eq!(reported_lost("ready\nexit pid=1 calls=2\n"), None);
         let t = "call=malloc pid=1 tid=1 size=64 ret=0x1\ncall=free pid=1 tid=1 ptr=0x1\nexit pid=1 calls=3 bytes=192 frees=3 lines=6\n";
-        assert_eq!(lines_printed(t), Some((2, Some(6))));
+        assert_eq!(lines_printed(t, 0), Some((2, Some(6))));
         assert_eq!(
-            lines_printed("call=free pid=1 tid=1 ptr=0x1\n"),
+            lines_printed("call=free pid=1 tid=1 ptr=0x1\n", 0),
             Some((1, None))
         );
-        assert_eq!(lines_printed("bytes 5\n"), None);
+        // compacted: the count kept, the lines gone, the figure the same
+        let raw = format!("@@ status\n0\n@@ tracker\n{t}@@ tracker-stderr\nLost 2 events\n");
+        let c = compact(&raw).unwrap();
+        assert!(!c.contains("call=") && c.ends_with("@@ call-lines\n2\n"));
+        assert!(c.contains("exit pid=1 calls=3") && c.contains("Lost 2 events"));
+        let sec = sections(&c);
+        assert_eq!(
+            lines_printed(&sec["tracker"], sec["call-lines"].trim().parse().unwrap()),
+            Some((2, Some(6)))
+        );
+        assert_eq!(compact(&c), None);
+        // a call line left over is added to the count kept
+        let more = c.replace(
+            "@@ tracker\n",
+            "@@ tracker\ncall=free pid=1 tid=1 ptr=0x2\n",
+        );
+        assert!(compact(&more).unwrap().ends_with("@@ call-lines\n3\n"));
+        assert_eq!(lines_printed("bytes 5\n", 0), None);
         assert_eq!(
             usage("cpu_ns=2500000 peak_rss_bytes=4096\n"),
             Some((2_500_000, 4096))

@@ -199,9 +199,10 @@ fn load_cmd(p: &mut lexopt::Parser) -> Res<()> {
         "out",
     ];
     let o = Opts::parse(p, &known)?;
-    let defs = files::trackers(&o.path("defs")?)?;
+    let defs = || -> Res<Vec<scoreboard::Tracker>> { Ok(files::trackers(&o.path("defs")?)?) };
     match sub.as_str() {
         "plan" => {
+            let defs = defs()?;
             let only = o
                 .get("trackers")
                 .map(|t| scoreboard::select(t, &defs))
@@ -236,6 +237,7 @@ fn load_cmd(p: &mut lexopt::Parser) -> Res<()> {
             put(&load::plan(&chosen, &spec))
         }
         "table" => {
+            let defs = defs()?;
             let plan = load::read_plan(&files::read(&o.path("plan")?)?)?;
             let rows = load::rows(&defs, &plan, &o.path("raw")?)?;
             let out = o.path("out")?;
@@ -247,8 +249,25 @@ fn load_cmd(p: &mut lexopt::Parser) -> Res<()> {
                 .map(|l| format!("{l}\n"))
                 .collect::<String>())
         }
+        "compact" => {
+            // every raw file of every tracker, rewritten without heap.bt's call lines
+            let raw = o.path("raw")?;
+            let dirs = std::fs::read_dir(&raw).map_err(|e| format!("{}: {e}", raw.display()))?;
+            for d in dirs.flatten().filter(|d| d.path().is_dir()) {
+                let files = std::fs::read_dir(d.path())
+                    .map_err(|e| format!("{}: {e}", d.path().display()))?;
+                for f in files.flatten().map(|f| f.path()) {
+                    if f.extension().is_some_and(|e| e == "raw") {
+                        if let Some(text) = load::compact(&files::read(&f)?) {
+                            write(&f, &text)?;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
         s => Err(Failure::Usage(format!(
-            "unknown load command '{s}' (plan, table)"
+            "unknown load command '{s}' (plan, table, compact)"
         ))),
     }
 }
