@@ -31,7 +31,8 @@
 # load.md (the table and a line per tracker, also printed), load.png (loss
 # and cost a call against the rate, gnuplot), plan.tsv, trackers.tsv,
 # versions.tsv, meta.txt, raw/TRACKER/ID.raw and ID.none.raw (every run),
-# raw/TRACKER/stderr (what its runner said), render and made
+# raw/TRACKER/stderr (what its runner said; heap.bt's call lines counted,
+# not kept: wlreport load compact), render and made
 # (scripts/results.sh publish load OUT).
 # Errors are one line on stderr, "load.sh: ...". Exit status:
 #   0  the table is made (trackers that cannot run here are in it, skipped,
@@ -194,6 +195,8 @@ elapsed=$((SECONDS - started))
 load_end=$(loadavg)
 
 # --- the table and the picture -------------------------------------------------------
+# heap.bt prints two lines a call: the records keep their count instead
+err=$("$WLREPORT" load compact --raw "$out/raw" 2>&1) || fail "the raw files could not be compacted: ${err#wlreport: }"
 args=(load table --defs trackers.tsv --plan plan.tsv --raw raw --out .)
 record_render "$out" load.md trackers.tsv plan.tsv versions.tsv raw -- "${args[@]}"
 sed -i "s/\.\$/, in ${elapsed} s; load average ${load_start// /, } at the start, ${load_end// /, } at the end./" "$out/made"
