@@ -310,14 +310,16 @@ tr_errors() {
 }
 
 # wl_wait_held: with RL_WAIT_HELD=1, waits (up to RL_RUN_TIMEOUT s, 600) until
-# the released workload holds (its main thread in poll, rate-wl's --hold
-# after its loop), so that a tracker is read only once every call is made.
+# the released workload holds: its main thread in poll on one descriptor
+# (the signalfd of its --hold, after rate-wl's loop; its --wait polls two,
+# the signalfd and stdin), so that a tracker is read only once every call
+# is made.
 wl_wait_held() {
 	[ "${RL_WAIT_HELD:-0}" = 1 ] || return 0
-	local i nr
+	local i nr nfds
 	for ((i = 0; i < ${RL_RUN_TIMEOUT:-600} * 50; i++)); do
-		nr=$(cut -d' ' -f1 "/proc/$wl_pid/syscall" 2>/dev/null) || return 0
-		case "$nr" in 7 | 271 | 73) return 0 ;; esac
+		read -r nr _ nfds _ 2>/dev/null <"/proc/$wl_pid/syscall" || return 0
+		case "$nr $nfds" in "7 0x1" | "271 0x1" | "73 0x1") return 0 ;; esac
 		sleep 0.02
 	done
 	fail "the workload was still running ${RL_RUN_TIMEOUT:-600} s after its release"
