@@ -43,6 +43,7 @@ step "tracker sweep" scripts/tests/sweep-test.sh
 step "sweep script arguments" scripts/tests/args-test.sh
 step "tables of docs/results against their records" scripts/tests/results-test.sh
 step "tracker scoreboard" scripts/tests/scoreboard-test.sh
+step "trackers under load" scripts/tests/load-test.sh
 step "kernel reports before and after insmod" scripts/tests/reports-test.sh
 if ((vm)); then
 	step "kernel module in a VM" scripts/kernel/vm-test.sh

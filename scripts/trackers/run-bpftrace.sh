@@ -43,6 +43,22 @@ bt_start() {
 	tr_attach "$t" "bpftrace $bt" env BPFTRACE_MAP_KEYS_MAX="${BPFTRACE_MAP_KEYS_MAX:-65536}" bpftrace -B line "$here/$bt" "$@"
 }
 session() { bt_start "$rl_tmp/bt" "$1"; }
+# drain FILE: waits (at most RL_TIMEOUT s) until FILE, a session's output,
+# has not grown for 1 s.
+drain() {
+	local i last=-1 now still=0
+	for ((i = 0; i < RL_TIMEOUT * 4; i++)); do
+		now=$(stat -c %s -- "$1")
+		if [ "$now" = "$last" ]; then
+			still=$((still + 1))
+			((still < 4)) || return 0
+		else
+			still=0
+		fi
+		last=$now
+		sleep 0.25
+	done
+}
 # lines_of PID [JSON]: the session's lines for that process, and for the
 # processes its --json ledger names (a forked child reports on its own)
 lines_of() {
@@ -90,10 +106,17 @@ heap)
 		echo "$rl_status" >"$p.status"
 		ids+=("$rl_id")
 	done
+	# bpftrace prints what is in its buffers while the calls go on, and may be
+	# behind after many; SIGINT would end it with its lines unread (lost, and
+	# never said so): stopped only once its output has not grown for 1 s.
+	drain "$rl_tmp/bt.out"
 	tr_stop
 	for id in "${ids[@]}"; do
 		p=$rl_tmp/$id
 		lines_of "${pid_of[$id]}" "$p.out" >"$p.tr"
+		# the session's lost events and usage: the run's when it had one
+		tr_errors "$rl_tmp/bt.err" "$rl_tmp/bt.out" >"$p.trerr"
+		((${#ids[@]} > 1)) || cp "$rl_tmp/tr.usage" "$p.usage" 2>/dev/null || true
 		emit "$id" "$(<"$p.status")" "${pid_of[$id]}" "$p.out" "$p.tr"
 	done
 	;;
@@ -107,6 +130,8 @@ memtrack-pid | maps)
 		wl_release
 		wl_finish
 		tr_stop
+		tr_errors "$p.bt.err" "$p.bt.out" >"$p.trerr"
+		mv -f "$rl_tmp/tr.usage" "$p.usage" 2>/dev/null || true
 		emit "$rl_id" "$wl_status" "$wl_pid" "$p.out" "$p.bt.out"
 	done
 	;;

@@ -42,10 +42,13 @@ by_pid() {
 		fail "$1: the workload never reached its --wait line: $(last_line "$2.err")"
 	tr_attach "$2.tr" "the tracker ($template)" bash -c "${template//\{pid\}/$wl_pid}"
 	wl_release
+	wl_wait_held
 	sleep "$settle"
 	tr_stop
 	wl_stop
 	wl_finish
+	tr_errors "$2.tr.err" "$2.tr.out" >"$2.trerr"
+	mv -f "$rl_tmp/tr.usage" "$2.usage" 2>/dev/null || true
 	emit "$1" "$wl_status" "$wl_pid" "$2.out" "$2.tr.out"
 }
 
@@ -62,7 +65,12 @@ by_cmd() {
 	pid=$(sed -n 's/^pid=\([0-9]*\) waiting.*/\1/p' "$p.tr.err" "$p.tr.out" | head -n 1)
 	t0=$(rl_now_ns)
 	kill -USR1 "$pid"
+	wl_pid=$pid rl_usage_skip=$pid
+	wl_wait_held
 	sleep "$settle"
+	# its usage before it is asked to stop (SIGINT below, not tr_stop's)
+	tr_usage
+	mv -f "$rl_tmp/tr.usage" "$p.usage"
 	for i in $(pgrep -g "$rl_tr_pid"); do
 		[ "$i" = "$pid" ] || kill -INT "$i" 2>/dev/null || true
 	done
@@ -83,6 +91,7 @@ by_cmd() {
 	# know: a report without an error stands for 0
 	echo $(($(rl_now_ns) - t0)) >"$p.wall"
 	json_of "$p.tr.out" | grep -q '"error":null[,}]' || rc=1
+	grep -v '^pid=[0-9]* waiting' "$p.tr.err" | tr_errors /dev/stdin "$p.tr.out" >"$p.trerr"
 	emit "$1" "$rc" "$pid" "$p.tr.out" "$p.tr.out"
 }
 

@@ -68,6 +68,7 @@ while IFS= read -r line; do
 		heaptrack -o "$p.ht" "${rl_cmd[0]}" --json "${rl_cmd[@]:1}" >"$p.out" 2>"$p.err" </dev/null || status=$?
 		[ -e "$p.ht.zst" ] || fail "$rl_id: heaptrack wrote no data: $(last_line "$p.err" "$p.out")"
 		summary "$p" >"$p.tr"
+		grep -v '^pid=[0-9]* waiting' "$p.err" | tr_errors /dev/stdin >"$p.trerr"
 		pid=$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p' "$p.out" | head -n 1)
 		emit "$rl_id" "$status" "$pid" "$p.out" "$p.tr"
 	else
@@ -81,6 +82,7 @@ while IFS= read -r line; do
 		tr_wait_exit 30 || tr_stop
 		[ -e "$p.ht.zst" ] || fail "$rl_id: heaptrack -p wrote no data: $(last_line "$p.hp.err" "$p.hp.out")"
 		summary "$p" >"$p.tr"
+		tr_errors "$p.hp.err" >"$p.trerr"
 		emit "$rl_id" "$wl_status" "$wl_pid" "$p.out" "$p.tr"
 	fi
 done

@@ -81,12 +81,18 @@ one_run() {
 		# the reports to keep: those so far and the two after the release
 		keep=$(($(reports "$p.ml.out") + 2))
 		wl_release
+		if [ "${RL_WAIT_HELD:-0}" = 1 ]; then
+			wl_wait_held
+			keep=$(($(reports "$p.ml.out") + 2))
+		fi
 		next_report "$p.ml.out" "$keep" "$rl_tr_pid" ||
 			fail "memleak -p printed no report after the allocation: $(last_line "$p.ml.err")"
 		tr_stop
 		wl_stop
 		wl_finish
 		complete_reports "$p.ml.out" "$keep" >"$p.tr"
+		tr_errors "$p.ml.err" >"$p.trerr"
+		mv -f "$rl_tmp/tr.usage" "$p.usage" 2>/dev/null || true
 		emit "$rl_id" "$wl_status" "$wl_pid" "$p.out" "$p.tr"
 	else
 		# memleak splits the command on spaces and inherits our pipe as the
@@ -105,6 +111,10 @@ one_run() {
 		# the reports to keep: those so far and the two after the release
 		keep=$(($(reports "$p.out") + 2))
 		wl_release
+		if [ "${RL_WAIT_HELD:-0}" = 1 ]; then
+			wl_wait_held
+			keep=$(($(reports "$p.out") + 2))
+		fi
 		next_report "$p.out" "$keep" "$rl_wl_job" ||
 			fail "memleak -c printed no report after the allocation: $(last_line "$p.err")"
 		kill -INT "$rl_wl_job" 2>/dev/null || true
@@ -114,6 +124,7 @@ one_run() {
 		for ((i = 0; i < 1500; i++)); do kill -0 "$wl_pid" 2>/dev/null || break; sleep 0.02; done
 		wl_finish
 		complete_reports "$p.out" "$keep" >"$p.tr"
+		grep -v '^pid=[0-9]* waiting' "$p.err" | tr_errors /dev/stdin >"$p.trerr"
 		status=0
 		grep -q '"error":null' "$p.out" || status=1
 		emit "$rl_id" "$status" "$wl_pid" "$p.out" "$p.tr"

@@ -15,6 +15,16 @@
 #   @@ wall_ns      the workload's wall time from its release (or start) to
 #                   its exit, in ns, where the runner times it
 #   @@ stderr       the last lines the workload printed on stderr
+#   @@ tracker-stderr
+#                   what the tracker printed on stderr (its last 50 lines),
+#                   and its own lines about lost events wherever it printed
+#                   them (bpftrace's "Lost N events" on stdout)
+#   @@ tracker-usage
+#                   "cpu_ns=N peak_rss_bytes=M": the tracker's processes
+#                   (its process group, less the workload), CPU time from
+#                   its ready line to its stop and the sum of their peak
+#                   resident sizes, read from /proc before it is stopped;
+#                   only for a tracker started apart from the workload
 #   @@ null-json, @@ null-tracker
 #                   the same for the null run of a tracker that counts a
 #                   whole process from exec: the same command stopped by SIGINT
@@ -172,11 +182,40 @@ rl_timed() {
 	echo $(($(rl_now_ns) - t0)) >"$p.wall"
 }
 
+# rl_group_usage PGID [SKIP_PID]: "CPU_NS PEAK_RSS_BYTES" of the processes of
+# group PGID but SKIP_PID: their CPU time (utime + stime) and the sum of
+# their peak resident sizes (VmHWM), from /proc.
+rl_group_usage() {
+	local tck pid f
+	tck=$(getconf CLK_TCK)
+	for pid in $(pgrep -g "$1" 2>/dev/null); do
+		[ "$pid" != "${2:-}" ] || continue
+		f=$(cat "/proc/$pid/stat" "/proc/$pid/status" 2>/dev/null) || continue
+		printf '%s\n' "$f"
+	done | awk -v tck="$tck" '
+		/^[0-9]+ \(/ { sub(/^.*\) /, ""); cpu += $12 + $13 }
+		/^VmHWM:/ { rss += $2 * 1024 }
+		END { printf "%.0f %.0f\n", cpu * 1e9 / tck, rss }'
+}
+
+# The tracker's usage is counted from its ready line (tr_attach) or its
+# start; rl_usage_skip is a pid of its group that is not the tracker's (the
+# workload it started).
+rl_tr_base="" rl_usage_skip=""
+# tr_usage: writes the tracker's usage so far to $rl_tmp/tr.usage.
+tr_usage() {
+	local now base=${rl_tr_base:-0 0}
+	now=$(rl_group_usage "$rl_tr_pid" "$rl_usage_skip")
+	echo "cpu_ns=$((${now% *} - ${base% *})) peak_rss_bytes=${now#* }" >"$rl_tmp/tr.usage"
+}
+
 # tr_start PREFIX CMD...: the tracker in a process group of its own, stdout in
 # PREFIX.out, stderr in PREFIX.err, stdin from /dev/null.
 tr_start() {
 	local p=$1
 	shift
+	rl_tr_base="" rl_usage_skip=""
+	rm -f "$rl_tmp/tr.usage"
 	: >"$p.out"
 	: >"$p.err"
 	setsid env --default-signal=INT "$@" >"$p.out" 2>"$p.err" </dev/null &
@@ -188,6 +227,7 @@ tr_start() {
 # fails the runner.
 tr_stop() {
 	local i
+	! kill -0 "$rl_tr_pid" 2>/dev/null || tr_usage
 	for ((i = 0; i < 1500; i++)); do
 		kill -0 "$rl_tr_pid" 2>/dev/null || break
 		((i % 50)) || kill -INT -- "-$rl_tr_pid" 2>/dev/null || true
@@ -241,6 +281,7 @@ tr_attach() {
 		rl_watch=$rl_tr_pid
 		if rl_wait_for '^ready$' "$RL_TIMEOUT" "$p.out" "$p.err"; then
 			rl_watch=""
+			rl_tr_base=$(rl_group_usage "$rl_tr_pid")
 			return 0
 		fi
 		rl_watch=""
@@ -257,6 +298,31 @@ tr_attach() {
 	fi
 	last=$(last_line "$p.out" "$p.err")
 	fail "$what $why${last:+: $last}"
+}
+
+# tr_errors ERR [OUT...]: the tracker's stderr (its last 50 lines) and its
+# lines about lost events in OUT, for the tracker-stderr section.
+tr_errors() {
+	tail -n 50 -- "$1" 2>/dev/null || true
+	shift
+	(($#)) || return 0
+	grep -hE '^Lost [0-9]+ events|[Pp]ossibly lost [0-9]+ samples' -- "$@" 2>/dev/null || true
+}
+
+# wl_wait_held: with RL_WAIT_HELD=1, waits (up to RL_RUN_TIMEOUT s, 600) until
+# the released workload holds: its main thread in poll on one descriptor
+# (the signalfd of its --hold, after rate-wl's loop; its --wait polls two,
+# the signalfd and stdin), so that a tracker is read only once every call
+# is made.
+wl_wait_held() {
+	[ "${RL_WAIT_HELD:-0}" = 1 ] || return 0
+	local i nr nfds
+	for ((i = 0; i < ${RL_RUN_TIMEOUT:-600} * 50; i++)); do
+		read -r nr _ nfds _ 2>/dev/null <"/proc/$wl_pid/syscall" || return 0
+		case "$nr $nfds" in "7 0x1" | "271 0x1" | "73 0x1") return 0 ;; esac
+		sleep 0.02
+	done
+	fail "the workload was still running ${RL_RUN_TIMEOUT:-600} s after its release"
 }
 
 # json_of FILE: the workload's report, the first line that is one (a tracker
@@ -278,6 +344,14 @@ emit() {
 		if [ -s "$rl_tmp/$1.err" ]; then
 			echo "@@ stderr"
 			tail -n 5 -- "$rl_tmp/$1.err"
+		fi
+		if [ -s "$rl_tmp/$1.trerr" ]; then
+			echo "@@ tracker-stderr"
+			cat -- "$rl_tmp/$1.trerr"
+		fi
+		if [ -s "$rl_tmp/$1.usage" ]; then
+			echo "@@ tracker-usage"
+			cat -- "$rl_tmp/$1.usage"
 		fi
 		if [ $# -ge 7 ]; then
 			echo "@@ null-json"

@@ -18,6 +18,9 @@
 //! - `wlreport scoreboard` (called by `scripts/scoreboard.sh`): the
 //!   trackers' cells, classed against the ledgers, and their check against
 //!   the expected classes;
+//! - `wlreport load` (called by `scripts/load.sh`): the plan of rate-wl
+//!   runs under each tracker that counts calls, and from their raw files
+//!   what each tracker lost and cost (`load.csv`, `load.md`, the plots' data);
 //! - `wlreport kpaths` (called by `scripts/kernel/kpaths.sh`): from the
 //!   kernel VM's console, the table of every kernel path (docs/results/kernel-paths.md), and its
 //!   cells (tracker kmem-sum);
@@ -78,6 +81,7 @@ pub mod kernel;
 pub mod kleaks;
 pub mod kpaths;
 pub mod ktrackers;
+pub mod load;
 pub mod num;
 pub mod overhead;
 pub mod paths;

@@ -5,8 +5,8 @@ use lexopt::ValueExt as _;
 use std::process::ExitCode;
 use wlreport::cli::{put, say, write, Failure, Opts, Res};
 use wlreport::{
-    bench, files, kernel, kleaks, kpaths, ktrackers, overhead, paths, runs, scoreboard, sweep,
-    vmbench,
+    bench, files, kernel, kleaks, kpaths, ktrackers, load, overhead, paths, runs, scoreboard,
+    sweep, vmbench,
 };
 
 const USAGE: &str = include_str!("usage.txt");
@@ -93,6 +93,7 @@ fn run(cmd: &str, p: &mut lexopt::Parser) -> Res<()> {
             ))
         }
         "scoreboard" => scoreboard_cmd(p),
+        "load" => load_cmd(p),
         "kpaths" => {
             let o = Opts::parse(p, &["console", "runs", "reps", "kernel", "csv"])?;
             let (kernel, reps) = (o.get("kernel").unwrap_or("(unknown)"), o.num("reps")?);
@@ -203,6 +204,95 @@ fn scoreboard_cmd(p: &mut lexopt::Parser) -> Res<()> {
         }
         s => Err(Failure::Usage(format!(
             "unknown scoreboard command '{s}' (plan, table, expected, check)"
+        ))),
+    }
+}
+
+fn load_cmd(p: &mut lexopt::Parser) -> Res<()> {
+    let sub = p.value()?.string()?;
+    let known = [
+        "defs",
+        "trackers",
+        "rates",
+        "threads",
+        "duration",
+        "max-calls",
+        "size",
+        "bin",
+        "plan",
+        "raw",
+        "out",
+    ];
+    let o = Opts::parse(p, &known)?;
+    let defs = || -> Res<Vec<scoreboard::Tracker>> { Ok(files::trackers(&o.path("defs")?)?) };
+    match sub.as_str() {
+        "plan" => {
+            let defs = defs()?;
+            let only = o
+                .get("trackers")
+                .map(|t| scoreboard::select(t, &defs))
+                .transpose()
+                .map_err(|e| Failure::Usage(format!("--trackers: {e}")))?;
+            let chosen = load::chosen(&defs, only.as_deref()).map_err(Failure::Usage)?;
+            let rates = o
+                .text("rates")?
+                .split(',')
+                .map(load::Rate::parse)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Failure::Usage(format!("--rates: {e}")))?;
+            let threads = o
+                .text("threads")?
+                .split(',')
+                .map(|t| {
+                    t.trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| (1..=64).contains(n))
+                })
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| Failure::Usage("--threads: whole numbers from 1 to 64".into()))?;
+            let spec = load::Spec {
+                rates,
+                threads,
+                duration: o.text("duration")?.into(),
+                max_calls: o.num("max-calls")?,
+                size: o.text("size")?.into(),
+                bin: o.text("bin")?.into(),
+            };
+            put(&load::plan(&chosen, &spec))
+        }
+        "table" => {
+            let defs = defs()?;
+            let plan = load::read_plan(&files::read(&o.path("plan")?)?)?;
+            let rows = load::rows(&defs, &plan, &o.path("raw")?)?;
+            let out = o.path("out")?;
+            for (name, text) in load::files(&rows, &defs)? {
+                write(&out.join(name), &text)?;
+            }
+            put(&load::summary(&rows)
+                .iter()
+                .map(|l| format!("{l}\n"))
+                .collect::<String>())
+        }
+        "compact" => {
+            // every raw file of every tracker, rewritten without heap.bt's call lines
+            let raw = o.path("raw")?;
+            let dirs = std::fs::read_dir(&raw).map_err(|e| format!("{}: {e}", raw.display()))?;
+            for d in dirs.flatten().filter(|d| d.path().is_dir()) {
+                let files = std::fs::read_dir(d.path())
+                    .map_err(|e| format!("{}: {e}", d.path().display()))?;
+                for f in files.flatten().map(|f| f.path()) {
+                    if f.extension().is_some_and(|e| e == "raw") {
+                        if let Some(text) = load::compact(&files::read(&f)?) {
+                            write(&f, &text)?;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+        s => Err(Failure::Usage(format!(
+            "unknown load command '{s}' (plan, table, compact)"
         ))),
     }
 }
