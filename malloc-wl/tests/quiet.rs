@@ -101,10 +101,11 @@ fn attached_by_pid(size: &str) -> u64 {
     let tracker = Bpftrace::start("memtrack-pid.bt", &[&pid]).unwrap();
     child.stdin.take().unwrap().write_all(b"\n").unwrap();
     assert!(child.wait().unwrap().success());
-    // The contract's figure: the last non-empty line.
+    // The contract's reading: its "bytes N" line.
     let lines = tracker.stop();
-    let last = lines.iter().rev().find(|l| !l.is_empty());
-    last.and_then(|l| l.parse().ok())
+    let reading = lines.iter().find_map(|l| l.strip_prefix("bytes "));
+    reading
+        .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{lines:?}"))
 }
 
