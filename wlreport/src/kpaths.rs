@@ -192,7 +192,8 @@ pub struct Run {
 }
 
 /// The run of one `--json` report and the trace lines of its pid: the events
-/// inside its write's window.
+/// inside its write's window, which the module's entry is held to (no trace
+/// lines at all: none was recorded, as under a kernel tracker of its own).
 pub fn run(json: &str, trace: &[&str]) -> Result<Run, String> {
     let report = Report::parse(json)?;
     let write = report
@@ -210,7 +211,11 @@ pub fn run(json: &str, trace: &[&str]) -> Result<Run, String> {
         .collect();
     let (listed, requested, allocated) = match &report.module_entry {
         Some(m) => {
-            held_to_the_trace(m, &events)?;
+            // no trace was recorded (a run under a kernel tracker of its
+            // own): nothing to hold the entry to
+            if !trace.is_empty() {
+                held_to_the_trace(m, &events)?;
+            }
             (m.path.clone(), m.requested, m.allocated)
         }
         None => {
@@ -669,6 +674,8 @@ mod tests {
         // tracefs hashes pointers as %p does: the entry's hash names it
         let hashed = KMALLOC.replace("ffff888004a1b000", "00000000939a3b2a");
         assert!(run(&json, &[hashed.as_str()]).is_ok());
+        // no trace recorded at all (a kernel tracker's run): the entry alone
+        assert_eq!(run(&json, &[]).unwrap().allocated, 65536);
         // an old report, without an entry: the prediction
         let r = run(
             &report(12_000_100_000, 12_000_200_000, "65536", 1),
