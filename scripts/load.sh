@@ -47,6 +47,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 # shellcheck source=scripts/lib.sh
 . "$here/lib.sh"
+# shellcheck source=scripts/trackers/defs.sh
+. "$here/trackers/defs.sh"
 
 trackers="" rates="1k,10k,100k,1M,max" threads="1,2" duration=1s max_calls=1000000 size=64
 out="$repo/results/load"
@@ -72,25 +74,7 @@ done
 # The trackers' definitions: the bundled ones and those of the contract.
 defs=$(mktemp)
 trap 'rm -f "$defs"' EXIT
-declare -A contract_cmd=()
-grep -v '^#' "$here/trackers/trackers.tsv" >"$defs"
-for spec in "${extra[@]}"; do
-	[[ $spec =~ ^([A-Za-z0-9._-]+):(calls|live|mapping)=(.+)$ ]] ||
-		die "--tracker takes NAME:KIND=COMMAND, KIND calls, live or mapping: '$spec'"
-	name=${BASH_REMATCH[1]} kind=${BASH_REMATCH[2]} cmd=${BASH_REMATCH[3]}
-	mode=pid
-	[[ $cmd != *"{cmd}"* ]] || mode=cmd
-	[[ $cmd == *"{$mode}"* && ($mode == pid || $cmd != *"{pid}"*) ]] ||
-		die "--tracker $name: the command has {pid} or {cmd}, not both: $cmd"
-	[[ $cmd != *$'\t'* && $cmd != *$'\n'* ]] || die "--tracker $name: the command is one line, without tabs"
-	! cut -f1 "$defs" | grep -qxF -- "$name" || die "--tracker $name: a tracker of that name exists"
-	[[ $name != none ]] || die "--tracker: 'none' is the runs without a tracker"
-	contract_cmd[$name]=$cmd
-	how="by pid"
-	[ "$mode" = pid ] || how="starting the workload"
-	printf '%s\t%s\trun-contract.sh\t%s\t%s\twhole\tcontract\t%s (the contract, %s)\n' \
-		"$name" "$name" "$mode" "$kind" "${cmd//|//}" "$how" >>"$defs"
-done
+tracker_defs "$defs" "${extra[@]}"
 # a contract tracker named on the command line is run even without -t
 if [ -z "$trackers" ] && ((${#contract_cmd[@]})); then
 	trackers="calls,memleak-p,memleak-c$(printf ',%s' "${!contract_cmd[@]}")"
@@ -120,37 +104,8 @@ rm -rf "$out/raw"
 mkdir -p "$out/raw"
 mv "$defs" "$out/trackers.tsv"
 printf '%s\n' "$plan" >"$out/plan.tsv"
-for name in "${!contract_cmd[@]}"; do
-	mkdir -p "$out/raw/$name"
-	printf '%s\n' "${contract_cmd[$name]}" >"$out/raw/$name/COMMAND"
-done
+contract_commands "$out/raw"
 
-# tool_setup TOOL: installs what TOOL needs (scripts/trackers/tools.tsv, as
-# scoreboard.sh does); prints its version, or fails with the reason.
-tool_setup() {
-	local name pkgs root cmds check version c e
-	while IFS=$'\t' read -r name pkgs root cmds check version; do
-		[ "$name" = "$1" ] || continue
-		[ "$root" != root ] || ((EUID == 0)) || { echo "needs root"; return 1; }
-		# shellcheck disable=SC2086 # lists of words
-		(need_pkgs $pkgs) >/dev/null 2>&1 || true
-		for c in $cmds; do
-			command -v "$c" >/dev/null || { echo "$c could not be installed ($pkgs)"; return 1; }
-		done
-		if [ "$check" != - ]; then
-			e=$(eval "$check" 2>&1) || { last_line /dev/stdin <<<"$e"; echo; return 1; }
-		fi
-		eval "$version" 2>&1 | head -n 1
-		return 0
-	done < <(grep -v '^#' "$here/trackers/tools.tsv")
-	c=${contract_cmd[$1]:-}
-	[ -n "$c" ] || { echo "unknown tool $1 (scripts/trackers/tools.tsv)"; return 1; }
-	local -a w
-	read -r -a w <<<"$c"
-	command -v "${w[0]}" >/dev/null || { echo "${w[0]} is not installed"; return 1; }
-	echo "contract 1.0"
-}
-tool_of() { awk -F'\t' -v t="$1" '$1 == t { print $2; exit }' "$out/trackers.tsv"; }
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 load_start=$(loadavg)

@@ -50,6 +50,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 # shellcheck source=scripts/lib.sh
 . "$here/lib.sh"
+# shellcheck source=scripts/trackers/defs.sh
+. "$here/trackers/defs.sh"
 
 paths="$here/scoreboard/paths.tsv"
 trackers=all
@@ -77,25 +79,7 @@ done
 # definition each (trackers.tsv's columns), their commands kept apart.
 defs=$(mktemp)
 trap 'rm -f "$defs"' EXIT
-declare -A contract_cmd=()
-grep -v '^#' "$here/trackers/trackers.tsv" >"$defs"
-for spec in "${extra[@]}"; do
-	[[ $spec =~ ^([A-Za-z0-9._-]+):(calls|live|mapping)=(.+)$ ]] ||
-		die "--tracker takes NAME:KIND=COMMAND, KIND calls, live or mapping: '$spec'"
-	name=${BASH_REMATCH[1]} kind=${BASH_REMATCH[2]} cmd=${BASH_REMATCH[3]}
-	mode=pid
-	[[ $cmd != *"{cmd}"* ]] || mode=cmd
-	[[ $cmd == *"{$mode}"* && ($mode == pid || $cmd != *"{pid}"*) ]] ||
-		die "--tracker $name: the command has {pid} or {cmd}, not both: $cmd"
-	[[ $cmd != *$'\t'* && $cmd != *$'\n'* ]] || die "--tracker $name: the command is one line, without tabs"
-	! cut -f1 "$defs" | grep -qxF -- "$name" || die "--tracker $name: a tracker of that name exists"
-	[[ $name != none ]] || die "--tracker: 'none' is the runs without a tracker"
-	contract_cmd[$name]=$cmd
-	how="by pid"
-	[ "$mode" = pid ] || how="starting the workload"
-	printf '%s\t%s\trun-contract.sh\t%s\t%s\twhole\tcontract\t%s (the contract, %s)\n' \
-		"$name" "$name" "$mode" "$kind" "${cmd//|//}" "$how" >>"$defs"
-done
+tracker_defs "$defs" "${extra[@]}"
 
 need_wlreport
 plan=$("$WLREPORT" scoreboard plan --defs "$defs" --paths "$paths" --reps "$reps" --trackers "$trackers" 2>&1) ||
@@ -133,44 +117,10 @@ rm -rf "$out/raw"
 mkdir -p "$out/raw"
 printf 'tracker\truns\tseconds\n' >"$out/times.tsv"
 mv "$defs" "$out/trackers.tsv"
-for name in "${!contract_cmd[@]}"; do
-	mkdir -p "$out/raw/$name"
-	printf '%s\n' "${contract_cmd[$name]}" >"$out/raw/$name/COMMAND"
-done
+contract_commands "$out/raw"
 started=$SECONDS
 
-# --- the tools: installed when missing, their versions asked at run time ----------
-# tool_setup TOOL: installs what TOOL needs (scripts/trackers/tools.tsv; in a
-# subshell: a failed install is the tool's reason to be skipped, not the
-# script's end); prints the version text, or fails with the reason.
-tool_setup() {
-	local name pkgs root cmds check version c e
-	while IFS=$'\t' read -r name pkgs root cmds check version; do
-		[ "$name" = "$1" ] || continue
-		[ "$root" != root ] || ((EUID == 0)) || { echo "needs root"; return 1; }
-		# shellcheck disable=SC2086 # lists of words
-		(need_pkgs $pkgs) >/dev/null 2>&1 || true
-		for c in $cmds; do
-			command -v "$c" >/dev/null || { echo "$c could not be installed ($pkgs)"; return 1; }
-		done
-		if [ "$check" != - ]; then
-			e=$(eval "$check" 2>&1) || { last_line /dev/stdin <<<"$e"; echo; return 1; }
-		fi
-		eval "$version" 2>&1 | head -n 1
-		return 0
-	done < <(grep -v '^#' "$here/trackers/tools.tsv")
-	# a tracker of the contract: its command's program must be there
-	c=${contract_cmd[$1]:-}
-	[ -n "$c" ] || { echo "unknown tool $1 (scripts/trackers/tools.tsv)"; return 1; }
-	local -a w
-	read -r -a w <<<"$c"
-	command -v "${w[0]}" >/dev/null || { echo "${w[0]} is not installed"; return 1; }
-	# the contract's version stands for the tool's (docs/tracker-contract.md)
-	echo "contract 1.0"
-}
-
-# TRACKER -> its tool, from the definitions
-tool_of() { awk -F'\t' -v t="$1" '$1 == t { print $2; exit }' "$out/trackers.tsv"; }
+# --- the tools: installed when missing (defs.sh's tool_setup), their versions asked at run time
 
 mapfile -t tracker_list < <(cut -f1 <<<"$plan" | awk '!s[$0]++')
 declare -A tool_ok=()
