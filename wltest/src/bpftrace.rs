@@ -200,7 +200,8 @@ impl Bpftrace {
         calls
     }
 
-    /// heap.bt: every call it prints, of any process, until `pid` exits.
+    /// heap.bt: every call it prints, of any process, until `pid` exits, in
+    /// the order of their times (the lines of two CPUs come interleaved).
     pub fn calls_until_exit(&self, pid: u32) -> Vec<HeapCall> {
         // Read on past pid's exit line until its call lines number what that
         // line counts (`lines=L`): a thread's events on another CPU are printed
@@ -211,7 +212,7 @@ impl Bpftrace {
         let end = self.next_line_where(|l| {
             if let Some(c) = parse_heap_call(l) {
                 seen += u64::from(c.pid == pid);
-                calls.push(c);
+                calls.push((heap_call_ns(l), c));
             } else if l.starts_with(&exit) {
                 let lines = l.split(' ').find_map(|kv| kv.strip_prefix("lines="));
                 want = Some(lines.and_then(|n| n.parse().ok()).unwrap_or(0));
@@ -221,7 +222,8 @@ impl Bpftrace {
         if let Err(e) = end {
             panic!("no exit line for pid {pid} from heap.bt, or not its {want:?} call lines ({e}); {seen} seen");
         }
-        calls
+        calls.sort_by_key(|(ns, _)| *ns);
+        calls.into_iter().map(|(_, c)| c).collect()
     }
 
     /// memtrack.bt: the `key=value` figures of the exit line of process `pid`.
@@ -338,6 +340,14 @@ pub fn parse_heap_call(line: &str) -> Option<HeapCall> {
         }
     }
     (!c.call.is_empty()).then_some(c)
+}
+
+/// The time of a heap.bt call line (`ns=N`), 0 when it has none.
+fn heap_call_ns(line: &str) -> u64 {
+    line.split(' ')
+        .find_map(|kv| kv.strip_prefix("ns="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The ledger's malloc-family entries as heap.bt prints them: threads and
