@@ -115,10 +115,24 @@ done
 "$WLREPORT" scoreboard check --defs "$work/out/trackers.tsv" --csv "$work/out/scoreboard.csv" \
 	--expected "$scripts/scoreboard/expected" >"$work/check" ||
 	not_ok "wlreport scoreboard check ran"
+# explain TRACKER PATH: what a differing cell's runs read and did, as
+# comments, so that a failure says which run differed and how.
+explain() {
+	local f
+	grep "^$2,$1," "$work/out/scoreboard.csv" | sed 's/^/# row: /'
+	for f in "$work/out/raw/$1/$2".*.raw; do
+		[ -e "$f" ] || continue
+		echo "# ${f##*/}: $(awk '/^@@ /{s=$2; next} s=="tracker" && NF' "$f" | tail -n 3 | paste -sd'|')"
+		echo "#   ledger: $(grep -o '"call":"[a-z_]*"\|"mapped_bytes":-\?[0-9]*\|"heap_bytes":-\?[0-9]*' "$f" | cut -d: -f2 | paste -sd' ')"
+	done
+}
 while IFS=$'\t' read -r what tv tracker path got expected; do
 	case "$what" in
 	same) ok "$tracker $path: $got, as expected for $tv" ;;
-	differs) not_ok "$tracker $path: $got, expected $expected for $tv" ;;
+	differs)
+		not_ok "$tracker $path: $got, expected $expected for $tv"
+		explain "$tracker" "$path"
+		;;
 	new) not_ok "$tracker $path: $got, but $tv.csv has no class for it" ;;
 	no-file) not_ok "$tv: no expected classes (scripts/scoreboard/expected/$tv.csv; a new version?)" ;;
 	gone)
