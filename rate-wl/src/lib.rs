@@ -48,6 +48,21 @@ impl Rate {
         }
     }
 
+    /// How many calls are due at `elapsed_ns` when `done` were made: those
+    /// [`due`](Rate::due) lets start one after another without the clock
+    /// moving; `None` for a rate in bytes, whose calls count their sizes.
+    pub fn calls_due(self, done: u64, elapsed_ns: u64) -> Option<u64> {
+        match self {
+            Rate::Max => Some(u64::MAX),
+            Rate::Bytes(_) => None,
+            // Call k (from 0) is due when k * 10^9 <= r * elapsed.
+            Rate::Calls(r) => {
+                let upto = u128::from(r) * u128::from(elapsed_ns) / 1_000_000_000 + 1;
+                Some(u64::try_from(upto.saturating_sub(u128::from(done))).unwrap_or(u64::MAX))
+            }
+        }
+    }
+
     /// When (ns from the start) the call after `done` units is due.
     pub fn deadline_ns(self, done: u64) -> u64 {
         match self.per_s() {
@@ -342,6 +357,22 @@ mod tests {
         assert_eq!(Rate::Bytes(1 << 20).units_in(500_000_000), Some(1 << 19));
         assert!(Rate::Max.due(u64::MAX, 0));
         assert_eq!(Rate::Max.units_in(1), None);
+    }
+
+    #[test]
+    fn calls_due_is_what_due_lets_start() {
+        for r in [1, 3, 10_000, 999_999_937] {
+            let r = Rate::Calls(r);
+            for el in [0, 1, 99_999, 100_000, 123_456_789, 2_000_000_000] {
+                for done in [0, 1, 2, 17, 20_000] {
+                    let n = r.calls_due(done, el).unwrap();
+                    assert!(n == 0 || r.due(done + n - 1, el), "{r:?} {el} {done}");
+                    assert!(!r.due(done + n, el), "{r:?} {el} {done}");
+                }
+            }
+        }
+        assert_eq!(Rate::Max.calls_due(5, 0), Some(u64::MAX));
+        assert_eq!(Rate::Bytes(10).calls_due(0, 0), None);
     }
 
     #[test]

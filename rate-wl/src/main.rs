@@ -375,19 +375,13 @@ fn rate_main(args: CArgs) -> i32 {
 
 wlcore::program_main!(rate_main);
 
-/// A block of the live set.
-enum Block {
-    C(CBuffer),
-    M(Mapping),
-}
-
-impl Block {
-    fn len(&self) -> u64 {
-        match self {
-            Block::C(b) => b.len() as u64,
-            Block::M(m) => m.len() as u64,
-        }
-    }
+/// A thread's live set: blocks of a malloc-family function, or mappings
+/// (`--fn mmap`), each kind in a ring of its own type. (A ring of an enum of
+/// both moves the enum's padding byte by byte at each call: a third of the
+/// loop's time at `--rate max`.)
+enum Live {
+    C(Ring<CBuffer>, AllocFn),
+    M(Ring<Mapping>),
 }
 
 /// One interval's counts, added to by every thread.
@@ -533,7 +527,7 @@ struct Worker<'a, 'j> {
     s: &'a Shared,
     l: &'a Ledger<'j>,
     id: usize,
-    ring: Ring<Block>,
+    live: Live,
     rng: SplitMix64,
     hist: Histogram,
     page: usize,
@@ -601,11 +595,27 @@ impl Worker<'_, '_> {
             }
             s.end.fetch_max(j + 1, Ordering::Relaxed);
             let mut c = Counts::default();
-            let mut n = 0;
-            while n < BATCH && o.rate.due(self.units, el) && !over(calls, self.units, el) {
-                self.one(&mut c);
-                calls += 1;
-                n += 1;
+            // The clock is read once a batch: the calls due now and left to
+            // make are known before it, and made without a check between
+            // them (a rate in bytes checks each, as sizes vary).
+            if let Some(due) = o.rate.calls_due(self.units, el) {
+                let left = match (o.end, total_units) {
+                    (End::Calls(n), _) => n - calls,
+                    (End::Duration(_), Some(t)) => t - self.units,
+                    (End::Duration(_), None) => u64::MAX,
+                };
+                let n = BATCH.min(due).min(left);
+                for _ in 0..n {
+                    self.one(&mut c);
+                }
+                calls += n;
+            } else {
+                let mut n = 0;
+                while n < BATCH && o.rate.due(self.units, el) && !over(calls, self.units, el) {
+                    self.one(&mut c);
+                    calls += 1;
+                    n += 1;
+                }
             }
             let slot = &s.slots[(j % SLOTS as u64) as usize];
             slot.allocs.fetch_add(c.allocs, Ordering::Relaxed);
@@ -637,115 +647,84 @@ impl Worker<'_, '_> {
             Rate::Bytes(_) => size,
             _ => 1,
         };
-        if !self.o.leak && self.ring.is_full() {
-            if let Some(b) = self.ring.pop() {
+        if !self.o.leak {
+            if let Some(len) = self.free_oldest(true) {
                 c.frees += 1;
-                c.freed += b.len();
-                self.free(b);
+                c.freed += len;
             }
         }
         c.allocs += 1;
         c.bytes += size;
-        match self.alloc(size) {
-            Ok(mut b) => {
-                if self.o.touch {
-                    match &mut b {
-                        Block::C(x) => cmem::touch_pages(x, self.page, self.l),
-                        Block::M(x) => cmem::touch_pages(x, self.page, self.l),
-                    };
-                }
-                if self.o.leak {
-                    // Forgotten, as the original overwrote its ring's pointers.
-                    std::mem::forget(b);
-                } else if let Err(b) = self.ring.push(b) {
-                    // The ring had room (freed above): cannot happen; never leak silently.
-                    self.free(b);
-                }
-            }
-            Err(e) => {
-                c.failures += 1;
-                self.first_error.get_or_insert(e);
-            }
-        }
-    }
-
-    fn alloc(&mut self, size: u64) -> Result<Block, String> {
-        let n = usize::try_from(size).unwrap_or(usize::MAX);
-        let l = self.l;
-        match self.o.func {
-            Func::Alloc(f) => {
-                let align = self.o.align;
-                let name = f.name();
-                let args: &[_] = match f {
-                    AllocFn::Malloc | AllocFn::Valloc | AllocFn::Pvalloc => {
-                        &[("size", Val::Num(size))]
-                    }
-                    AllocFn::Calloc => &[("nmemb", Val::Num(1)), ("size", Val::Num(size))],
-                    AllocFn::Realloc => &[("ptr", Val::Addr(0)), ("size", Val::Num(size))],
-                    _ => &[("align", Val::Num(align)), ("size", Val::Num(size))],
+        if let Err(e) = self.alloc(size) {
+            c.failures += 1;
+            if self.first_error.is_none() {
+                let name = match self.live {
+                    Live::C(_, f) => f.name(),
+                    Live::M(_) => "mmap",
                 };
-                l.call(
-                    Call::libc(name, args),
-                    || CBuffer::alloc(f, n, align as usize),
-                    |b| Ret::Addr(b.addr()),
-                )
-                .map(Block::C)
-                .map_err(|e| format!("{name} of {size} bytes failed: {}", why(e)))
-            }
-            Func::Mmap => {
-                let (prot, flags) = (
-                    ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-                    MapFlags::MAP_PRIVATE | MapFlags::MAP_ANONYMOUS,
-                );
-                let args = [
-                    ("addr", Val::Addr(0)),
-                    ("length", Val::Num(size)),
-                    ("prot", Val::Text("PROT_READ|PROT_WRITE")),
-                    ("flags", Val::Text("MAP_PRIVATE|MAP_ANONYMOUS")),
-                    ("fd", Val::Int(-1)),
-                    ("offset", Val::Num(0)),
-                ];
-                l.call(
-                    Call::syscall("mmap", &args),
-                    || mmap::mmap_anon(n, prot, flags),
-                    |m| Ret::Addr(m.addr()),
-                )
-                .map(Block::M)
-                .map_err(|e| format!("mmap of {size} bytes failed: {}", why(e)))
+                self.first_error = Some(format!("{name} of {size} bytes failed: {}", why(e)));
             }
         }
     }
 
-    fn free(&mut self, b: Block) {
+    /// Frees the oldest block (only when the live set is full, if `if_full`);
+    /// its length.
+    fn free_oldest(&mut self, if_full: bool) -> Option<u64> {
         let l = self.l;
-        match b {
-            Block::C(x) => {
-                let args = [("ptr", Val::Addr(x.addr()))];
-                let _ = l.call(
-                    Call::libc("free", &args),
-                    || {
-                        x.free();
-                        Ok(())
-                    },
-                    |()| Ret::Void,
-                );
+        match &mut self.live {
+            Live::C(r, _) if !if_full || r.is_full() => {
+                let b = r.pop()?;
+                let len = b.len() as u64;
+                free_c(l, b);
+                Some(len)
             }
-            Block::M(m) => {
-                let args = [
-                    ("addr", Val::Addr(m.addr())),
-                    ("length", Val::Num(m.len() as u64)),
-                ];
-                let r = l.call(
-                    Call::syscall("munmap", &args),
-                    || mmap::munmap(m),
-                    |_| Ret::Int(0),
-                );
-                if let Err(e) = r {
+            Live::M(r) if !if_full || r.is_full() => {
+                let m = r.pop()?;
+                let len = m.len() as u64;
+                if let Err(e) = unmap(l, m) {
                     self.fatal
                         .get_or_insert_with(|| Error::env(format!("munmap failed: {}", e.desc())));
                 }
+                Some(len)
+            }
+            _ => None,
+        }
+    }
+
+    /// Allocates `size` bytes, writes them with --touch, and keeps the block
+    /// in the live set (forgets it with --leak).
+    fn alloc(&mut self, size: u64) -> Result<(), Errno> {
+        let n = usize::try_from(size).unwrap_or(usize::MAX);
+        let (o, l, page) = (self.o, self.l, self.page);
+        match &mut self.live {
+            Live::C(r, f) => {
+                let mut b = alloc_c(l, *f, n, o.align, size)?;
+                if o.touch {
+                    cmem::touch_pages(&mut b, page, l);
+                }
+                if o.leak {
+                    // Forgotten, as the original overwrote its ring's pointers.
+                    std::mem::forget(b);
+                } else if let Err(b) = r.push(b) {
+                    // The ring had room (freed before): cannot happen; never leak silently.
+                    free_c(l, b);
+                }
+            }
+            Live::M(r) => {
+                let mut m = map(l, n, size)?;
+                if o.touch {
+                    cmem::touch_pages(&mut m, page, l);
+                }
+                // With --leak it goes out of scope still mapped (a Mapping
+                // is unmapped only by munmap).
+                if !o.leak {
+                    if let Err(m) = r.push(m) {
+                        let _ = unmap(l, m);
+                    }
+                }
             }
         }
+        Ok(())
     }
 
     /// After the loop (and the hold): the live set freed, oldest first,
@@ -754,12 +733,78 @@ impl Worker<'_, '_> {
         if self.o.leak {
             return;
         }
-        while let Some(b) = self.ring.pop() {
+        while let Some(len) = self.free_oldest(false) {
             self.final_frees += 1;
-            self.final_freed += b.len();
-            self.free(b);
+            self.final_freed += len;
         }
     }
+}
+
+/// A block of `f`, recorded when the ledger records (the call made straight
+/// otherwise: a closure and its arguments cost as much as a malloc).
+fn alloc_c(l: &Ledger, f: AllocFn, n: usize, align: u64, size: u64) -> Result<CBuffer, Errno> {
+    if !l.recording() {
+        return CBuffer::alloc(f, n, align as usize);
+    }
+    let args: &[_] = match f {
+        AllocFn::Malloc | AllocFn::Valloc | AllocFn::Pvalloc => &[("size", Val::Num(size))],
+        AllocFn::Calloc => &[("nmemb", Val::Num(1)), ("size", Val::Num(size))],
+        AllocFn::Realloc => &[("ptr", Val::Addr(0)), ("size", Val::Num(size))],
+        _ => &[("align", Val::Num(align)), ("size", Val::Num(size))],
+    };
+    l.call(
+        Call::libc(f.name(), args),
+        || CBuffer::alloc(f, n, align as usize),
+        |b| Ret::Addr(b.addr()),
+    )
+}
+
+fn free_c(l: &Ledger, b: CBuffer) {
+    if !l.recording() {
+        return b.free();
+    }
+    let args = [("ptr", Val::Addr(b.addr()))];
+    let _ = l.call(
+        Call::libc("free", &args),
+        || {
+            b.free();
+            Ok(())
+        },
+        |()| Ret::Void,
+    );
+}
+
+fn map(l: &Ledger, n: usize, size: u64) -> Result<Mapping, Errno> {
+    let (prot, flags) = (
+        ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+        MapFlags::MAP_PRIVATE | MapFlags::MAP_ANONYMOUS,
+    );
+    let args = [
+        ("addr", Val::Addr(0)),
+        ("length", Val::Num(size)),
+        ("prot", Val::Text("PROT_READ|PROT_WRITE")),
+        ("flags", Val::Text("MAP_PRIVATE|MAP_ANONYMOUS")),
+        ("fd", Val::Int(-1)),
+        ("offset", Val::Num(0)),
+    ];
+    l.call(
+        Call::syscall("mmap", &args),
+        || mmap::mmap_anon(n, prot, flags),
+        |m| Ret::Addr(m.addr()),
+    )
+}
+
+fn unmap(l: &Ledger, m: Mapping) -> Result<(), Errno> {
+    let args = [
+        ("addr", Val::Addr(m.addr())),
+        ("length", Val::Num(m.len() as u64)),
+    ];
+    l.call(
+        Call::syscall("munmap", &args),
+        || mmap::munmap(m),
+        |_| Ret::Int(0),
+    )
+    .map(drop)
 }
 
 fn why(e: Errno) -> &'static str {
@@ -833,7 +878,14 @@ fn run(o: &Opts) -> i32 {
         cmem::pin_mmap_threshold();
     }
     let n = o.workers();
-    let Some(rings) = ring::take::<Block>(n, o.live) else {
+    let lives: Option<Vec<Live>> = match o.func {
+        Func::Alloc(f) => ring::take::<CBuffer>(n, o.live)
+            .map(|rs| rs.into_iter().map(|r| Live::C(r, f)).collect()),
+        Func::Mmap => {
+            ring::take::<Mapping>(n, o.live).map(|rs| rs.into_iter().map(Live::M).collect())
+        }
+    };
+    let Some(lives) = lives else {
         return Error::usage("the live set does not fit (see --help)").report(NAME);
     };
     let s = Shared {
@@ -868,15 +920,15 @@ fn run(o: &Opts) -> i32 {
             stopped_by,
             error: None,
         };
-        let mut workers: Vec<Worker> = rings
+        let mut workers: Vec<Worker> = lives
             .into_iter()
             .enumerate()
-            .map(|(id, ring)| Worker {
+            .map(|(id, live)| Worker {
                 o,
                 s: &s,
                 l: &ledger,
                 id,
-                ring,
+                live,
                 rng: SplitMix64::for_thread(o.seed, id as u64),
                 hist: Histogram::default(),
                 page: page_size(),

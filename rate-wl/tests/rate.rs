@@ -13,7 +13,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_rate-wl");
 /// time they also finish sooner (30 s against 80 s on two cores).
 fn alone() -> std::sync::MutexGuard<'static, ()> {
     static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    ONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    ONE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn report(args: &[&str]) -> (u32, Report) {
