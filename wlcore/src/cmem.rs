@@ -266,7 +266,9 @@ impl CBuffer {
                 AllocFn::Memalign => libc::memalign(align, len),
                 AllocFn::Valloc => valloc(len),
                 AllocFn::Pvalloc => pvalloc(len),
-                AllocFn::Realloc => libc::realloc(std::ptr::null_mut(), len),
+                // black_box: LLVM knows realloc(NULL, n) as malloc(n) and would
+                // call malloc instead (a tracker would see no realloc).
+                AllocFn::Realloc => libc::realloc(black_box(std::ptr::null_mut()), len),
             }
         };
         // Hide where the pointer came from, so the optimizer cannot fuse a later
