@@ -6,14 +6,18 @@
 # guest's kernel; this script's files in $WLBIN). For each tracker named (a
 # line of ktrackers.tsv), starts it once, waits for it to attach, and runs
 # kmalloc-test once per repetition for each run given (its arguments), then
-# stops it. Prints:
-#   KTRK-ATTACH <tracker> <seconds from its start to its ready line>
+# stops it; a tracker of the contract (mode contract, docs/tracker-contract.md)
+# is started for each run instead, attached by pid at kmalloc-test's --wait
+# line, and read on SIGINT while the allocation is held. Prints:
+#   KTRK-ATTACH <tracker> <seconds from its start to its ready line> (a
+#               tracker of the contract: its first run's)
 #   KTRK-RUN <tracker> <run> <repetition>
 #   KTRK-JSON <kmalloc-test's --json report>
 #   KTRK-OUT <line>   the tracker's lines of that run: window mode, those of
 #                     kmalloc-test's pid; held mode, the stacks of a whole
 #                     report made while the allocation was held that pass
-#                     through the module (the report's header first)
+#                     through the module (the report's header first);
+#                     contract mode, its output (the reading) whole
 #   KTRK-END <exit status>
 #   KTRK-STEP <tracker> <seconds of its runs>
 # and "KERR <message>" on a failure. One untraced run of each comes first, so
@@ -49,6 +53,53 @@ count_of() { grep -Ec -- "$1" "$OUT"; }
 at_least() { [ "$(count_of "$1")" -ge "$2" ]; }
 # shellcheck disable=SC2317
 listed() { grep -q "^$1 " "$PROC"; }
+# shellcheck disable=SC2317
+kt_waiting() { grep -q '^pid=[0-9]* waiting' /tmp/kt.err; }
+
+# contract RUN CMD: one run under a tracker of the contract, its reading in
+# $OUT: kmalloc-test stopped at its --wait line, the tracker started on its
+# pid ({pid} in CMD) in a process group of its own (SIGINT at its default: a
+# background job of sh would ignore it), "ready", the allocation made and
+# held, SIGINT to the tracker's group (it prints its reading and exits), then
+# to kmalloc-test (it frees and reports). Sets rc; the first time, prints
+# KTRK-ATTACH.
+contract() {
+	rm -f /tmp/kt.in
+	mkfifo /tmp/kt.in
+	# shellcheck disable=SC2086 # the run's arguments are words
+	"$KT" --json --wait --hold inf $1 </tmp/kt.in >/tmp/kt.json 2>/tmp/kt.err &
+	kpid=$!
+	exec 3>/tmp/kt.in
+	rc=1
+	if ! wait_for 60 kt_waiting; then
+		echo "KERR kmalloc-test $1: no --wait line: $(tail -n 1 /tmp/kt.err)"
+		kill -KILL "$kpid"
+	else
+		t0=$(now)
+		(cd "$W" && exec setsid env --default-signal=INT sh -c "$(echo "$2" | sed "s/{pid}/$kpid/g")") \
+			>"$OUT" 2>/tmp/tracker.err </dev/null &
+		tpid=$!
+		if ! wait_for 900 has '^ready$'; then
+			echo "KERR $name did not attach: $(tail -n 3 /tmp/tracker.err | tr '\n' ' ')"
+			/bin/kill -s KILL -- "-$tpid" "$kpid" 2>/dev/null
+		else
+			[ -n "$attached" ] || echo "KTRK-ATTACH $name $(since "$t0")"
+			attached=1
+			echo >&3
+			wait_for 60 listed "$kpid" || echo "KERR kmalloc-test $1: not held"
+			sleep 0.5
+			/bin/kill -s INT -- "-$tpid"
+			wait_for 60 tracker_gone || { echo "KERR $name: still running 60 s after SIGINT"; /bin/kill -s KILL -- "-$tpid"; }
+			kill -INT "$kpid"
+		fi
+	fi
+	exec 3>&-
+	wait "$kpid"
+	rc=$?
+	wait "$tpid" 2>/dev/null
+}
+# shellcheck disable=SC2317
+tracker_gone() { ! kill -0 "$tpid" 2>/dev/null; }
 
 # the stacks of the report that starts at the COUNT-th line matching SYNC and
 # pass through the module, its header first
@@ -71,16 +122,19 @@ for name in $(echo "$names" | tr , ' '); do
 	IFS=$IFS_TAB read -r _ _ mode _ ready sync cmd _ <<LINE
 $line
 LINE
-	t0=$(now)
-	(cd "$W" && exec sh -c "$cmd") >"$OUT" 2>/tmp/tracker.err &
-	tpid=$!
-	if ! wait_for 900 has "$ready"; then
-		echo "KERR $name did not attach: $(tail -n 3 /tmp/tracker.err | tr '\n' ' ')"
-		kill "$tpid" 2>/dev/null
-		status=1
-		continue
+	attached="" tpid=""
+	if [ "$mode" != contract ]; then
+		t0=$(now)
+		(cd "$W" && exec sh -c "$cmd") >"$OUT" 2>/tmp/tracker.err &
+		tpid=$!
+		if ! wait_for 900 has "$ready"; then
+			echo "KERR $name did not attach: $(tail -n 3 /tmp/tracker.err | tr '\n' ' ')"
+			kill "$tpid" 2>/dev/null
+			status=1
+			continue
+		fi
+		echo "KTRK-ATTACH $name $(since "$t0")"
 	fi
-	echo "KTRK-ATTACH $name $(since "$t0")"
 	t1=$(now)
 	n=0
 	for run in "$@"; do
@@ -116,6 +170,11 @@ LINE
 				echo "KTRK-JSON $(cat /tmp/kt.json)"
 				report "$sync" "$h" | sed 's/^/KTRK-OUT /'
 				;;
+			contract)
+				contract "$run" "$cmd"
+				echo "KTRK-JSON $(cat /tmp/kt.json)"
+				sed 's/^/KTRK-OUT /' "$OUT"
+				;;
 			*) echo "KERR $name: unknown mode $mode"; rc=1 ;;
 			esac
 			echo "KTRK-END $rc"
@@ -124,6 +183,7 @@ LINE
 		done
 	done
 	echo "KTRK-STEP $name $(since "$t1")"
+	[ "$mode" != contract ] || continue
 	# TERM: a background job of sh ignores SIGINT, and python keeps it ignored
 	kill -TERM "$tpid"
 	wait "$tpid"

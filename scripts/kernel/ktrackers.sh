@@ -15,12 +15,21 @@
 # `wlreport scoreboard check` holds them to
 # scripts/scoreboard/expected/linux-VERSION.csv).
 #
-# Usage: scripts/kernel/ktrackers.sh [-r REPS] [-l LIST] [-t NAME]... [-o DIR]
+# Usage: scripts/kernel/ktrackers.sh [-r REPS] [-l LIST] [-t NAME]...
+#                                    [--tracker NAME:kernel=COMMAND]... [-o DIR]
 #   -r REPS   repetitions of each run; the table shows the median one (default 3)
 #   -l LIST   the runs, kmalloc-test's arguments one run a line
 #             (default scripts/kernel/kpaths.list)
-#   -t NAME   only this tracker of ktrackers.tsv (repeatable; default: all)
-#   -o DIR    where the table and the cells go (default results/ktrackers)
+#   -t NAME   only this tracker (repeatable; default: all)
+#   --tracker NAME:kernel=COMMAND
+#             a tracker of the contract (docs/tracker-contract.md) as a row of
+#             its own, as scoreboard.sh takes one: COMMAND a shell command
+#             line with {pid}, run in the guest (chrooted in the host's root:
+#             the host's paths are the guest's) once a run, attached to
+#             kmalloc-test at its --wait line and read on SIGINT while the
+#             allocation is held; its figure, live_bytes (or bytes), is held
+#             to what the module allocated; its expected file is
+#             NAME-KERNEL.csv (repeatable)
 # Needs bpftrace and bpfcc-tools on the host (their files are shared with the
 # guest). Errors are one line on stderr, "ktrackers.sh: ...". Exit status: 0
 # done; 1 a run failed or did not report; 2 usage or setup error.
@@ -30,20 +39,35 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/../lib.sh"
 
 defs="$here/../trackers/ktrackers.tsv"
-reps=3 list="$here/kpaths.list" out="$here/../../results/ktrackers" names=()
+reps=3 list="$here/kpaths.list" out="$here/../../results/ktrackers" names=() added=()
 while (($#)); do
 	case $1 in
-	-r|-l|-t|-o) (($# >= 2)) || die "$1 needs a value (see --help)" ;;&
+	-r|-l|-t|-o|--tracker) (($# >= 2)) || die "$1 needs a value (see --help)" ;;&
 	-r) reps=$2; shift 2 ;;
 	-l) list=$2; shift 2 ;;
 	-t) names+=("$2"); shift 2 ;;
+	--tracker) added+=("$2"); shift 2 ;;
 	-o) out=$2; shift 2 ;;
 	-h|--help) usage; exit 0 ;;
-	*) die "unknown option '$1' (usage: ktrackers.sh [-r REPS] [-l LIST] [-t NAME]... [-o DIR])" ;;
+	*) die "unknown option '$1' (usage: ktrackers.sh [-r REPS] [-l LIST] [-t NAME]... [--tracker NAME:kernel=COMMAND]... [-o DIR])" ;;
 	esac
 done
 [[ $reps =~ ^[1-9][0-9]?$ ]] || die "-r takes a whole number from 1 to 99, not '$reps'"
-known=$(grep -v '^#' "$defs" | cut -f 1)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# The trackers of the contract join the definitions the guest reads.
+grep -v '^#' "$defs" >"$tmp/ktrackers.tsv"
+defs=$tmp/ktrackers.tsv
+for t in "${added[@]}"; do
+	[[ $t =~ ^([A-Za-z0-9._-]+):([a-z]+)=(.+)$ ]] || die "--tracker takes NAME:kernel=COMMAND, not '$t'"
+	tn=${BASH_REMATCH[1]} tk=${BASH_REMATCH[2]} tc=${BASH_REMATCH[3]}
+	[ "$tk" = kernel ] || die "--tracker $tn: the kind of a kernel tracker is kernel, not '$tk'"
+	[[ $tc == *"{pid}"* ]] || die "--tracker $tn: COMMAND needs {pid} (in the guest a tracker attaches by pid)"
+	[[ $tc != *$'\t'* && $tc != *"{cmd}"* ]] || die "--tracker $tn: COMMAND has a tab or {cmd}"
+	! cut -f 1 "$defs" | grep -qxF -- "$tn" || die "--tracker $tn: a tracker of that name exists"
+	printf '%s\t%s\tcontract\tcontract\t^ready$\t-\t%s\tthe tracker contract: %s\n' "$tn" "$tn" "$tc" "$tc" >>"$defs"
+done
+known=$(cut -f 1 "$defs")
 ((${#names[@]})) || mapfile -t names <<<"$known"
 for n in "${names[@]}"; do
 	grep -qxF -- "$n" <<<"$known" || die "no tracker '$n' in $defs (one of: ${known//$'\n'/ })"
@@ -54,11 +78,13 @@ read_list "$list"
 runs=("${LIST[@]}")
 need_wlreport
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 # Each tracker compiles once (bcc's a minute or more under TCG), then each
-# run takes a few seconds.
-timeout=$((300 + ${#names[@]} * (120 + 5 * reps * ${#runs[@]})))
+# run takes a few seconds; one of the contract starts (compiles) every run.
+per_run=5
+for n in "${names[@]}"; do
+	[ "$(awk -F'\t' -v n="$n" '$1 == n { print $3 }' "$defs")" != contract ] || per_run=$((per_run + 150))
+done
+timeout=$((300 + ${#names[@]} * 120 + per_run * reps * ${#runs[@]}))
 "$here/vm-test.sh" --production --host-root --quiet --log "$tmp/console" --timeout "$timeout" \
 	--file "$here/../trackers/kmem.bt" --file "$defs" \
 	--guest "$here/guest-ktrackers.sh" -- "$reps" "$(IFS=,; echo "${names[*]}")" "${runs[@]}" \

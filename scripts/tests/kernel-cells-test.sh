@@ -7,7 +7,10 @@
 #     the same paths under the host's eBPF trackers of
 #     scripts/trackers/ktrackers.tsv, 3 repetitions (kmem-bt: kmem.bt in bpftrace;
 #     memleak-k: bcc's memleak in kernel mode, only with
-#     KERNEL_TRACKERS=all); KERNEL_TRACKERS=0 skips them;
+#     KERNEL_TRACKERS=all); KERNEL_TRACKERS=0 skips them; and a tracker of
+#     the contract given by ktrackers.sh --tracker, the example
+#     scripts/trackers/examples/kmem-live.py (bcc), once on a few paths (bcc
+#     compiles it at each run's start);
 #   - scripts/kernel/kleaks.sh (debug kernel): 3 objects leaked for each line of
 #     kleaks.list, classed by what kmemleak reported of them (tracker kmemleak);
 # and for each: the script wrote its table and cells and printed the table,
@@ -34,29 +37,33 @@ trap 'rm -rf "$work"' EXIT
 
 # run_cells NAME N [ARG...]: runs scripts/kernel/NAME.sh ARG..., checks that
 # it wrote its table and N cells; returns 1 when it failed.
+# (NAME:DIR writes in DIR instead of NAME)
 run_cells() {
-	local name=$1 n=$2 rc=0 f
+	local name=${1%%:*} dir=${1#*:} n=$2 rc=0 f
 	shift 2
-	"$scripts/kernel/$name.sh" "$@" -o "$work/$name" >"$work/$name.stdout" 2>"$work/$name.stderr" || rc=$?
+	"$scripts/kernel/$name.sh" "$@" -o "$work/$dir" >"$work/$dir.stdout" 2>"$work/$dir.stderr" || rc=$?
 	if ((rc != 0)); then
-		not_ok "$name.sh ran in the VM (exit $rc): $(last_line "$work/$name.stderr")"
-		sed 's/^/# /' "$work/$name.stderr"
+		not_ok "$name.sh ran in the VM (exit $rc): $(last_line "$work/$dir.stderr")"
+		sed 's/^/# /' "$work/$dir.stderr"
 		return 1
 	fi
 	ok "$name.sh ran in the VM"
 	for f in "$name.md" "$name.csv"; do
-		check "$name.sh wrote $f" test -s "$work/$name/$f"
+		check "$name.sh wrote $f" test -s "$work/$dir/$f"
 	done
-	check "$name.sh printed the table it wrote" cmp -s "$work/$name.stdout" "$work/$name/$name.md"
-	check "$n cells in $name.csv" test "$(($(wc -l <"$work/$name/$name.csv") - 1))" -eq "$n"
+	check "$name.sh printed the table it wrote" cmp -s "$work/$dir.stdout" "$work/$dir/$name.md"
+	check "$n cells in $name.csv" test "$(($(wc -l <"$work/$dir/$name.csv") - 1))" -eq "$n"
 }
 
-# check_cells NAME...: checks the cells of the scripts' CSVs, together (a
-# tool's expected file may hold the cells of more than one script).
+# check_cells NAME[:DIR]...: checks the cells of the scripts' CSVs, together
+# (a tool's expected file may hold the cells of more than one script).
 check_cells() {
-	local name what tv tracker path got expected all="$work/cells.csv"
-	head -n 1 "$work/$1/$1.csv" >"$all"
-	for name in "$@"; do tail -n +2 "$work/$name/$name.csv" >>"$all"; done
+	local nd what tv tracker path got expected all="$work/cells.csv" from=1
+	: >"$all"
+	for nd in "$@"; do
+		tail -n +"$from" "$work/${nd#*:}/${nd%%:*}.csv" >>"$all"
+		from=2 # the header once
+	done
 	"$WLREPORT" scoreboard check --defs "$scripts/trackers/trackers.tsv" --csv "$all" \
 		--expected "$scripts/scoreboard/expected" \
 		>"$work/check" || not_ok "wlreport scoreboard check ran on the cells of $*"
@@ -70,6 +77,15 @@ check_cells() {
 		esac
 	done <"$work/check"
 }
+
+# ktrackers.sh's refusals of a bad --tracker: one line, exit 2, before any VM.
+kt_rc() { "$scripts/kernel/ktrackers.sh" -o "$work/refused" "$@" >/dev/null 2>"$work/refused.err" && echo 0 || echo $?; }
+check "ktrackers.sh --tracker of another kind than kernel: exit 2" test "$(kt_rc --tracker 'x:calls=p {pid}')" = 2
+check "... naming it" grep -q "^ktrackers.sh: error: --tracker x: the kind of a kernel tracker is kernel" "$work/refused.err"
+check "ktrackers.sh --tracker without {pid}: exit 2" test "$(kt_rc --tracker 'x:kernel=p')" = 2
+check "ktrackers.sh --tracker with {cmd}: exit 2" test "$(kt_rc --tracker 'x:kernel=p {pid} {cmd}')" = 2
+check "ktrackers.sh --tracker of a bundled tracker's name: exit 2" test "$(kt_rc --tracker 'kmem-bt:kernel=p {pid}')" = 2
+check "... each in one line" test "$(wc -l <"$work/refused.err")" -eq 1
 
 ran=()
 read_list "$scripts/kernel/kpaths.list"
@@ -89,6 +105,18 @@ elif ! command -v bpftrace >/dev/null 2>&1 || [[ ! -x /usr/sbin/memleak-bpfcc ]]
 	skip "ktrackers.sh ran in the VM" "bpftrace or bpfcc-tools is not installed"
 else
 	run_cells ktrackers $((kpaths_n * ${#kt[@]} / 2)) "${kt[@]}" && ran+=(ktrackers)
+fi
+if ((${#kt[@]})) && ((${#ran[@]})) && [[ " ${ran[*]} " == *" ktrackers "* ]]; then
+	# A kernel tracker of the contract, by ktrackers.sh --tracker: the example
+	# of docs/tracker-contract.md, on paths where it differs from kmem-bt (a
+	# large kmalloc traced twice, a krealloc that frees) or sees nothing
+	# (vmalloc), once each: bcc compiles it at each run's start (a minute in
+	# the guest).
+	printf '%s\n' "--path kmalloc 4194304" "--path krealloc --from 4096 100" \
+		"--path kmem_cache 32" "--path vmalloc 4096" >"$work/contract.list"
+	run_cells ktrackers:contract 4 -t kmem-live -r 1 -l "$work/contract.list" \
+		--tracker "kmem-live:kernel=python3 -u $scripts/trackers/examples/kmem-live.py {pid}" &&
+		ran+=(ktrackers:contract)
 fi
 ((${#ran[@]})) && check_cells "${ran[@]}"
 read_list "$scripts/kernel/kleaks.list"

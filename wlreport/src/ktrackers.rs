@@ -21,7 +21,11 @@
 //!   `N bytes in M allocations from stack` entries, of which the guest kept
 //!   those whose stack passes through the module; the figure is the sum of
 //!   `N`: what it held outstanding for the module while the allocation was
-//!   held.
+//!   held;
+//! - `contract` (contract mode: a tracker of the tracker contract, started
+//!   for each run by `ktrackers.sh --tracker NAME:kernel=COMMAND`): its
+//!   reading, `live_bytes N` (or `bytes N`) and `live_blocks M`, made while
+//!   the allocation was held.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,7 +47,11 @@ pub struct KTracker {
 }
 
 /// The readers this module has.
-pub const READERS: [&str; 2] = ["kmem-event-lines", "bcc-outstanding-stacks-module"];
+pub const READERS: [&str; 3] = [
+    "kmem-event-lines",
+    "bcc-outstanding-stacks-module",
+    "contract",
+];
 
 /// Reads `ktrackers.tsv`: NAME TOOL MODE READER READY SYNC COMMAND HOW.
 pub fn read_defs(text: &str) -> Result<Vec<KTracker>, String> {
@@ -59,7 +67,7 @@ pub fn read_defs(text: &str) -> Result<Vec<KTracker>, String> {
         if !READERS.contains(&reader) {
             return Err(format!("ktrackers.tsv: {name}: no reader '{reader}'"));
         }
-        if !["window", "held"].contains(&mode) {
+        if !["window", "held", "contract"].contains(&mode) {
             return Err(format!("ktrackers.tsv: {name}: mode '{mode}'"));
         }
         out.push(KTracker {
@@ -148,6 +156,17 @@ pub fn read_bcc(lines: &[&str], size: u64) -> Result<Seen, String> {
     Ok(s)
 }
 
+/// `contract`: the reading of a tracker of the contract, as what it holds
+/// outstanding.
+pub fn read_contract(lines: &[&str]) -> Result<Seen, String> {
+    let r = crate::scoreboard::contract(&lines.join("\n"), crate::scoreboard::Kind::Live)?;
+    Ok(Seen {
+        figure: i64::try_from(r.bytes).map_err(|_| format!("a reading of {} bytes", r.bytes))?,
+        records: r.calls.unwrap_or(0),
+        ..Seen::default()
+    })
+}
+
 /// One run under one tracker: the truth (kpaths' reading of the report) and
 /// what the tracker saw.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -169,6 +188,7 @@ pub fn run(t: &KTracker, json: &str, out: &[&str]) -> Result<Run, String> {
                 .ok_or("the ledger has no write")?;
             read_bt(out, report.pid, w.start_ns, w.end_ns)?
         }
+        "contract" => read_contract(out)?,
         _ => read_bcc(out, truth.allocated)?,
     };
     Ok(Run { truth, seen })
@@ -515,6 +535,23 @@ mod tests {
         assert!(read_bcc(&["\tx bytes in 1 allocations from stack"], 1)
             .unwrap_err()
             .contains("memleak entry"));
+    }
+
+    #[test]
+    fn a_contract_trackers_reading() {
+        let s = read_contract(&["ready", "live_bytes 4096", "live_blocks 1"]).unwrap();
+        assert_eq!((s.figure, s.records, s.twice), (4096, 1, 0));
+        // bytes stands in for live_bytes; other lines are not the reading
+        let s = read_contract(&["Attaching", "bytes 64"]).unwrap();
+        assert_eq!((s.figure, s.records), (64, 0));
+        assert!(read_contract(&["ready"])
+            .unwrap_err()
+            .contains("live_bytes"));
+        let d =
+            read_defs("c\tc\tcontract\tcontract\t^ready$\t-\tpy x {pid}\tthe contract\n").unwrap();
+        let json = report(1, 2, "kmalloc 100", 100, 128);
+        let r = run(&d[0], &json, &["ready", "live_bytes 128", "live_blocks 1"]).unwrap();
+        assert_eq!((r.seen.figure, r.truth.allocated), (128, 128));
     }
 
     fn seen(figure: i64, records: u64, failed: u64, twice: u64) -> Run {

@@ -1,7 +1,7 @@
 //! The expected files, and a scoreboard checked against them.
 
 use super::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The header of an expected file.
 pub const EXPECTED_HEADER: &str = "tracker,path,class,diff,tolerance,why";
@@ -198,23 +198,38 @@ pub fn check(csv_text: &str, expected_text: &str, tool: &str) -> Result<Checked,
 /// cell: `[verdict, TOOL-VERSION, tracker, path, class, expected]`, verdict
 /// one of `same`, `differs`, `new`, `gone` (expected, not in the CSV) and
 /// `no-file` (no expected file for a tool's version). `trackers`: the
-/// user-space ones; the kernel cells' tools are known here.
+/// user-space ones; the kernel cells' tools are known here, and a tracker of
+/// the contract's (its own name) from the CSV's `tool` column.
 pub fn check_dir(
     csv_text: &str,
     dir: &std::path::Path,
     trackers: &[Tracker],
 ) -> Result<Vec<[String; 6]>, String> {
+    let mut r = csv::Reader::from_reader(csv_text.as_bytes());
+    let itool = r
+        .headers()
+        .map_err(|e| e.to_string())?
+        .iter()
+        .position(|c| c == "tool")
+        .ok_or("scoreboard.csv has no tool column")?;
+    let in_csv: BTreeSet<String> = r
+        .records()
+        .filter_map(|rec| Some(rec.ok()?.get(itool)?.to_string()))
+        .collect();
     let tools: Vec<&str> = trackers
         .iter()
         .map(|t| t.tool.as_str())
         .chain([crate::kpaths::TRACKER.1, crate::kleaks::TRACKER.1])
+        .chain(in_csv.iter().map(String::as_str))
         .collect();
     let mut out = vec![];
     for name in expected_files(csv_text, &BTreeMap::new())?.keys() {
         let tv = name.trim_end_matches(".csv");
+        // the longest that fits: a tool's name may hold a '-'
         let tool = tools
             .iter()
-            .find(|t| tv.strip_prefix(**t).is_some_and(|r| r.starts_with('-')))
+            .filter(|t| tv.strip_prefix(**t).is_some_and(|r| r.starts_with('-')))
+            .max_by_key(|t| t.len())
             .ok_or_else(|| format!("{tv}: a tool this does not know"))?;
         let Ok(exp) = std::fs::read_to_string(dir.join(name)) else {
             out.push([

@@ -331,5 +331,20 @@ mod tests {
             again["tool-d-1.4.0.csv"],
             "tracker,path,class,diff,tolerance,why\npreload,m-1,noise,+4096,10,it varies\n"
         );
+        // A tool no definition names (a tracker of the contract in the
+        // guest) is known by the CSV's tool column, its name the longest
+        // that fits the file's ("tool-d-x", not "tool-d").
+        let dir = std::env::temp_dir().join(format!("check-dir-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let theirs = csv_text.replace(",preload,tool-d,", ",preload,tool-d-x,");
+        std::fs::write(
+            dir.join("tool-d-x-1.4.0.csv"),
+            "tracker,path,class,diff,tolerance,why\npreload,m-1,noise,+0,0,\n",
+        )
+        .unwrap();
+        let lines = check_dir(&theirs, &dir, &[]).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0][..4], ["same", "tool-d-x-1.4.0", "preload", "m-1"]);
     }
 }
