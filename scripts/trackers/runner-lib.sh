@@ -316,10 +316,14 @@ tr_errors() {
 # is made.
 wl_wait_held() {
 	[ "${RL_WAIT_HELD:-0}" = 1 ] || return 0
-	local i nr nfds
+	local i nr nfds arch
+	arch=$(uname -m)
 	for ((i = 0; i < ${RL_RUN_TIMEOUT:-600} * 50; i++)); do
 		read -r nr _ nfds _ 2>/dev/null <"/proc/$wl_pid/syscall" || return 0
-		case "$nr $nfds" in "7 0x1" | "271 0x1" | "73 0x1") return 0 ;; esac
+		case "$arch $nr $nfds" in
+		# poll and ppoll on x86-64; ppoll on arm64 (73 is flock on x86-64)
+		"x86_64 7 0x1" | "x86_64 271 0x1" | "aarch64 73 0x1") return 0 ;;
+		esac
 		sleep 0.02
 	done
 	fail "the workload was still running ${RL_RUN_TIMEOUT:-600} s after its release"
