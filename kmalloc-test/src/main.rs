@@ -11,6 +11,9 @@
 //! reading too, and after the write reads back the module's entry of its
 //! allocation (the pointer, what the allocator gave, the call made) into the
 //! report's `module_entry`: the module's own account, measured in the kernel.
+//! With `--free-by kworker|rcu` it then has the module free the allocation in
+//! that other context, and waits until the module's entry says it ran: the
+//! free a pid-keyed kernel tracker never matches.
 
 #![no_main]
 
@@ -18,7 +21,7 @@ use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
 use nix::unistd::{read, write};
-use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd};
 use wlcore::exit::Error;
 use wlcore::ledger::{Call, Ledger, Ret, Val};
 use wlcore::run::Workload;
@@ -39,6 +42,8 @@ struct Kmalloc {
     force_vmalloc: bool,
     /// `--expect`: print the expected tracepoints instead of allocating.
     expect: bool,
+    /// `--free-by`: `kworker` or `rcu`, where the module frees it.
+    free_by: Option<&'static str>,
     /// The module's entry of the last allocation (`--json` only): the line
     /// read back, kept on the stack as the run allocates nothing of its own.
     entry: Option<([u8; ENTRY_MAX], usize)>,
@@ -68,6 +73,9 @@ the file cannot be opened.";
   --expect           print, as one JSON object, the write and the tracepoints
                      (with their fields) a kernel tracker should see for this
                      path and size, and exit without allocating
+  --free-by CONTEXT  after the allocation, have the module free it in another
+                     context: kworker (a work item) or rcu (an RCU callback);
+                     waits (at most 10 s) until its entry says the free ran
 ";
     type Held = OwnedFd;
 
@@ -96,6 +104,18 @@ the file cannot be opened.";
                 self.from = Some(size);
             }
             "expect" => self.expect = true,
+            "free-by" => {
+                let v = p.value().map_err(|e| Error::usage(e.to_string()))?;
+                self.free_by = Some(match v.to_string_lossy().as_ref() {
+                    "kworker" => "kworker",
+                    "rcu" => "rcu",
+                    t => {
+                        return Err(Error::usage(format!(
+                            "invalid value '{t}' for '--free-by <CONTEXT>': kworker or rcu"
+                        )))
+                    }
+                });
+            }
             "force-vmalloc" => self.force_vmalloc = true,
             _ => return Ok(false),
         }
@@ -113,6 +133,9 @@ the file cannot be opened.";
             (p, _) if self.force_vmalloc && p != Some(Path::Kvmalloc) => {
                 Err(Error::usage("--force-vmalloc is for --path kvmalloc only"))
             }
+            _ if self.expect && self.free_by.is_some() => Err(Error::usage(
+                "--expect predicts the allocation only: not with --free-by",
+            )),
             _ => Ok(()),
         }
     }
@@ -124,8 +147,9 @@ the file cannot be opened.";
         false
     }
     fn allocate(&mut self, size: u64, l: &Ledger) -> Result<OwnedFd, Error> {
-        // With --json the entry is read back, so the file is opened for both.
-        let (access, flags) = if l.recording() {
+        // With --json the entry is read back (with --free-by, always: until
+        // the free ran), so the file is opened for both.
+        let (access, flags) = if l.recording() || self.free_by.is_some() {
             (OFlag::O_RDWR, "O_RDWR|O_CLOEXEC")
         } else {
             (OFlag::O_WRONLY, "O_WRONLY|O_CLOEXEC")
@@ -168,7 +192,9 @@ the file cannot be opened.";
         );
         match written {
             Ok(n) if n == text.len() => {
-                if l.recording() {
+                if let Some(ctx) = self.free_by {
+                    self.entry = Some(free_by(&fd, ctx, l)?);
+                } else if l.recording() {
                     self.entry = read_entry(&fd, l);
                 }
                 Ok(fd)
@@ -244,6 +270,42 @@ impl Kmalloc {
     }
 }
 
+/// Has the module free what `fd` holds in `ctx` (`free-by kworker|rcu`), then
+/// reads its entry until it says the free ran (`state=freed`); that entry.
+fn free_by(fd: &OwnedFd, ctx: &str, l: &Ledger) -> Result<([u8; ENTRY_MAX], usize), Error> {
+    let text = format!("free-by {ctx}");
+    let args = [
+        ("fd", Val::Int(fd.as_raw_fd().into())),
+        ("buf", Val::Text(&text)),
+        ("count", Val::Num(text.len() as u64)),
+    ];
+    l.call(
+        Call::syscall("write", &args),
+        || write(fd, text.as_bytes()),
+        |n| Ret::Int(*n as i64),
+    )
+    .map_err(|e| {
+        Error::env(format!(
+            "writing '{text}' to {PROC_FILE} failed: {}",
+            e.desc()
+        ))
+    })?;
+    // A kworker runs it within milliseconds, RCU after a grace period (tens
+    // of them); read again every 2 ms, at offset 0 (pread: each read there
+    // is a fresh snapshot of the entry).
+    for _ in 0..5000 {
+        let e = pread_entry(fd, l)
+            .ok_or_else(|| Error::env(format!("cannot read {PROC_FILE} back")))?;
+        if entry_fields(&e.0[..e.1]).is_some_and(|f| f.contains(&("state", "freed"))) {
+            return Ok(e);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    Err(Error::env(format!(
+        "the module did not say it ran the free ({text}) within 10 s"
+    )))
+}
+
 /// Reads the module's entry of what `fd` holds (one `entry KEY=VALUE ...`
 /// line, kmalloc-lkm/README.md); `None` when the read fails.
 fn read_entry(fd: &OwnedFd, l: &Ledger) -> Option<([u8; ENTRY_MAX], usize)> {
@@ -255,6 +317,22 @@ fn read_entry(fd: &OwnedFd, l: &Ledger) -> Option<([u8; ENTRY_MAX], usize)> {
     let got = l.call(
         Call::syscall("read", &args),
         || read(fd, &mut buf),
+        |n| Ret::Int(*n as i64),
+    );
+    got.ok().map(|n| (buf, n))
+}
+
+/// [`read_entry`] at offset 0, again.
+fn pread_entry(fd: &OwnedFd, l: &Ledger) -> Option<([u8; ENTRY_MAX], usize)> {
+    let mut buf = [0u8; ENTRY_MAX];
+    let args = [
+        ("fd", Val::Int(fd.as_raw_fd().into())),
+        ("count", Val::Num(ENTRY_MAX as u64)),
+        ("offset", Val::Num(0)),
+    ];
+    let got = l.call(
+        Call::syscall("pread64", &args),
+        || wlcore::sys::proc::pread(fd.as_fd(), &mut buf, 0),
         |n| Ret::Int(*n as i64),
     );
     got.ok().map(|n| (buf, n))

@@ -133,6 +133,15 @@ fn bad_path_options_are_one_line_and_exit_2() {
             "--force-vmalloc is for --path kvmalloc only",
         ),
         (&["--path", "pages", "0"][..], "'<SIZE>'"),
+        (
+            &["--free-by", "softirq", "4096"][..],
+            "invalid value 'softirq' for '--free-by <CONTEXT>': kworker or rcu",
+        ),
+        (&["--free-by"][..], "--free-by"),
+        (
+            &["--free-by", "rcu", "--expect", "4096"][..],
+            "--expect predicts the allocation only: not with --free-by",
+        ),
     ] {
         assert_fails(&run(BIN, args), "kmalloc-test", 2, words);
     }

@@ -163,9 +163,28 @@ pub struct ModuleEntry {
     pub unit: Option<u64>,
     #[serde(default)]
     pub cpus: Option<u64>,
+    /// Where it is freed: `close`, `kworker` or `rcu` (after `free-by`).
+    #[serde(default)]
+    pub free: Option<String>,
+    /// `live`; after `free-by`, `pending`, then `freed`.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// The task that ran a deferred free (`kworker/u8:1`, `swapper/0`), `-`
+    /// until it ran.
+    #[serde(default)]
+    pub freed_by: Option<String>,
 }
 
 impl ModuleEntry {
+    /// The task that freed it in another context, once that free ran
+    /// (`free-by`); `None` for an allocation the file still holds.
+    pub fn freed_elsewhere(&self) -> Option<&str> {
+        match (self.free.as_deref(), self.state.as_deref()) {
+            (Some("kworker" | "rcu"), Some("freed")) => self.freed_by.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The address as a number.
     pub fn addr(&self) -> Option<u64> {
         word(&Value::String(self.ptr.clone()?))

@@ -189,6 +189,14 @@ pub struct Run {
     /// What the module allocated for it (its listing's `allocated`).
     pub allocated: u64,
     pub figures: Figures,
+    /// The task that freed it in another context (`--free-by`: the second
+    /// write, `free-by kworker|rcu`), once that free ran: after it the process
+    /// holds nothing.
+    pub freed_by: Option<String>,
+    /// Where the process's hold is judged (ns): from the write's start to its
+    /// end, or with a free in another context, to the end of the read that
+    /// saw it done.
+    pub window: (u64, u64),
 }
 
 /// The run of one `--json` report and the trace lines of its pid: the events
@@ -209,6 +217,29 @@ pub fn run(json: &str, trace: &[&str]) -> Result<Run, String> {
         .filter_map(|l| Event::parse(l))
         .filter(|e| e.within(write.start_ns, write.end_ns))
         .collect();
+    let free_by = report
+        .ledger
+        .iter()
+        .filter(|e| e.call == "write")
+        .find_map(|e| e.arg_text("buf")?.strip_prefix("free-by "));
+    let freed_by = report
+        .module_entry
+        .as_ref()
+        .and_then(|m| m.freed_elsewhere())
+        .map(str::to_string);
+    if free_by.is_some() && freed_by.is_none() {
+        return Err("a free-by run whose module entry does not say the free ran".into());
+    }
+    let end = match free_by {
+        Some(_) => report
+            .ledger
+            .iter()
+            .filter(|e| e.call == "read" || e.call == "pread64")
+            .map(|e| e.end_ns)
+            .max()
+            .unwrap_or(write.end_ns),
+        None => write.end_ns,
+    };
     let (listed, requested, allocated) = match &report.module_entry {
         Some(m) => {
             // no trace was recorded (a run under a kernel tracker of its
@@ -226,12 +257,18 @@ pub fn run(json: &str, trace: &[&str]) -> Result<Run, String> {
             (e.listed_path.clone(), e.requested_bytes, e.allocated_bytes)
         }
     };
+    let buf = write.arg_text("buf").ok_or("the write has no buf")?;
     Ok(Run {
-        write: write.arg_text("buf").ok_or("the write has no buf")?.into(),
+        write: match free_by {
+            Some(ctx) => format!("{buf} free-by {ctx}"),
+            None => buf.into(),
+        },
         listed,
         requested,
         allocated,
         figures: Figures::of(&events),
+        freed_by,
+        window: (write.start_ns, end),
     })
 }
 
@@ -698,6 +735,9 @@ mod tests {
             measured_by: Some(how.into()),
             unit: None,
             cpus: None,
+            free: None,
+            state: None,
+            freed_by: None,
         };
         let ev = |l: &str| vec![Event::parse(l).unwrap()];
         let vmap = ev(" t-1 [000] .... 1.0: alloc_vmap_area: va_start: 18446683600570089472 size=12288 align=4096 vstart=1 vend=2 failed=0");
@@ -795,6 +835,8 @@ mod tests {
             requested: 65536,
             allocated,
             figures,
+            freed_by: None,
+            window: (0, 0),
         };
         let rows = [
             run(
@@ -868,6 +910,8 @@ mod tests {
             requested,
             allocated,
             figures,
+            freed_by: None,
+            window: (0, 0),
         }
     }
 

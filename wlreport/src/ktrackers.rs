@@ -181,12 +181,8 @@ pub fn run(t: &KTracker, json: &str, out: &[&str]) -> Result<Run, String> {
     let report = Report::parse(json)?;
     let seen = match t.reader.as_str() {
         "kmem-event-lines" => {
-            let w = report
-                .ledger
-                .iter()
-                .find(|e| e.call == "write")
-                .ok_or("the ledger has no write")?;
-            read_bt(out, report.pid, w.start_ns, w.end_ns)?
+            let (start, end) = truth.window;
+            read_bt(out, report.pid, start, end)?
         }
         "contract" => read_contract(out)?,
         _ => read_bcc(out, truth.allocated)?,
@@ -322,6 +318,9 @@ pub fn from_console(
 /// classes its cells, with the reason in a few words.
 pub fn classify(r: &Run) -> (Class, String) {
     let (s, t) = (&r.seen, &r.truth);
+    if let Some(by) = &t.freed_by {
+        return after_the_free(r, by);
+    }
     let req = i128::from(t.requested);
     let alloc = i128::from(t.allocated);
     let fig = i128::from(s.figure);
@@ -354,6 +353,37 @@ pub fn classify(r: &Run) -> (Class, String) {
     (Class::Missed, by(why))
 }
 
+/// What the process holds at the end of the run's window: what the module
+/// allocated, or nothing once another task freed it.
+fn held(r: &Run) -> u64 {
+    if r.truth.freed_by.is_some() {
+        0
+    } else {
+        r.truth.allocated
+    }
+}
+
+/// A run whose allocation another task freed (`free-by`): the process holds
+/// nothing after it, so what the tracker still puts on it is a phantom.
+fn after_the_free(r: &Run, by: &str) -> (Class, String) {
+    let (fig, alloc) = (
+        r.seen.figure,
+        i64::try_from(r.truth.allocated).unwrap_or(i64::MAX),
+    );
+    match fig {
+        0 => (Class::Exact, format!("the free by {by} taken off")),
+        f if f >= alloc => (
+            Class::Phantom,
+            format!("{f:+} B: kept after {by} freed it (not the writer's pid)"),
+        ),
+        f if f > 0 => (Class::Noise, format!("{f:+} B left after {by} freed it")),
+        f => (
+            Class::Missed,
+            format!("{f:+} B: took off more than it added"),
+        ),
+    }
+}
+
 fn secs(s: Option<f64>) -> String {
     s.map_or("?".into(), |s| format!("{s:.0} s"))
 }
@@ -373,7 +403,7 @@ pub fn table(tracked: &[Tracked], kernel: &str, reps: usize) -> String {
             secs(k.attach_s),
             secs(k.step_s)
         );
-        t += "| write | listed as | requested | allocated | figure | records | figure - allocated | class |\n";
+        t += "| write | listed as | requested | allocated | figure | records | figure - held | class |\n";
         t += "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n";
         for r in &k.runs {
             let (class, why) = classify(r);
@@ -390,7 +420,7 @@ pub fn table(tracked: &[Tracked], kernel: &str, reps: usize) -> String {
                 r.truth.allocated,
                 r.seen.figure,
                 r.seen.records,
-                i128::from(r.seen.figure) - i128::from(r.truth.allocated),
+                i128::from(r.seen.figure) - i128::from(held(r)),
                 class
             );
         }
@@ -411,12 +441,23 @@ pub fn csv(tracked: &[Tracked], kernel: &str, reps: usize) -> Result<String, Str
                 class,
                 why,
                 figure: Some(u64::try_from(r.seen.figure).unwrap_or(0)),
-                truth: r.truth.requested,
+                // after a free in another context the process holds nothing
+                truth: if r.truth.freed_by.is_some() {
+                    0
+                } else {
+                    r.truth.requested
+                },
                 runs: reps,
-                note: format!(
-                    "listed as {}, {} B allocated",
-                    r.truth.listed, r.truth.allocated
-                ),
+                note: match &r.truth.freed_by {
+                    Some(by) => format!(
+                        "listed as {}, {} B allocated, then freed by {by}",
+                        r.truth.listed, r.truth.allocated
+                    ),
+                    None => format!(
+                        "listed as {}, {} B allocated",
+                        r.truth.listed, r.truth.allocated
+                    ),
+                },
             });
         }
     }
@@ -508,6 +549,51 @@ mod tests {
         assert!(read_bt(&["kmem ns=1 pid=x"], 57, 0, 9)
             .unwrap_err()
             .contains("without pid"));
+    }
+
+    #[test]
+    fn a_free_by_another_task_is_judged_after_it_ran() {
+        // the allocation's write, the free-by write, two reads of the entry at
+        // offset 0 (the second saw the free done), the close
+        let json = report(1000, 1100, "kmalloc 4096", 4096, 4096)
+            .replace(
+                r#"{"seq":2,"repeat":1,"pid":57,"tid":57,"call":"close""#,
+                r#"{"seq":2,"repeat":1,"pid":57,"tid":57,"call":"write","kind":"syscall","args":{"fd":3,"buf":"free-by kworker","count":15},"ret":15,"errno":null,"start_ns":1200,"end_ns":1300},{"seq":3,"repeat":1,"pid":57,"tid":57,"call":"pread64","kind":"syscall","args":{"fd":3,"offset":0},"ret":300,"errno":null,"start_ns":1400,"end_ns":1500},{"seq":4,"repeat":1,"pid":57,"tid":57,"call":"pread64","kind":"syscall","args":{"fd":3,"offset":0},"ret":300,"errno":null,"start_ns":3400,"end_ns":3500},{"seq":5,"repeat":1,"pid":57,"tid":57,"call":"close""#,
+            )
+            .replace(
+                r#""expect":"#,
+                r#""module_entry":{"path":"kmalloc","requested":4096,"allocated":4096,"free":"kworker","state":"freed","freed_by":"kworker/u8:1"},"expect":"#,
+            );
+        let d = defs();
+        let lines = [
+            bt(1050, 57, "kmalloc", "ffff2", 4096),
+            bt(2000, 99, "kfree", "ffff2", -4096), // the kworker's: not the pid's
+            bt(4000, 57, "kmem_cache_free", "ffff1", -256), // the close, after it
+        ];
+        let l: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let r = run(&d[0], &json, &l).unwrap();
+        assert_eq!(r.truth.write, "kmalloc 4096 free-by kworker");
+        assert_eq!(r.truth.window, (1000, 3500));
+        assert_eq!(r.truth.freed_by.as_deref(), Some("kworker/u8:1"));
+        assert_eq!(
+            kpaths::path_name(&r.truth.write),
+            "kmalloc-4096-free-by-kworker"
+        );
+        let (class, why) = classify(&r);
+        assert_eq!(
+            (class, why.as_str()),
+            (
+                Class::Phantom,
+                "+4096 B: kept after kworker/u8:1 freed it (not the writer's pid)"
+            )
+        );
+        // a tracker that took the free off (keyed by pointer) is exact
+        let mut took = r.clone();
+        took.seen.figure = 0;
+        assert_eq!(classify(&took).0, Class::Exact);
+        // a run whose entry does not say the free ran is refused
+        let pending = json.replace(r#""state":"freed""#, r#""state":"pending""#);
+        assert!(run(&d[0], &pending, &l).unwrap_err().contains("free ran"));
     }
 
     #[test]
