@@ -96,9 +96,10 @@ contract() {
 		(cd "$W" && exec setsid env --default-signal=INT sh -c "$(echo "$2" | sed "s/{pid}/$kpid/g")") \
 			>"$OUT" 2>/tmp/tracker.err </dev/null &
 		tpid=$!
-		if ! wait_for 900 has '^ready$'; then
+		if ! wait_for 900 ready_or_gone || ! has '^ready$'; then
 			echo "KERR $name did not attach: $(tail -n 3 /tmp/tracker.err | tr '\n' ' ')"
-			/bin/kill -s KILL -- "-$tpid" "$kpid" 2>/dev/null
+			/bin/kill -s KILL -- "-$tpid" 2>/dev/null
+			kill -KILL "$kpid"
 		else
 			[ -n "$attached" ] || echo "KTRK-ATTACH $name $(since "$t0")"
 			attached=1
@@ -117,6 +118,8 @@ contract() {
 }
 # shellcheck disable=SC2317
 tracker_gone() { ! kill -0 "$tpid" 2>/dev/null; }
+# shellcheck disable=SC2317
+ready_or_gone() { has '^ready$' || tracker_gone; }
 
 # the stacks of the report that starts at the COUNT-th line matching SYNC and
 # pass through the module, its header first

@@ -16,7 +16,7 @@
 # scripts/scoreboard/expected/linux-VERSION.csv).
 #
 # Usage: scripts/kernel/ktrackers.sh [-r REPS] [-l LIST] [-t NAME]...
-#                                    [--tracker NAME:kernel=COMMAND]... [-o DIR]
+#            [--tracker NAME:kernel=COMMAND]... [--file PATH]... [-o DIR]
 #   -r REPS   repetitions of each run; the table shows the median one (default 3)
 #   -l LIST   the runs, kmalloc-test's arguments one run a line
 #             (default scripts/kernel/kpaths.list)
@@ -25,11 +25,16 @@
 #             a tracker of the contract (docs/tracker-contract.md) as a row of
 #             its own, as scoreboard.sh takes one: COMMAND a shell command
 #             line with {pid}, run in the guest (chrooted in the host's root:
-#             the host's paths are the guest's) once a run, attached to
+#             the host's paths are the guest's, but for /tmp, /run and
+#             /var/tmp, a tmpfs there) once a run, in the folder of the
+#             files given by --file, attached to
 #             kmalloc-test at its --wait line and read on SIGINT while the
 #             allocation is held; its figure, live_bytes (or bytes), is held
 #             to what the module allocated; its expected file is
 #             NAME-KERNEL.csv (repeatable)
+#   --file PATH
+#             a file the guest needs (a tracker's script), copied into the
+#             folder where COMMAND runs (repeatable)
 # Needs bpftrace and bpfcc-tools on the host (their files are shared with the
 # guest). Errors are one line on stderr, "ktrackers.sh: ...". Exit status: 0
 # done; 1 a run failed or did not report; 2 usage or setup error.
@@ -39,17 +44,19 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/../lib.sh"
 
 defs="$here/../trackers/ktrackers.tsv"
-reps=3 list="$here/kpaths.list" out="$here/../../results/ktrackers" names=() added=()
+reps=3 list="$here/kpaths.list" out="$here/../../results/ktrackers" names=() added=() files=()
 while (($#)); do
 	case $1 in
-	-r|-l|-t|-o|--tracker) (($# >= 2)) || die "$1 needs a value (see --help)" ;;&
+	-r|-l|-t|-o|--tracker|--file) (($# >= 2)) || die "$1 needs a value (see --help)" ;;&
 	-r) reps=$2; shift 2 ;;
 	-l) list=$2; shift 2 ;;
 	-t) names+=("$2"); shift 2 ;;
 	--tracker) added+=("$2"); shift 2 ;;
+	--file) [ -f "$2" ] || die "--file $2: no such file"
+		files+=(--file "$2"); shift 2 ;;
 	-o) out=$2; shift 2 ;;
 	-h|--help) usage; exit 0 ;;
-	*) die "unknown option '$1' (usage: ktrackers.sh [-r REPS] [-l LIST] [-t NAME]... [--tracker NAME:kernel=COMMAND]... [-o DIR])" ;;
+	*) die "unknown option '$1' (usage: ktrackers.sh [-r REPS] [-l LIST] [-t NAME]... [--tracker NAME:kernel=COMMAND]... [--file PATH]... [-o DIR])" ;;
 	esac
 done
 [[ $reps =~ ^[1-9][0-9]?$ ]] || die "-r takes a whole number from 1 to 99, not '$reps'"
@@ -65,6 +72,12 @@ for t in "${added[@]}"; do
 	[[ $tc == *"{pid}"* ]] || die "--tracker $tn: COMMAND needs {pid} (in the guest a tracker attaches by pid)"
 	[[ $tc != *$'\t'* && $tc != *"{cmd}"* ]] || die "--tracker $tn: COMMAND has a tab or {cmd}"
 	! cut -f 1 "$defs" | grep -qxF -- "$tn" || die "--tracker $tn: a tracker of that name exists"
+	read -ra words <<<"$tc"
+	for w in "${words[@]}"; do
+		case $w in /tmp/* | /run/* | /var/tmp/*)
+			die "--tracker $tn: $w is not in the guest (a tmpfs there): give it with --file, by its name" ;;
+		esac
+	done
 	printf '%s\t%s\tcontract\tcontract\t^ready$\t-\t%s\tthe tracker contract: %s\n' "$tn" "$tn" "$tc" "$tc" >>"$defs"
 done
 known=$(cut -f 1 "$defs")
@@ -86,10 +99,12 @@ for n in "${names[@]}"; do
 done
 timeout=$((300 + ${#names[@]} * 120 + per_run * reps * ${#runs[@]}))
 "$here/vm-test.sh" --production --host-root --quiet --log "$tmp/console" --timeout "$timeout" \
-	--file "$here/../trackers/kmem.bt" --file "$defs" \
+	--file "$here/../trackers/kmem.bt" --file "$defs" "${files[@]}" \
 	--guest "$here/guest-ktrackers.sh" -- "$reps" "$(IFS=,; echo "${names[*]}")" "${runs[@]}" \
-	>"$tmp/out" 2>&1 || fail "the guest failed: $(last_line "$tmp/out")"
-kerr=$(grep -a '^KERR' "$tmp/console" | tr -d '\r') && fail "in the guest: ${kerr//$'\n'/; }"
+	>"$tmp/out" 2>&1 || vm_rc=$?
+# what the guest said went wrong first, then how the VM ended
+kerr=$(grep -a '^KERR' "$tmp/console" 2>/dev/null | tr -d '\r') && fail "in the guest: ${kerr//$'\n'/; }"
+[ -z "${vm_rc:-}" ] || fail "the guest failed: $(last_line "$tmp/out")"
 kernel=$(sed -n 's/^GUEST-START: \([^ ]*\).*/\1/p' "$tmp/console" | tr -d '\r' | head -n 1)
 mkdir -p "$out" || die "cannot make $out"
 grep -a -e '^KTRK-' -e '^GUEST-HOST-ROOT' "$tmp/console" | tr -d '\r' >"$out/console.log" || true

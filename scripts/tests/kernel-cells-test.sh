@@ -85,6 +85,8 @@ check "... naming it" grep -q "^ktrackers.sh: error: --tracker x: the kind of a 
 check "ktrackers.sh --tracker without {pid}: exit 2" test "$(kt_rc --tracker 'x:kernel=p')" = 2
 check "ktrackers.sh --tracker with {cmd}: exit 2" test "$(kt_rc --tracker 'x:kernel=p {pid} {cmd}')" = 2
 check "ktrackers.sh --tracker of a bundled tracker's name: exit 2" test "$(kt_rc --tracker 'kmem-bt:kernel=p {pid}')" = 2
+check "ktrackers.sh --tracker with a path the guest has not (its /tmp is a tmpfs): exit 2" \
+	test "$(kt_rc --tracker 'x:kernel=python3 /tmp/x.py {pid}')" = 2
 check "... each in one line" test "$(wc -l <"$work/refused.err")" -eq 1
 
 ran=()
@@ -115,7 +117,8 @@ if ((${#kt[@]})) && ((${#ran[@]})) && [[ " ${ran[*]} " == *" ktrackers "* ]]; th
 	printf '%s\n' "--path kmalloc 4194304" "--path krealloc --from 4096 100" \
 		"--path kmem_cache 32" "--path vmalloc 4096" >"$work/contract.list"
 	run_cells ktrackers:contract 4 -t kmem-live -r 1 -l "$work/contract.list" \
-		--tracker "kmem-live:kernel=python3 -u $scripts/trackers/examples/kmem-live.py {pid}" &&
+		--file "$scripts/trackers/examples/kmem-live.py" \
+		--tracker "kmem-live:kernel=python3 -u kmem-live.py {pid}" &&
 		ran+=(ktrackers:contract)
 fi
 ((${#ran[@]})) && check_cells "${ran[@]}"
