@@ -60,12 +60,7 @@ mallopt, so every --repeat takes the same path.";
         Ok(buf)
     }
     fn free(&mut self, buf: CBuffer, l: &Ledger) -> Result<(), Error> {
-        let args = [("ptr", Val::Addr(buf.addr()))];
-        let free = || {
-            buf.free();
-            Ok(())
-        };
-        let _ = l.call(Call::libc("free", &args), free, |_| Ret::Void);
+        buf.free_recorded(l);
         Ok(())
     }
     fn touch(&mut self, buf: &mut CBuffer, l: &Ledger) -> bool {

@@ -199,15 +199,7 @@ it after the first free and serve the next from the heap.";
         Ok(buf)
     }
     fn free(&mut self, buf: CBuffer, l: &Ledger) -> Result<(), Error> {
-        let args = [("ptr", Val::Addr(buf.addr()))];
-        let _ = l.call(
-            Call::libc("free", &args),
-            || {
-                buf.free();
-                Ok(())
-            },
-            |_| Ret::Void,
-        );
+        buf.free_recorded(l);
         Ok(())
     }
     fn address(held: &CBuffer) -> Option<usize> {

@@ -675,7 +675,7 @@ impl Worker<'_, '_> {
             Live::C(r, _) if !if_full || r.is_full() => {
                 let b = r.pop()?;
                 let len = b.len() as u64;
-                free_c(l, b);
+                b.free_recorded(l);
                 Some(len)
             }
             Live::M(r) if !if_full || r.is_full() => {
@@ -707,7 +707,7 @@ impl Worker<'_, '_> {
                     std::mem::forget(b);
                 } else if let Err(b) = r.push(b) {
                     // The ring had room (freed before): cannot happen; never leak silently.
-                    free_c(l, b);
+                    b.free_recorded(l);
                 }
             }
             Live::M(r) => {
@@ -757,21 +757,6 @@ fn alloc_c(l: &Ledger, f: AllocFn, n: usize, align: u64, size: u64) -> Result<CB
         || CBuffer::alloc(f, n, align as usize),
         |b| Ret::Addr(b.addr()),
     )
-}
-
-fn free_c(l: &Ledger, b: CBuffer) {
-    if !l.recording() {
-        return b.free();
-    }
-    let args = [("ptr", Val::Addr(b.addr()))];
-    let _ = l.call(
-        Call::libc("free", &args),
-        || {
-            b.free();
-            Ok(())
-        },
-        |()| Ret::Void,
-    );
 }
 
 fn map(l: &Ledger, n: usize, size: u64) -> Result<Mapping, Errno> {

@@ -19,7 +19,7 @@ use std::ptr::NonNull;
 
 use nix::errno::Errno;
 
-use crate::ledger::Ledger;
+use crate::ledger::{Call, Ledger, Ret, Val};
 
 /// Bytes of the static arena behind [`Arena`]. What a run allocates of its own is
 /// bounded (at most [`MAX_ARGS`](crate::cli::MAX_ARGS) arguments of
@@ -299,6 +299,24 @@ impl CBuffer {
     /// Frees the block now (what dropping it does), as an explicit step.
     pub fn free(self) {
         drop(self);
+    }
+
+    /// `free(3)` of the block as a workload makes it: an entry of `l` when it
+    /// records, the call straight otherwise (no closure or arguments built:
+    /// at rate-wl's top speed they cost as much as the free).
+    pub fn free_recorded(self, l: &Ledger) {
+        if !l.recording() {
+            return self.free();
+        }
+        let args = [("ptr", Val::Addr(self.addr()))];
+        let _ = l.call(
+            Call::libc("free", &args),
+            || {
+                self.free();
+                Ok(())
+            },
+            |()| Ret::Void,
+        );
     }
 
     /// Its length, as asked.
