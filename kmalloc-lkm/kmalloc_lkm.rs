@@ -42,6 +42,13 @@
 //!   `deferred` and it still counts against `max_bytes`. (A vmalloc freed from
 //!   the RCU callback is handed on by `vfree` to a kworker, as vfree does in
 //!   interrupt context.) rmmod waits for every deferred free.
+//! - Writing `rate COUNT SIZE` (COUNT at most 65536, SIZE at most 64 KiB)
+//!   frees what the file held and makes COUNT kmallocs of SIZE bytes in the
+//!   writer's context, 64 at a time, each 64 freed in the order made before
+//!   the next are made: COUNT `kmem:kmalloc` and `kmem:kfree` of the writer,
+//!   as fast as the kernel goes (the rate mode, [`rate`]; user space sets the
+//!   pace between writes). The file keeps a tally of what its `rate` writes
+//!   of one size made, which its entry reads.
 //! - With `allow_leaks=1`, writing `leak` forgets what the file holds: the module
 //!   drops every reference to it, logs `leaked object at 0x...` (the address
 //!   kmemleak reports) and never frees it. Paths kmemleak can report: kmalloc,
@@ -62,7 +69,8 @@
 //!   sizes over all open files, plus deferred frees not yet done) above
 //!   `max_bytes` (default 64 MiB), or more than `max_files` open files would
 //!   hold an allocation, or more than 64 `kmem_cache` sizes are in use, or the
-//!   allocator failed. A valid request always replaces the previous
+//!   allocator failed (a `rate` write then stops at the failed kmalloc; its
+//!   tally keeps what it made, all freed). A valid request always replaces the previous
 //!   allocation: the old one is freed first, so after an `ENOMEM` the open
 //!   file holds nothing.
 //!
@@ -105,7 +113,7 @@
 //! its **entry**, formatted on the stack (the read allocates nothing):
 //!
 //! ```text
-//! entry pid=123 tid=125 path=kmalloc call=krealloc_node_align ptr=0xffff888004a1b000 hash=00000000939a3b2a requested=4096 from=0 allocated=4096 measured_by=ksize unit=0 cpus=0 free=close state=live freed_by=- freed_pid=0
+//! entry pid=123 tid=125 path=kmalloc call=krealloc_node_align ptr=0xffff888004a1b000 hash=00000000939a3b2a requested=4096 from=0 allocated=4096 measured_by=ksize unit=0 cpus=0 free=close state=live freed_by=- freed_pid=0 objects=1 objects_freed=0
 //! ```
 //!
 //! `KEY=VALUE` words, always these keys in this order: `pid`, `tid` of the
@@ -130,6 +138,14 @@
 //! a kworker, not named here), `-` and 0 until known. After `free-by` the file
 //! keeps that entry (`pending`, then `freed`) until it writes again or closes;
 //! a file that holds nothing and handed nothing reads the listing.
+//! `objects` and `objects_freed`: the objects the entry stands for (1) and how
+//! many of them are freed (0, or 1 once `freed`).
+//!
+//! A file whose last writes were `rate` reads the entry of its tally:
+//! `path=rate call=krealloc_node_align ptr=0`, `requested` the SIZE,
+//! `allocated` an object's `ksize()`, `free=write state=freed` (each freed in
+//! the write that made it), `objects` and `objects_freed` the kmallocs its
+//! `rate` writes of that SIZE made, all freed.
 //! `requested` and `allocated` in the total line are the sums over the
 //! listed allocations; `deferred` counts the frees handed to a kworker or RCU
 //! that have not run yet, and `deferred_bytes` their requested sizes. Fields
@@ -175,6 +191,7 @@ use kernel::{
 };
 
 mod proc;
+mod rate;
 
 use proc::{
     Cache, CacheObject, Context, Deferred, FileKey, Freed, Krealloced, KvmallocFallback, Pages,
@@ -435,6 +452,44 @@ struct EntryData {
     from: usize,
     allocated: usize,
     measured: Measured,
+    /// The objects it stands for: 1, or a tally's.
+    objects: usize,
+}
+
+/// What the `rate` writes of one open file made: `objects` kmallocs of
+/// `size` bytes (those of its writes since the size last changed), each
+/// freed in the same write.
+struct Tally {
+    file: FileKey,
+    /// The last writer.
+    pid: i32,
+    tid: i32,
+    size: usize,
+    /// `ksize()` of an object.
+    allocated: usize,
+    objects: usize,
+}
+
+impl Tally {
+    fn entry(&self) -> EntryData {
+        EntryData {
+            pid: self.pid,
+            tid: self.tid,
+            path: "rate",
+            call: "krealloc_node_align",
+            ptr: 0,
+            requested: self.size,
+            from: 0,
+            allocated: self.allocated,
+            measured: Measured {
+                allocated: self.allocated,
+                how: "ksize",
+                unit: 0,
+                cpus: 0,
+            },
+            objects: self.objects,
+        }
+    }
 }
 
 impl Allocation {
@@ -449,13 +504,14 @@ impl Allocation {
             from: self.from,
             allocated: self.allocated,
             measured: self.measured,
+            objects: 1,
         }
     }
 }
 
 /// One line on the stack: an owner's entry is formatted without allocating.
 struct Line {
-    buf: [u8; 320],
+    buf: [u8; 384],
     len: usize,
 }
 
@@ -476,14 +532,15 @@ impl EntryData {
     /// the top of this file); `state` and `freed_by` say where its free is.
     fn line(&self, free: &str, state: &str, freer: Option<(&[u8; 16], i32)>) -> Result<Line> {
         let mut l = Line {
-            buf: [0; 320],
+            buf: [0; 384],
             len: 0,
         };
         let m = &self.measured;
         writeln!(
             l,
             "entry pid={} tid={} path={} call={} ptr={:#x} hash={} requested={} from={} allocated={} \
-             measured_by={} unit={} cpus={} free={} state={} freed_by={} freed_pid={}",
+             measured_by={} unit={} cpus={} free={} state={} freed_by={} freed_pid={} \
+             objects={} objects_freed={}",
             self.pid,
             self.tid,
             self.path,
@@ -499,7 +556,9 @@ impl EntryData {
             free,
             state,
             Freer(freer.map(|f| f.0)),
-            freer.map_or(0, |f| f.1)
+            freer.map_or(0, |f| f.1),
+            self.objects,
+            if state == "freed" { self.objects } else { 0 }
         )
         .map_err(|_| ENOMEM)?;
         Ok(l)
@@ -534,6 +593,8 @@ enum Command {
     FreeBy(Context),
     /// `leak`.
     Leak,
+    /// `rate COUNT SIZE`.
+    Rate(usize, usize),
 }
 
 /// The listing as one open file read it at offset 0. Shared, so that a read
@@ -553,6 +614,11 @@ struct Inner {
     handed: KVec<Handed>,
     /// Listings being read, one per reading open file.
     snapshots: KVec<Snapshot>,
+    /// What the `rate` writes of a file made, one per file at most;
+    /// capacity `max_files`, never grown after load.
+    tallies: KVec<Tally>,
+    /// Bytes a `rate` write may hold at once (a batch), while it runs.
+    in_rate: usize,
     /// The caches of the `kmem_cache` path, one per size, kept until rmmod;
     /// capacity [`MAX_CACHES`], never grown after load.
     caches: KVec<Arc<Cache>>,
@@ -645,6 +711,15 @@ impl Inner {
             if let Some(slot) = self.handed.spare_capacity_mut().first_mut() {
                 *slot = core::mem::MaybeUninit::zeroed();
             }
+        }
+    }
+
+    /// Forgets the tally of `file`'s `rate` writes, if any.
+    fn drop_tally(&mut self, file: FileKey) {
+        if let Some(i) = self.tallies.iter().position(|t| t.file == file) {
+            let last = self.tallies.len() - 1;
+            self.tallies.as_mut_slice().swap(i, last);
+            self.tallies.pop();
         }
     }
 
@@ -759,6 +834,10 @@ fn parse_command(input: &[u8]) -> Result<Command> {
     }
     let cmd = match (first, second, third) {
         (b"leak", None, None) => Command::Leak,
+        (b"rate", Some(count), Some(size)) => Command::Rate(
+            parse_size(count, rate::MAX_COUNT)?,
+            parse_size(size, rate::MAX_SIZE)?,
+        ),
         (b"free-by", Some(b"kworker"), None) => Command::FreeBy(Context::Kworker),
         (b"free-by", Some(b"rcu"), None) => Command::FreeBy(Context::Rcu),
         (b"krealloc", Some(from), Some(to)) => Command::Krealloc(
@@ -812,6 +891,7 @@ impl Allocations {
     ) -> Result<impl PinInit<Self, Error>> {
         let live = KVec::with_capacity(max_files, GFP_KERNEL)?;
         let handed = KVec::with_capacity(max_files, GFP_KERNEL)?;
+        let tallies = KVec::with_capacity(max_files, GFP_KERNEL)?;
         let caches = KVec::with_capacity(MAX_CACHES, GFP_KERNEL)?;
         let deferred = Deferred::new(max_files)?;
         Ok(try_pin_init!(Self {
@@ -820,6 +900,8 @@ impl Allocations {
                 live,
                 handed,
                 snapshots: KVec::new(),
+                tallies,
+                in_rate: 0,
                 caches,
                 requested: 0,
                 allocated: 0,
@@ -922,13 +1004,8 @@ impl Allocations {
     ) -> Result {
         let mut inner = self.inner.lock();
         inner.free(file);
-        let (_, deferred_bytes) = self.deferred.pending();
-        let over_cap = inner
-            .requested
-            .checked_add(size)
-            .and_then(|t| t.checked_add(deferred_bytes))
-            .is_none_or(|total| total > self.max_bytes);
-        if over_cap || inner.live.len() == inner.live.capacity() {
+        inner.drop_tally(file);
+        if self.over_cap(&inner, size) || inner.live.len() == inner.live.capacity() {
             return Err(ENOMEM);
         }
         inner.drop_handed(file);
@@ -974,6 +1051,75 @@ impl Allocations {
         Ok(())
     }
 
+    /// Whether `more` bytes would take the live bytes (held, handed to a
+    /// deferred free not yet run, and a running `rate` write's batch) above
+    /// `max_bytes`.
+    fn over_cap(&self, inner: &Inner, more: usize) -> bool {
+        let (_, deferred_bytes) = self.deferred.pending();
+        inner
+            .requested
+            .checked_add(more)
+            .and_then(|t| t.checked_add(deferred_bytes))
+            .and_then(|t| t.checked_add(inner.in_rate))
+            .is_none_or(|total| total > self.max_bytes)
+    }
+
+    /// `rate COUNT SIZE`: frees what `file` holds, makes `count` kmallocs of
+    /// `size` bytes and frees them ([`rate::run`]), without the mutex, and
+    /// adds them to the file's tally (a new one when the size changed).
+    fn rate(&self, file: FileKey, count: usize, size: usize) -> Result {
+        let batch_bytes = size * rate::BATCH.min(count);
+        {
+            let mut inner = self.inner.lock();
+            inner.free(file);
+            inner.drop_handed(file);
+            if self.over_cap(&inner, batch_bytes) {
+                return Err(ENOMEM);
+            }
+            // The tally's slot is taken before the run, so that what it made
+            // always has one to go to.
+            let task = current!();
+            let fresh = Tally {
+                file,
+                pid: task.group_leader().pid(),
+                tid: task.pid(),
+                size,
+                allocated: 0,
+                objects: 0,
+            };
+            match inner.tallies.iter_mut().find(|t| t.file == file) {
+                Some(t) if t.size == size => (t.pid, t.tid) = (fresh.pid, fresh.tid),
+                Some(t) => *t = fresh,
+                None => inner
+                    .tallies
+                    .push_within_capacity(fresh)
+                    .map_err(|_| ENOMEM)?,
+            }
+            inner.in_rate += batch_bytes;
+        }
+        let made = rate::run(count, size);
+        let mut inner = self.inner.lock();
+        inner.in_rate -= batch_bytes;
+        // Gone only if another write to the same file replaced it meanwhile.
+        if let Some(t) = inner.tallies.iter_mut().find(|t| t.file == file) {
+            t.objects += made.objects;
+            t.allocated = t.allocated.max(made.allocated);
+        }
+        if inner.log_allowed() {
+            pr_info!(
+                "rate pid={} comm={} size={} objects={}\n",
+                current!().group_leader().pid(),
+                Comm(&proc::current_comm()),
+                size,
+                made.objects
+            );
+        }
+        if made.failed {
+            return Err(ENOMEM);
+        }
+        Ok(())
+    }
+
     /// Hands what `file` holds to a kworker or an RCU callback to be freed.
     fn free_by(&self, file: FileKey, ctx: Context) -> Result {
         let mut inner = self.inner.lock();
@@ -1013,6 +1159,9 @@ impl Allocations {
     fn own_entry(&self, inner: &Inner, file: FileKey) -> Result<Option<Line>> {
         if let Some(a) = inner.live.iter().find(|a| a.file == file) {
             return a.entry().line("close", "live", None).map(Some);
+        }
+        if let Some(t) = inner.tallies.iter().find(|t| t.file == file) {
+            return t.entry().line("write", "freed", None).map(Some);
         }
         let Some(h) = inner.handed.iter().find(|h| h.file == file) else {
             return Ok(None);
@@ -1094,6 +1243,7 @@ impl ProcFile for Allocations {
             Command::Krealloc(from, to) => self.replace(file, Path::Krealloc, from, to, false)?,
             Command::FreeBy(ctx) => self.free_by(file, ctx)?,
             Command::Leak => self.leak(file)?,
+            Command::Rate(count, size) => self.rate(file, count, size)?,
         }
         Ok(count)
     }
@@ -1102,6 +1252,7 @@ impl ProcFile for Allocations {
         let mut inner = self.inner.lock();
         inner.free(file);
         inner.drop_handed(file);
+        inner.drop_tally(file);
         inner.drop_snapshot(file);
     }
 }

@@ -13,7 +13,9 @@
 //! report's `module_entry`: the module's own account, measured in the kernel.
 //! With `--free-by kworker|rcu` it then has the module free the allocation in
 //! that other context, and waits until the module's entry says it ran: the
-//! free a pid-keyed kernel tracker never matches.
+//! free a pid-keyed kernel tracker never matches. With `--rate` it makes
+//! kmallocs of SIZE at a rate instead, through the module's rate mode
+//! ([`rate`]), for the kernel half of the load table.
 
 #![no_main]
 
@@ -27,6 +29,7 @@ use wlcore::ledger::{Call, Ledger, Ret, Val};
 use wlcore::run::Workload;
 
 mod expect;
+mod rate;
 
 use expect::Path;
 
@@ -44,6 +47,13 @@ struct Kmalloc {
     expect: bool,
     /// `--free-by`: `kworker` or `rcu`, where the module frees it.
     free_by: Option<&'static str>,
+    /// `--rate` with `--duration` or `--calls`.
+    rate: Option<rate::Spec>,
+    /// `--duration`, `--calls` as given (checked against `--rate` in `ready`).
+    duration: Option<u64>,
+    calls: Option<u64>,
+    /// What the rate mode made.
+    made: rate::Made,
     /// The module's entry of the last allocation (`--json` only): the line
     /// read back, kept on the stack as the run allocates nothing of its own.
     entry: Option<([u8; ENTRY_MAX], usize)>,
@@ -76,6 +86,11 @@ the file cannot be opened.";
   --free-by CONTEXT  after the allocation, have the module free it in another
                      context: kworker (a work item) or rcu (an RCU callback);
                      waits (at most 10 s) until its entry says the free ran
+  --rate RATE        the rate mode: kmallocs of SIZE (at most 64 KiB) at RATE
+                     calls a second (10k, 500, 2M) or max, each freed at
+                     once, through the module's 'rate COUNT SIZE' writes
+  --duration D       with --rate: run for D (500ms, 2s): RATE x D calls
+  --calls N          with --rate: make N calls (the only end of --rate max)
 ";
     type Held = OwnedFd;
 
@@ -117,12 +132,61 @@ the file cannot be opened.";
                 });
             }
             "force-vmalloc" => self.force_vmalloc = true,
+            "rate" => {
+                let v = wlcore::cli::value(p, "--rate <RATE>")?;
+                let r = wlcore::pace::parse_rate(&v)
+                    .map_err(|e| wlcore::cli::bad_value("--rate <RATE>", &v, e))?;
+                if matches!(r, wlcore::pace::Rate::Bytes(_)) {
+                    return Err(wlcore::cli::bad_value(
+                        "--rate <RATE>",
+                        &v,
+                        "calls a second or max: the rate mode's calls are all of one size",
+                    ));
+                }
+                self.rate = Some(rate::Spec {
+                    rate: r,
+                    end: rate::End::Calls(0),
+                });
+            }
+            "duration" => {
+                let what = "--duration <D>";
+                let v = wlcore::cli::value(p, what)?;
+                let ns = humantime::parse_duration(&v)
+                    .ok()
+                    .and_then(|d| u64::try_from(d.as_nanos()).ok())
+                    .filter(|ns| (1..=rate::MAX_DURATION_NS).contains(ns))
+                    .ok_or_else(|| {
+                        wlcore::cli::bad_value(
+                            what,
+                            &v,
+                            "a time above 0 and at most 1 hour (500ms, 2s)",
+                        )
+                    })?;
+                self.duration = Some(ns);
+            }
+            "calls" => {
+                let what = "--calls <N>";
+                let v = wlcore::cli::value(p, what)?;
+                let n = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=rate::MAX_CALLS).contains(n))
+                    .ok_or_else(|| {
+                        wlcore::cli::bad_value(
+                            what,
+                            &v,
+                            format!("a whole number from 1 to {}", rate::MAX_CALLS),
+                        )
+                    })?;
+                self.calls = Some(n);
+            }
             _ => return Ok(false),
         }
         Ok(true)
     }
 
     fn ready(&mut self) -> Result<(), Error> {
+        self.ready_rate()?;
         match (self.path, self.from) {
             (Some(Path::Krealloc), None) => Err(Error::usage(
                 "--path krealloc needs --from SIZE0, the size to kmalloc first",
@@ -147,32 +211,12 @@ the file cannot be opened.";
         false
     }
     fn allocate(&mut self, size: u64, l: &Ledger) -> Result<OwnedFd, Error> {
+        if let Some(spec) = self.rate {
+            return self.allocate_at_rate(spec, size, l);
+        }
         // With --json the entry is read back (with --free-by, always: until
         // the free ran), so the file is opened for both.
-        let (access, flags) = if l.recording() || self.free_by.is_some() {
-            (OFlag::O_RDWR, "O_RDWR|O_CLOEXEC")
-        } else {
-            (OFlag::O_WRONLY, "O_WRONLY|O_CLOEXEC")
-        };
-        let args = [
-            ("pathname", Val::Text(PROC_FILE)),
-            ("flags", Val::Text(flags)),
-        ];
-        let opened = l.call(
-            Call::syscall("openat", &args),
-            || open(PROC_FILE, access | OFlag::O_CLOEXEC, Mode::empty()),
-            |fd| Ret::Int(fd.as_raw_fd().into()),
-        );
-        let fd = opened.map_err(|e| match e {
-            Errno::ENOENT => Error::env(format!(
-                "{PROC_FILE} does not exist: the kmalloc_lkm module is not loaded \
-                 (build it with 'make -C kmalloc-lkm', load it with 'sudo insmod kmalloc-lkm/kmalloc_lkm.ko')"
-            )),
-            Errno::EACCES => Error::env(format!(
-                "cannot open {PROC_FILE}: permission denied (the module's 'mode' parameter sets who may)"
-            )),
-            e => Error::env(format!("cannot open {PROC_FILE}: {}", e.desc())),
-        })?;
+        let fd = open_file(l, l.recording() || self.free_by.is_some())?;
         let text = match (self.path, self.from) {
             (None, _) => size.to_string(),
             (Some(Path::Krealloc), Some(from)) => format!("krealloc {from} {size}"),
@@ -230,7 +274,14 @@ the file cannot be opened.";
         self.expect.then(|| self.expectations(size) + "\n")
     }
     fn report(&self, size: u64, j: &mut wlcore::out::Json) {
-        j.raw("expect", &self.expectations(size));
+        match self.rate {
+            Some(spec) => {
+                rate::report(j, spec, size, &self.made);
+            }
+            None => {
+                j.raw("expect", &self.expectations(size));
+            }
+        }
         let entry = self
             .entry
             .as_ref()
@@ -265,9 +316,117 @@ the file cannot be opened.";
 }
 
 impl Kmalloc {
+    /// Checks `--rate`, `--duration` and `--calls` together, and sets how the
+    /// rate mode ends.
+    fn ready_rate(&mut self) -> Result<(), Error> {
+        let Some(spec) = self.rate.as_mut() else {
+            return match (self.duration, self.calls) {
+                (None, None) => Ok(()),
+                _ => Err(Error::usage("--duration and --calls are for --rate only")),
+            };
+        };
+        spec.end = match (self.duration, self.calls, spec.rate) {
+            (Some(_), Some(_), _) => {
+                return Err(Error::usage(
+                    "'--duration' cannot be used with '--calls' (see --help)",
+                ))
+            }
+            (Some(_), None, wlcore::pace::Rate::Max) => {
+                return Err(Error::usage(
+                    "--rate max runs as fast as it can: give --calls N, not --duration",
+                ))
+            }
+            (Some(ns), None, r) => match r.units_in(ns) {
+                Some(n) if (1..=rate::MAX_CALLS).contains(&n) => rate::End::Duration(ns),
+                _ => {
+                    return Err(Error::usage(format!(
+                        "--rate with --duration makes 1 to {} calls: this one makes {}",
+                        rate::MAX_CALLS,
+                        r.units_in(ns).unwrap_or(u64::MAX)
+                    )))
+                }
+            },
+            (None, Some(n), _) => rate::End::Calls(n),
+            (None, None, _) => return Err(Error::usage("--rate needs --duration D or --calls N")),
+        };
+        if self.path.is_some_and(|p| p != Path::Kmalloc)
+            || self.free_by.is_some()
+            || self.expect
+            || self.force_vmalloc
+        {
+            return Err(Error::usage(
+                "--rate makes plain kmallocs: not with --path (but kmalloc), --from, --free-by, --expect or --force-vmalloc",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The rate mode's run: opens the file, makes the paced writes, reads the
+    /// module's tally back (with --json) before the close.
+    fn allocate_at_rate(
+        &mut self,
+        spec: rate::Spec,
+        size: u64,
+        l: &Ledger,
+    ) -> Result<OwnedFd, Error> {
+        if size > rate::MAX_SIZE {
+            return Err(Error::usage(format!(
+                "--rate takes a SIZE of at most {} bytes (64 KiB): {size}",
+                rate::MAX_SIZE
+            )));
+        }
+        let fd = open_file(l, l.recording())?;
+        let (made, result) = rate::run(spec, size, |text| {
+            write(&fd, text.as_bytes()).and_then(|n| {
+                if n == text.len() {
+                    Ok(())
+                } else {
+                    Err(Errno::EIO)
+                }
+            })
+        });
+        self.made = made;
+        if let Err(e) = result {
+            return Err(rate::refused(e, size, &made, spec.calls()));
+        }
+        if l.recording() {
+            self.entry = read_entry(&fd, l);
+        }
+        Ok(fd)
+    }
+
     fn expectations(&self, size: u64) -> String {
         expect::expectations(self.path, self.from.unwrap_or(0), size, self.force_vmalloc)
     }
+}
+
+/// Opens the module's file for writing, and for reading too when `read`
+/// (the entry is read back).
+fn open_file(l: &Ledger, read: bool) -> Result<OwnedFd, Error> {
+    let (access, flags) = if read {
+        (OFlag::O_RDWR, "O_RDWR|O_CLOEXEC")
+    } else {
+        (OFlag::O_WRONLY, "O_WRONLY|O_CLOEXEC")
+    };
+    let args = [
+        ("pathname", Val::Text(PROC_FILE)),
+        ("flags", Val::Text(flags)),
+    ];
+    let opened = l.call(
+        Call::syscall("openat", &args),
+        || open(PROC_FILE, access | OFlag::O_CLOEXEC, Mode::empty()),
+        |fd| Ret::Int(fd.as_raw_fd().into()),
+    );
+    opened.map_err(|e| match e {
+        Errno::ENOENT => Error::env(format!(
+            "{PROC_FILE} does not exist: the kmalloc_lkm module is not loaded \
+             (build it with 'make -C kmalloc-lkm', load it with 'sudo insmod kmalloc-lkm/kmalloc_lkm.ko')"
+        )),
+        Errno::EACCES => Error::env(format!(
+            "cannot open {PROC_FILE}: permission denied (the module's 'mode' parameter sets who may)"
+        )),
+        e => Error::env(format!("cannot open {PROC_FILE}: {}", e.desc())),
+    })
 }
 
 /// Has the module free what `fd` holds in `ctx` (`free-by kworker|rcu`), then

@@ -34,18 +34,6 @@ W=${WLBIN:?no WLBIN: run by vm-run.sh --host-root}
 . "$W/guest-lib.sh"
 OUT=/tmp/tracker.out
 
-now() { cut -d ' ' -f 1 /proc/uptime; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
-# wait_for SECONDS CMD...: polls CMD every 0.2 s, at most SECONDS
-wait_for() {
-	_n=$(($1 * 5))
-	shift
-	while ! "$@"; do
-		_n=$((_n - 1))
-		[ "$_n" -gt 0 ] || return 1
-		sleep 0.2
-	done
-}
 # shellcheck disable=SC2317 # called through wait_for
 has() { grep -Eq -- "$1" "$OUT"; }
 count_of() { grep -Ec -- "$1" "$OUT"; }

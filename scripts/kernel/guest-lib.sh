@@ -21,7 +21,24 @@ traced_kt() {
 	pid=$(echo "$json" | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
 }
 
+# now: seconds of uptime; since T: seconds from T to now, to a tenth
+now() { cut -d ' ' -f 1 /proc/uptime; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+# wait_for SECONDS CMD...: polls CMD every 0.2 s, at most SECONDS
+wait_for() {
+	_n=$(($1 * 5))
+	shift
+	while ! "$@"; do
+		_n=$((_n - 1))
+		[ "$_n" -gt 0 ] || return 1
+		sleep 0.2
+	done
+}
+
 PROC=/proc/kmalloc_lkm
+# The module allocates through the kernel crate's KVec<u8, Kmalloc>: the call
+# site of its kmem:kmalloc events is that (mangled) Rust function.
+mod_site='call_site=_RN[^ ]*kvec[^ ]*Kmalloc'
 KMEMLEAK=/sys/kernel/debug/kmemleak
 
 # leak_objects SPEC...: for each SPEC (what a write to the module asks for, such

@@ -24,9 +24,6 @@ KO=/bin/kmalloc_lkm.ko
 . /bin/ktap.sh
 # shellcheck source=scripts/kernel/guest-lib.sh
 . /bin/guest-lib.sh
-# The module allocates through the kernel crate's KVec<u8, Kmalloc>: the call
-# site of its kmem:kmalloc events is that (mangled) Rust function.
-mod_site='call_site=_RN[^ ]*kvec[^ ]*Kmalloc'
 
 note() { echo "# $*"; }
 # diag: its input as diagnostic lines ("# "), so that no line of a log or a
@@ -73,7 +70,7 @@ write_err() {
 
 # The number of checks: either side of each branch below has the same (what
 # cannot run is skipped, not left out), so it holds on any kernel.
-ktap_plan 190
+ktap_plan 203
 note "kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) cpus"
 # The kernel's log and lockdep's state before the module is loaded: a report
 # from here on is the module's to answer for; one before it is the kernel's.
@@ -207,6 +204,58 @@ write_err 64 4 >/dev/null
 check "a third file holding an allocation with max_files=2 -> ENOMEM" [ "$(write_err 64 5)" = ENOMEM ]
 exec 3>&- 4>&- 5>&-
 check "nothing is left after closing" live_zero
+unload
+
+# --- 4b. the rate mode ---------------------------------------------------------------
+# 'rate COUNT SIZE': COUNT kmallocs of SIZE in the writer's context, each freed in
+# the write; kmalloc-test --rate paces the writes, and the file's entry tallies
+# them (path=rate, objects). Held to the trace: every kmalloc of the module's in
+# the writer's pid, and the kfree of each (paired in the trace's order).
+load
+# rate_json FIELD: a number of $json (the first FIELD of that name)
+rate_json() { echo "$json" | sed -n "s/.*\"$1\": *\([0-9]*\).*/\1/p" | head -n 1; }
+# entry_of KEY: a value of the module's entry in $json
+entry_of() { echo "$json" | sed -n "s/.*\"module_entry\": *{[^}]*\"$1\": *\"*\([^\",}]*\).*/\1/p"; }
+echo 0 >"$T/tracing_on"
+echo >"$T/trace"
+echo 1 >"$T/events/kmem/kmalloc/enable"
+echo 1 >"$T/events/kmem/kfree/enable"
+echo 1 >"$T/tracing_on"
+json=$("$KT" --json --rate max --calls 1000 64)
+rc=$?
+echo 0 >"$T/tracing_on"
+echo 0 >"$T/events/kmem/kmalloc/enable"
+echo 0 >"$T/events/kmem/kfree/enable"
+pid=$(rate_json pid)
+check "kmalloc-test --rate max --calls 1000 64: exit 0, 1000 kmallocs made (kernel_rate)" \
+	[ "$rc $(rate_json allocs)" = "0 1000" ]
+check "its module entry: path rate, 1000 objects, 1000 freed, 64 allocated each" \
+	[ "$(entry_of path) $(entry_of objects) $(entry_of objects_freed) $(entry_of allocated)" = "rate 1000 1000 64" ]
+# "KMALLOCS FREED": the module's kmallocs of 64 in the pid, and those of them
+# kfreed afterwards in the pid
+grep -E -- "-$pid +\[" "$T/trace" >/tmp/trace.pid
+traced=$(awk -v site="$mod_site" '
+	/ kmalloc: / && $0 ~ site && / bytes_req=64 / { p = $0; sub(/.* ptr=/, "", p); sub(/ .*/, "", p); live[p] = 1; n++ }
+	/ kfree: / { p = $0; sub(/.* ptr=/, "", p); sub(/ .*/, "", p); if (p in live) { delete live[p]; f++ } }
+	END { print n + 0, f + 0 }' /tmp/trace.pid)
+check "the trace: 1000 kmem:kmalloc of 64 from the module in its pid, each kfreed there ($traced)" \
+	[ "$traced" = "1000 1000" ]
+echo >"$T/trace"
+json=$("$KT" --json --rate 10k --duration 200ms 64)
+rc=$?
+check "kmalloc-test --rate 10k --duration 200ms 64: 2000 kmallocs, as the module counted them" \
+	[ "$rc $(rate_json allocs) $(entry_of objects)" = "0 2000 2000" ]
+note "--rate 10k achieved $(rate_json achieved) calls a second in $(rate_json writes) writes"
+check "write 'rate 0 64' -> EINVAL" [ "$(write_err 'rate 0 64')" = EINVAL ]
+check "write 'rate 65537 64' (over 65536 a write) -> EINVAL" [ "$(write_err 'rate 65537 64')" = EINVAL ]
+check "write 'rate 10 65537' (over 64 KiB) -> EINVAL" [ "$(write_err 'rate 10 65537')" = EINVAL ]
+check "write 'rate 10' -> EINVAL" [ "$(write_err 'rate 10')" = EINVAL ]
+check "nothing is left after the rate writes" live_zero
+unload
+check "insmod max_bytes=8192" load max_bytes=8192
+check "rate 10 1024 (a batch of 10 KiB over the 8192 cap) -> ENOMEM" [ "$(write_err 'rate 10 1024')" = ENOMEM ]
+check "rate 8 1024 (8 KiB) under it works" [ "$(write_err 'rate 8 1024')" = OK ]
+check "nothing is left after them" live_zero
 unload
 "$KT" 4096 >/tmp/kt.out 2>&1
 rc=$?

@@ -2,11 +2,12 @@
 # cost a call (below) against the rate, a line per tracker and thread count.
 # Variables (gnuplot -e): loss, cost = the data files (wlreport load table:
 # blocks of "RATE VALUE" lines, each after its title in quotes), out = PNG
-# file, subtitle.
+# file, subtitle, what (the workload, for the title).
 if (!exists("subtitle")) subtitle = ""
+if (!exists("what")) what = "rate-wl at a rate"
 set terminal pngcairo size 1200,1100 enhanced font "sans,10"
 set output out
-set multiplot layout 2,1 title "Trackers under load: rate-wl at a rate, each run beside the same run alone\n{/*0.8 ".subtitle."}"
+set multiplot layout 2,1 title "Trackers under load: ".what.", each run beside the same run alone\n{/*0.8 ".subtitle."}"
 set logscale x 10
 set format x "10^{%L}"
 set xlabel "calls a second, each thread's (max: where the run alone got)"

@@ -67,6 +67,31 @@ pub struct Report {
     /// from the module before the close (absent from older reports).
     #[serde(default)]
     pub module_entry: Option<ModuleEntry>,
+    /// kmalloc-test's rate mode (`--rate`): its counts.
+    #[serde(default)]
+    pub kernel_rate: Option<KernelRate>,
+}
+
+/// kmalloc-test's `kernel_rate` member (docs/ledger.md): kmallocs made at a
+/// rate through the module's `rate COUNT SIZE` writes, each freed in its write.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct KernelRate {
+    pub size: u64,
+    /// `calls/s`.
+    pub unit: String,
+    /// Calls a second; none for `--rate max`.
+    pub target: Option<u64>,
+    pub duration_ns: Option<u64>,
+    pub calls: Option<u64>,
+    pub threads: u64,
+    /// The writes the module took, and the kmallocs they made (and freed).
+    pub writes: u64,
+    pub allocs: u64,
+    pub frees: u64,
+    /// From the first write to the end of the last.
+    pub elapsed_ns: u64,
+    /// Calls a second over `elapsed_ns`.
+    pub achieved: u64,
 }
 
 /// rate-wl's `rate` member (docs/ledger.md): what a run at a rate did, in
@@ -163,7 +188,8 @@ pub struct ModuleEntry {
     pub unit: Option<u64>,
     #[serde(default)]
     pub cpus: Option<u64>,
-    /// Where it is freed: `close`, `kworker` or `rcu` (after `free-by`).
+    /// Where it is freed: `close`, `kworker` or `rcu` (after `free-by`),
+    /// `write` (a `rate` tally).
     #[serde(default)]
     pub free: Option<String>,
     /// `live`; after `free-by`, `pending`, then `freed`.
@@ -173,6 +199,12 @@ pub struct ModuleEntry {
     /// until it ran.
     #[serde(default)]
     pub freed_by: Option<String>,
+    /// The objects it stands for (1; a `rate` tally's kmallocs), and how many
+    /// of them are freed.
+    #[serde(default)]
+    pub objects: Option<u64>,
+    #[serde(default)]
+    pub objects_freed: Option<u64>,
 }
 
 impl ModuleEntry {

@@ -738,6 +738,8 @@ mod tests {
             free: None,
             state: None,
             freed_by: None,
+            objects: None,
+            objects_freed: None,
         };
         let ev = |l: &str| vec![Event::parse(l).unwrap()];
         let vmap = ev(" t-1 [000] .... 1.0: alloc_vmap_area: va_start: 18446683600570089472 size=12288 align=4096 vstart=1 vend=2 failed=0");

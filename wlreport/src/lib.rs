@@ -30,7 +30,10 @@
 //! - `wlreport ktrackers` (called by `scripts/kernel/ktrackers.sh`): from the
 //!   production kernel VM's console, what the host's eBPF trackers
 //!   (`scripts/trackers/ktrackers.tsv`) made of every kernel path, and their
-//!   cells.
+//!   cells;
+//! - `wlreport kload` (called by `scripts/kernel/kload.sh`): from the
+//!   production kernel VM's console, the load table's kernel half
+//!   (kmalloc-test's rate mode under kernel trackers), in `load`'s rows.
 //!
 //! # The sweep's record
 //!
@@ -79,6 +82,7 @@ pub mod cli;
 pub mod files;
 pub mod kernel;
 pub mod kleaks;
+pub mod kload;
 pub mod kpaths;
 pub mod ktrackers;
 pub mod load;

@@ -197,17 +197,28 @@ pub struct Made {
 }
 
 impl Made {
+    /// From rate-wl's report (`rate`), or kmalloc-test's in its rate mode
+    /// (`kernel_rate`).
     pub fn of(json: &str) -> Result<Made, String> {
         let r = Report::parse(json).map_err(|e| format!("the workload's report: {e}"))?;
-        let rate = r
-            .rate
-            .ok_or("the report has no rate object (not rate-wl)")?;
-        Ok(Made {
-            allocs: rate.allocs,
-            elapsed_ns: rate.elapsed_ns,
-            achieved: rate.achieved,
-            threads: rate.threads,
-        })
+        match (r.rate, r.kernel_rate) {
+            (Some(rate), _) => Ok(Made {
+                allocs: rate.allocs,
+                elapsed_ns: rate.elapsed_ns,
+                achieved: rate.achieved,
+                threads: rate.threads,
+            }),
+            (None, Some(k)) => Ok(Made {
+                allocs: k.allocs,
+                elapsed_ns: k.elapsed_ns,
+                achieved: k.achieved,
+                threads: k.threads,
+            }),
+            (None, None) => Err(
+                "the report has no rate object (neither rate-wl's nor kmalloc-test --rate's)"
+                    .into(),
+            ),
+        }
     }
     /// A thread's wall time a call: its loop's time over its calls.
     pub fn ns_per_call(&self) -> Option<f64> {
@@ -559,8 +570,20 @@ pub fn summary(rows: &[Row]) -> Vec<String> {
     out
 }
 
-/// The table (load.md).
-pub fn markdown(rows: &[Row], defs: &[Tracker]) -> String {
+/// How each tracker of `defs` ran, for the table: its name, and a line.
+pub fn how(defs: &[Tracker]) -> Vec<(String, String)> {
+    defs.iter()
+        .map(|t| {
+            (
+                t.name.clone(),
+                format!("{} (kind {})", t.how, t.kind.as_str()),
+            )
+        })
+        .collect()
+}
+
+/// The table (load.md); `how` says how each tracker ran ([`how`]).
+pub fn markdown(rows: &[Row], how: &[(String, String)]) -> String {
     let mut s = String::from(
         "| tracker | threads | rate | calls made | counted | loss | lost, as reported | lines printed | calls/s alone → tracked | ns a call alone → tracked | cost ns a call | ratio | tracker CPU ns a call | tracker peak RSS |\n\
          | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
@@ -614,8 +637,8 @@ pub fn markdown(rows: &[Row], defs: &[Tracker]) -> String {
             continue;
         }
         seen.push(&r.tracker);
-        if let Some(t) = defs.iter().find(|t| t.name == r.tracker) {
-            let _ = writeln!(s, "- {}: {} (kind {})", t.name, t.how, t.kind.as_str());
+        if let Some((name, line)) = how.iter().find(|(n, _)| *n == r.tracker) {
+            let _ = writeln!(s, "- {name}: {line}");
         }
     }
     s
@@ -660,13 +683,18 @@ pub fn plot_data(rows: &[Row], value: fn(&Measured) -> Option<f64>) -> String {
     blocks.join("\n\n")
 }
 
-/// Every file the table command writes in OUT, by name.
-pub fn files(rows: &[Row], defs: &[Tracker]) -> Result<Vec<(&'static str, String)>, String> {
+/// Every file the table command writes in OUT, by name: `NAME.csv`,
+/// `NAME.md` (NAME `load`, or `kload` for the kernel's), and the plots' data.
+pub fn files(
+    name: &str,
+    rows: &[Row],
+    how: &[(String, String)],
+) -> Result<Vec<(String, String)>, String> {
     Ok(vec![
-        ("load.csv", csv(rows)?),
-        ("load.md", markdown(rows, defs)),
-        ("loss.dat", plot_data(rows, |m| Some(m.loss()))),
-        ("cost.dat", plot_data(rows, Measured::cost_ns)),
+        (format!("{name}.csv"), csv(rows)?),
+        (format!("{name}.md"), markdown(rows, how)),
+        ("loss.dat".into(), plot_data(rows, |m| Some(m.loss()))),
+        ("cost.dat".into(), plot_data(rows, Measured::cost_ns)),
     ])
 }
 
@@ -890,7 +918,7 @@ mod tests {
         assert_eq!(s, ["heap-bt, 1 thread: loses from 10k calls/s (1.00% of the calls, silently); costs 2000 ns a call at max (3.00x)"]);
         let clean = vec![mk(Rate::PerSec(1000), 1000, 1_000_000)];
         assert!(summary(&clean)[0].contains("loses none up to 1k"));
-        let md = markdown(&rows, std::slice::from_ref(&t));
+        let md = markdown(&rows, &how(std::slice::from_ref(&t)));
         assert!(md.contains("| heap-bt | 1 | 10k | 1000 | 990 | 1.00% | silent |"));
         assert!(md.contains("- heap-bt: how (kind calls)"));
         let csv = csv(&rows).unwrap();

@@ -5,8 +5,8 @@ use lexopt::ValueExt as _;
 use std::process::ExitCode;
 use wlreport::cli::{put, say, write, Failure, Opts, Res};
 use wlreport::{
-    bench, files, kernel, kleaks, kpaths, ktrackers, load, overhead, paths, runs, scoreboard,
-    sweep, vmbench,
+    bench, files, kernel, kleaks, kload, kpaths, ktrackers, load, overhead, paths, runs,
+    scoreboard, sweep, vmbench,
 };
 
 const USAGE: &str = include_str!("usage.txt");
@@ -114,6 +114,18 @@ fn run(cmd: &str, p: &mut lexopt::Parser) -> Res<()> {
                 write(path.as_ref(), &ktrackers::csv(&tracked, kernel, reps)?)?;
             }
             put(&ktrackers::table(&tracked, kernel, reps))
+        }
+        "kload" => {
+            let o = Opts::parse(p, &["console", "out"])?;
+            let rows = kload::from_console(&files::read_console(&o.path("console")?)?)?;
+            let out = o.path("out")?;
+            for (name, text) in load::files("kload", &rows, &kload::how())? {
+                write(&out.join(name), &text)?;
+            }
+            put(&load::summary(&rows)
+                .iter()
+                .map(|l| format!("{l}\n"))
+                .collect::<String>())
         }
         "kleaks" => {
             let o = Opts::parse(p, &["console", "leaks", "reps", "kernel", "csv"])?;
@@ -266,7 +278,7 @@ fn load_cmd(p: &mut lexopt::Parser) -> Res<()> {
             let plan = load::read_plan(&files::read(&o.path("plan")?)?)?;
             let rows = load::rows(&defs, &plan, &o.path("raw")?)?;
             let out = o.path("out")?;
-            for (name, text) in load::files(&rows, &defs)? {
+            for (name, text) in load::files("load", &rows, &load::how(&defs))? {
                 write(&out.join(name), &text)?;
             }
             put(&load::summary(&rows)

@@ -1,0 +1,145 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Guest side of scripts/kernel/kload.sh, run chrooted in the host's root
+# (vm-run.sh --host-root; this script's files in $WLBIN): kmalloc-test's rate
+# mode at each rate, under each kernel tracker, each run just after the same
+# run alone. The trackers:
+#   kmem-bt  scripts/trackers/kmem.bt in bpftrace, started once: the kmalloc
+#            lines of the module's object size it printed for kmalloc-test's
+#            pid between its open and its close of the module's file (what
+#            its user side received; the process makes a few kmallocs of
+#            other sizes then), and the events bpftrace said it lost ("Lost
+#            N events")
+#   tracefs  the kmem:kmalloc and kmem:kfree events in the trace buffer
+#            (1408 KiB a CPU, the default), enabled for the run: the module's
+#            kmallocs of the pid it holds, and the events the buffer
+#            overwrote (per_cpu/cpu*/stats "overrun"), which it reports
+# Prints, for each run:
+#   KLOAD-RUN <tracker> <rate> alone|tracked
+#   KLOAD-JSON <kmalloc-test's --json report>
+#   KLOAD-COUNT <events the tracker counted>    (tracked)
+#   KLOAD-LOST <events it said it lost>         (tracked)
+#   KLOAD-USAGE cpu_ns=N peak_rss_bytes=N       (tracked, kmem-bt: bpftrace's
+#               CPU time over the run, its peak resident size)
+#   KLOAD-END <kmalloc-test's exit status>
+# and KLOAD-ATTACH <tracker> <seconds to attach>, "KERR <message>" on a failure.
+# Usage (in the guest): guest-kload.sh TRACKERS RATES DURATION MAX_CALLS SIZE
+#   (TRACKERS and RATES comma-separated; a rate is calls a second or max)
+set -u
+
+names=$1 rates=$2 duration=$3 max_calls=$4 size=$5
+W=${WLBIN:?no WLBIN: run by vm-run.sh --host-root}
+# shellcheck source=scripts/kernel/guest-lib.sh
+. "$W/guest-lib.sh"
+OUT=/tmp/tracker.out
+
+# shellcheck disable=SC2317 # called through wait_for
+has() { grep -Eq -- "$1" "$OUT"; }
+# kt_at RATE: kmalloc-test --json in the rate mode at RATE; sets json, rc, pid
+kt_at() {
+	case $1 in
+	max) json=$("$KT" --json --rate max --calls "$max_calls" "$size") ;;
+	*) json=$("$KT" --json --rate "$1" --duration "$duration" "$size") ;;
+	esac
+	rc=$?
+	pid=$(echo "$json" | sed -n 's/^{"workload":"kmalloc-test","path":"[^"]*","pid":\([0-9]*\).*/\1/p')
+}
+# ledger_ns CALL KEY: KEY (start_ns, end_ns) of the ledger's entry of CALL
+ledger_ns() { echo "$json" | sed -n "s/.*\"call\":\"$1\",\"kind\":\"[a-z]*\",\"args\":{[^}]*}[^}]*\"$2\":\([0-9]*\).*/\1/p"; }
+# lost_sum FILE...: the events bpftrace said it lost, in all
+lost_sum() { cat "$@" | awk '{ for (i = 1; i < NF - 1; i++) if ($i == "Lost" && $(i + 2) == "events") s += $(i + 1) } END { print s + 0 }'; }
+# ticks PID: its utime + stime, in clock ticks
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# grown_stopped: the tracker's output has not grown for a second
+# shellcheck disable=SC2317 # called through wait_for
+grown_stopped() {
+	_a=$(wc -c <"$OUT")
+	sleep 1
+	[ "$(wc -c <"$OUT")" = "$_a" ]
+}
+
+insmod "$W/kmalloc_lkm.ko" || { echo "KERR insmod failed"; exit 1; }
+# a first run, untraced, so that no measured one pays for a first use
+"$KT" --rate max --calls 1000 "$size" >/dev/null || echo "KERR kmalloc-test --rate failed: $?"
+hz=$(getconf CLK_TCK)
+status=0
+for name in $(echo "$names" | tr , ' '); do
+	tpid=""
+	case $name in
+	kmem-bt)
+		: >"$OUT"
+		t0=$(now)
+		# appended to, so that the file can be emptied between runs
+		(cd "$W" && exec env BPFTRACE_MAP_KEYS_MAX=65536 bpftrace -B line kmem.bt kmalloc-test) \
+			>>"$OUT" 2>/tmp/tracker.err &
+		tpid=$!
+		if ! wait_for 900 has '^ready$'; then
+			echo "KERR $name did not attach: $(tail -n 3 /tmp/tracker.err | tr '\n' ' ')"
+			kill "$tpid" 2>/dev/null
+			status=1
+			continue
+		fi
+		echo "KLOAD-ATTACH $name $(since "$t0")"
+		;;
+	tracefs) echo 0 >"$T/tracing_on" ;;
+	*) echo "KERR no kernel tracker $name (kmem-bt, tracefs)"; status=1; continue ;;
+	esac
+	for r in $(echo "$rates" | tr , ' '); do
+		echo "KLOAD-RUN $name $r alone"
+		kt_at "$r"
+		echo "KLOAD-JSON $json"
+		echo "KLOAD-END $rc"
+		echo "KLOAD-RUN $name $r tracked"
+		case $name in
+		kmem-bt)
+			: >"$OUT"
+			lost0=$(lost_sum /tmp/tracker.err)
+			u0=$(ticks "$tpid")
+			kt_at "$r"
+			# its exit line, and then no more lines for a second: bpftrace
+			# has printed what it had of the run
+			wait_for 60 has "^kmem exit pid=$pid " || echo "KERR $name: no exit line of pid $pid"
+			wait_for 60 grown_stopped
+			u1=$(ticks "$tpid")
+			a=$(ledger_ns openat end_ns) b=$(ledger_ns close start_ns)
+			# the kmallocs of the module's object size (its entry's
+			# allocated: bytes_alloc), as the process makes a few others
+			sz=$(echo "$json" | sed -n 's/.*"module_entry":{[^}]*"allocated":\([0-9]*\).*/\1/p')
+			count=$(awk -v p="pid=$pid" -v a="${a:-0}" -v b="${b:-0}" -v sz="bytes=${sz:-0}" '
+				$1 == "kmem" && $3 == p && $4 == "ev=kmalloc" && $6 == sz {
+					t = substr($2, 4) + 0
+					if (t >= a && t <= b) n++
+				}
+				END { print n + 0 }' "$OUT")
+			lost=$(($(lost_sum /tmp/tracker.err "$OUT") - lost0))
+			# bpftrace says nothing when it lost nothing
+			[ "$lost" -gt 0 ] || lost=-
+			echo "KLOAD-JSON $json"
+			echo "KLOAD-COUNT $count"
+			echo "KLOAD-LOST $lost"
+			echo "KLOAD-USAGE cpu_ns=$(((u1 - u0) * (1000000000 / hz))) peak_rss_bytes=$(($(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$tpid/status") * 1024))"
+			;;
+		tracefs)
+			echo >"$T/trace"
+			echo 1 >"$T/events/kmem/kmalloc/enable"
+			echo 1 >"$T/events/kmem/kfree/enable"
+			echo 1 >"$T/tracing_on"
+			kt_at "$r"
+			echo 0 >"$T/tracing_on"
+			echo 0 >"$T/events/kmem/kmalloc/enable"
+			echo 0 >"$T/events/kmem/kfree/enable"
+			count=$(grep -E -- "-$pid +\[.* kmalloc: .*$mod_site.* bytes_req=$size " "$T/trace" | grep -c .)
+			echo "KLOAD-JSON $json"
+			echo "KLOAD-COUNT $count"
+			echo "KLOAD-LOST $(awk '$1 == "overrun:" { s += $2 } END { print s + 0 }' "$T"/per_cpu/cpu*/stats)"
+			echo >"$T/trace"
+			;;
+		esac
+		echo "KLOAD-END $rc"
+		[ "$rc" = 0 ] || status=1
+	done
+	[ -z "$tpid" ] || { kill -TERM "$tpid"; wait "$tpid"; }
+done
+rmmod kmalloc_lkm
+exit "$status"

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The load table's kernel half (docs/load.md#the-kernel-half): kmalloc-test's
+# rate mode (kmallocs at a rate through the module's `rate COUNT SIZE`
+# writes) at rising rates, under each kernel tracker, in the QEMU guest on the
+# production kernel with the host's root shared (vm-test.sh --production
+# --host-root), each run just after the same run alone. `wlreport kload`
+# makes the table from the guest's lines, as `wlreport load table` makes
+# the host's: what each tracker counted of the kmallocs the module made
+# (its own tally), whether it said it lost the rest, and what it cost a call.
+#
+# Usage: scripts/kernel/kload.sh [-t LIST] [--rates LIST] [--duration D]
+#            [--max-calls N] [--size SIZE] [-o DIR]
+#   -t LIST        the trackers, comma-separated (default kmem-bt,tracefs):
+#                  kmem-bt (scripts/trackers/kmem.bt in bpftrace) and
+#                  tracefs (the kmem events in the trace buffer)
+#   --rates LIST   calls a second, or max (default 1k,10k,100k,max)
+#   --duration D   how long a run at a rate lasts (default 1s)
+#   --max-calls N  the calls of a run at max (default 200000)
+#   --size SIZE    the kmallocs' size in bytes, 1 to 65536 (default 64)
+#   -o DIR         output folder (default results/kload)
+# Writes in DIR: kload.md (the table, also printed, with a line per
+# tracker), kload.csv, kload.png (loss and cost a call against the rate),
+# console.log (the guest's lines they are made from), render and made
+# (scripts/results.sh publish kload DIR).
+# Needs bpftrace on the host (shared with the guest). Errors are one line on
+# stderr, "kload.sh: ...". Exit status: 0 the table is made; 1 a run failed
+# (its row says why) or the guest failed; 2 usage or setup error.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=scripts/lib.sh
+. "$here/../lib.sh"
+
+trackers=kmem-bt,tracefs rates=1k,10k,100k,max duration=1s max_calls=200000 size=64
+out="$here/../../results/kload"
+while (($#)); do
+	case $1 in
+	-t|--rates|--duration|--max-calls|--size|-o) (($# >= 2)) || die "$1 needs a value (see --help)" ;;&
+	-t) trackers=$2; shift 2 ;;
+	--rates) rates=$2; shift 2 ;;
+	--duration) duration=$2; shift 2 ;;
+	--max-calls) max_calls=$2; shift 2 ;;
+	--size) size=$2; shift 2 ;;
+	-o) out=$2; shift 2 ;;
+	-h|--help) usage; exit 0 ;;
+	*) die "unknown option '$1' (usage: kload.sh [-t LIST] [--rates LIST] [--duration D] [--max-calls N] [--size SIZE] [-o DIR])" ;;
+	esac
+done
+for t in ${trackers//,/ }; do
+	case $t in kmem-bt | tracefs) ;; *) die "-t: no kernel tracker '$t' (kmem-bt, tracefs)" ;; esac
+done
+[[ $trackers =~ ^[a-z-]+(,[a-z-]+)*$ ]] || die "-t takes names separated by commas, not '$trackers'"
+[[ $max_calls =~ ^[1-9][0-9]{0,9}$ ]] || die "--max-calls must be a whole number from 1: $max_calls"
+if ! [[ $size =~ ^[1-9][0-9]{0,4}$ ]] || ((size > 65536)); then
+	die "--size takes 1 to 65536 bytes, not '$size'"
+fi
+[[ $duration =~ ^[0-9]+(ms|s)$ ]] || die "--duration takes a time like 500ms or 2s, not '$duration'"
+for r in ${rates//,/ }; do
+	[[ $r =~ ^([1-9][0-9]*[kMG]?|max)$ ]] || die "--rates: a rate is calls a second (1k, 10k, 1M, 500) or max, not '$r'"
+done
+[[ $rates =~ ^[^,]+(,[^,]+)*$ ]] || die "--rates takes rates separated by commas, not '$rates'"
+need_wlreport
+command -v bpftrace >/dev/null 2>&1 || [[ $trackers != *kmem-bt* ]] || die "bpftrace is not installed (Debian: bpftrace)"
+mkdir -p "$out" || die "cannot make $out"
+out=$(cd "$out" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# bpftrace attaches in 5 to 30 s under TCG; a run takes its duration (or
+# its calls at max) twice, and a second for the tracker's lines
+n_rates=$(tr ',' '\n' <<<"$rates" | grep -c .)
+timeout=$((300 + 120 * $(tr ',' '\n' <<<"$trackers" | grep -c .) * (1 + n_rates)))
+started=$SECONDS
+"$here/vm-test.sh" --production --host-root --quiet --log "$tmp/console" --timeout "$timeout" \
+	--file "$here/../trackers/kmem.bt" \
+	--guest "$here/guest-kload.sh" -- "$trackers" "$rates" "$duration" "$max_calls" "$size" \
+	>"$tmp/out" 2>&1 || vm_rc=$?
+elapsed=$((SECONDS - started))
+kerr=$(grep -a '^KERR' "$tmp/console" 2>/dev/null | tr -d '\r') && fail "in the guest: ${kerr//$'\n'/; }"
+[ -z "${vm_rc:-}" ] || fail "the guest failed: $(last_line "$tmp/out")"
+kernel=$(sed -n 's/^GUEST-START: \([^ ]*\).*/\1/p' "$tmp/console" | tr -d '\r' | head -n 1)
+grep -a -e '^KLOAD-' "$tmp/console" | tr -d '\r' >"$out/console.log" || true
+args=(kload --console console.log --out .)
+record_render "$out" kload.md console.log -- "${args[@]}"
+sed -i "s/\.\$/, in ${elapsed} s, guest kernel ${kernel:-unknown}./" "$out/made"
+summary=$(cd "$out" && "$WLREPORT" "${args[@]}" 2>&1) || fail "the table could not be made: ${summary#wlreport: }"
+if command -v gnuplot >/dev/null 2>&1 || { (need_pkgs gnuplot-nox) >/dev/null 2>&1 && command -v gnuplot >/dev/null 2>&1; }; then
+	esc() { printf '%s' "${1//\'/\'\'}"; }
+	err=$(gnuplot -e "loss='$(esc "$out/loss.dat")'; cost='$(esc "$out/cost.dat")'; out='$(esc "$out/kload.png")'; what='kmalloc-test --rate in the guest (TCG), kernel ${kernel:-unknown}'; subtitle='$(esc "$duration a rate, $max_calls calls at max, size $size")'" \
+		"$here/../load/plots.gp" 2>&1 >/dev/null) || fail "gnuplot failed: $(last_line <<<"$err" /dev/stdin)"
+else
+	say "no gnuplot: no picture"
+fi
+cat "$out/kload.md"
+printf '%s\n' "$summary" | sed 's/^/kload.sh: /' >&2
+# a row without figures (no "made") is a run that failed
+awk -F, 'NR > 1 && $4 == "" { bad = 1 } END { exit bad }' "$out/kload.csv" || fail "a run failed: see $out/kload.md"

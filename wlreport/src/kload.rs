@@ -1,0 +1,215 @@
+//! `wlreport kload` (called by `scripts/kernel/kload.sh`): the load table's
+//! kernel half, from the guest's console (`scripts/kernel/guest-kload.sh`):
+//! kmalloc-test's rate mode at each rate under each kernel tracker, each run
+//! beside the same run alone, in [`load`]'s rows, so that the table, its
+//! summary and its plots are the host's.
+//!
+//! The truth of a run is the module's own count: the `objects` of its entry
+//! (the tally of the file's `rate` writes), which must equal the kmallocs
+//! kmalloc-test says its writes made (`kernel_rate.allocs`).
+
+use crate::load::{Made, Measured, Rate, Row};
+use wlmodel::Report;
+
+/// How each kernel tracker runs, for the table.
+pub fn how() -> Vec<(String, String)> {
+    [
+        (
+            "kmem-bt",
+            "scripts/trackers/kmem.bt (bpftrace, pid-keyed): the kmalloc lines of the module's \
+             object size its user side received for kmalloc-test's pid between its open and \
+             its close of the module's file; lost: bpftrace's \"Lost N events\"",
+        ),
+        (
+            "tracefs",
+            "the kmem:kmalloc and kmem:kfree events in the trace buffer (1408 KiB a CPU): the \
+             module's kmallocs of the pid it holds; lost: the events the buffer overwrote \
+             (per_cpu/cpu*/stats overrun)",
+        ),
+    ]
+    .into_iter()
+    .map(|(n, h)| (n.to_string(), h.to_string()))
+    .collect()
+}
+
+/// One run as the console tells it.
+#[derive(Default)]
+struct Seen {
+    json: Option<String>,
+    count: Option<u64>,
+    lost: Option<Option<u64>>,
+    usage: Option<(u64, u64)>,
+    status: Option<String>,
+}
+
+/// What the module counted against what kmalloc-test says it made: the run's
+/// truth, or why there is none.
+fn made_of(json: &str) -> Result<(u64, Made), String> {
+    let made = Made::of(json)?;
+    let r = Report::parse(json).map_err(|e| format!("the workload's report: {e}"))?;
+    let entry = r
+        .module_entry
+        .ok_or("the report has no module entry (kmalloc-test --json reads it)")?;
+    match entry.objects {
+        Some(n) if entry.path == "rate" && n == made.allocs => Ok((n, made)),
+        Some(n) => Err(format!(
+            "the module counted {n} kmallocs ({}), kmalloc-test {}",
+            entry.path, made.allocs
+        )),
+        None => Err("the module's entry has no objects (a module without the rate mode)".into()),
+    }
+}
+
+fn row(tracker: &str, rate: &str, alone: &Seen, tracked: &Seen) -> Result<Row, String> {
+    let rate = Rate::parse(rate)?;
+    let result = (|| {
+        let ok = |s: &Seen, what: &str| match s.status.as_deref() {
+            Some("0") => Ok(()),
+            Some(st) => Err(format!("the run {what} exited with status {st}")),
+            None => Err(format!("the run {what} did not end")),
+        };
+        ok(alone, "alone")?;
+        ok(tracked, "tracked")?;
+        let (_, alone) = made_of(alone.json.as_deref().ok_or("no report of the run alone")?)?;
+        let (truth, made) = made_of(tracked.json.as_deref().ok_or("no report of the run")?)?;
+        Ok(Measured {
+            made: truth,
+            counted: tracked.count.ok_or("no count of the tracker's")?,
+            no_figure: None,
+            reported_lost: tracked.lost.ok_or("no loss line of the tracker's")?,
+            lines: None,
+            tracked: made,
+            alone,
+            tracker_usage: tracked.usage,
+        })
+    })();
+    Ok(Row {
+        tracker: tracker.into(),
+        rate,
+        threads: 1,
+        result,
+    })
+}
+
+/// The rows of the console's `KLOAD-` lines, in their order.
+pub fn from_console(text: &str) -> Result<Vec<Row>, String> {
+    let mut rows = vec![];
+    // (tracker, rate, the run alone, the tracked run): the one being read
+    let mut cur: Option<(String, String, Seen, Seen)> = None;
+    let mut tracked_now = false;
+    for line in text.lines().map(|l| l.trim_end_matches('\r')) {
+        let Some((key, rest)) = line.split_once(' ') else {
+            continue;
+        };
+        let bad = || format!("a console line out of place: '{line}'");
+        match key {
+            "KLOAD-RUN" => {
+                let w: Vec<&str> = rest.split(' ').collect();
+                let [t, r, which] = w[..] else {
+                    return Err(bad());
+                };
+                match which {
+                    "alone" => {
+                        if let Some((t0, r0, a, b)) = cur.take() {
+                            rows.push(row(&t0, &r0, &a, &b)?);
+                        }
+                        cur = Some((t.into(), r.into(), Seen::default(), Seen::default()));
+                        tracked_now = false;
+                    }
+                    "tracked" => match &cur {
+                        Some((t0, r0, _, _)) if t0 == t && r0 == r => tracked_now = true,
+                        _ => return Err(bad()),
+                    },
+                    _ => return Err(bad()),
+                }
+            }
+            "KLOAD-JSON" | "KLOAD-COUNT" | "KLOAD-LOST" | "KLOAD-USAGE" | "KLOAD-END" => {
+                let (_, _, a, b) = cur.as_mut().ok_or_else(bad)?;
+                let s = if tracked_now { b } else { a };
+                let num = |v: &str| v.trim().parse::<u64>().map_err(|_| bad());
+                match key {
+                    "KLOAD-JSON" => s.json = Some(rest.into()),
+                    "KLOAD-COUNT" => s.count = Some(num(rest)?),
+                    "KLOAD-LOST" if rest.trim() == "-" => s.lost = Some(None),
+                    "KLOAD-LOST" => s.lost = Some(Some(num(rest)?)),
+                    "KLOAD-USAGE" => s.usage = crate::load::usage(rest),
+                    _ => s.status = Some(rest.trim().into()),
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some((t, r, a, b)) = cur.take() {
+        rows.push(row(&t, &r, &a, &b)?);
+    }
+    if rows.is_empty() {
+        return Err("the console has no KLOAD-RUN line: the guest made no run".into());
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(allocs: u64, objects: u64, elapsed_ns: u64) -> String {
+        format!(
+            r#"{{"workload":"kmalloc-test","path":"kernel allocation via /proc/kmalloc_lkm","pid":90,"requested_bytes":64,"allocator_bytes":64,"ledger_version":1,"ledger":[],"completed":1,"kernel_rate":{{"size":64,"unit":"calls/s","target":1000,"duration_ns":1000000000,"calls":null,"threads":1,"writes":{allocs},"allocs":{allocs},"frees":{allocs},"elapsed_ns":{elapsed_ns},"achieved":{allocs}}},"module_entry":{{"pid":90,"tid":90,"path":"rate","call":"krealloc_node_align","ptr":"0x0","hash":"(null)","requested":64,"from":0,"allocated":64,"measured_by":"ksize","unit":0,"cpus":0,"free":"write","state":"freed","freed_by":"-","freed_pid":0,"objects":{objects},"objects_freed":{objects}}}}}"#
+        )
+    }
+
+    #[test]
+    fn a_run_and_its_run_alone() {
+        let console = [
+            "KLOAD-ATTACH kmem-bt 5.1".to_string(),
+            "KLOAD-RUN kmem-bt 1k alone".into(),
+            format!("KLOAD-JSON {}", json(1000, 1000, 1_000_000_000)),
+            "KLOAD-END 0".into(),
+            "KLOAD-RUN kmem-bt 1k tracked".into(),
+            format!("KLOAD-JSON {}", json(1000, 1000, 1_100_000_000)),
+            "KLOAD-COUNT 990\r".into(),
+            "KLOAD-LOST -".into(),
+            "KLOAD-USAGE cpu_ns=20000000 peak_rss_bytes=1048576".into(),
+            "KLOAD-END 0".into(),
+            "KLOAD-RUN tracefs max alone".into(),
+            format!("KLOAD-JSON {}", json(5000, 5000, 1_000_000)),
+            "KLOAD-END 0".into(),
+            "KLOAD-RUN tracefs max tracked".into(),
+            format!("KLOAD-JSON {}", json(5000, 4999, 2_000_000)),
+            "KLOAD-COUNT 5000".into(),
+            "KLOAD-LOST 7".into(),
+            "KLOAD-END 0".into(),
+        ]
+        .join("\n");
+        let rows = from_console(&console).unwrap();
+        assert_eq!(rows.len(), 2);
+        let m = rows[0].result.as_ref().unwrap();
+        assert_eq!((m.made, m.counted, m.reported_lost), (1000, 990, None));
+        assert!(m.silent());
+        assert_eq!(m.tracker_usage, Some((20_000_000, 1_048_576)));
+        assert_eq!(m.cost_ns(), Some(100_000.0));
+        // the module's count and kmalloc-test's differ: no figures
+        let e = rows[1].result.as_ref().unwrap_err();
+        assert!(
+            e.contains("the module counted 4999 kmallocs (rate), kmalloc-test 5000"),
+            "{e}"
+        );
+        assert_eq!(rows[1].rate, Rate::Max);
+    }
+
+    #[test]
+    fn a_run_that_failed_or_is_out_of_place() {
+        let failed = format!(
+            "KLOAD-RUN tracefs 1k alone\nKLOAD-JSON {}\nKLOAD-END 0\nKLOAD-RUN tracefs 1k tracked\nKLOAD-END 3\n",
+            json(1000, 1000, 1)
+        );
+        let rows = from_console(&failed).unwrap();
+        assert_eq!(
+            rows[0].result.as_ref().unwrap_err(),
+            "the run tracked exited with status 3"
+        );
+        assert!(from_console("KLOAD-COUNT 5\n").is_err());
+        assert!(from_console("KLOAD-RUN a 1k alone\nKLOAD-RUN b 1k tracked\n").is_err());
+        assert!(from_console("nothing\n").is_err());
+    }
+}
