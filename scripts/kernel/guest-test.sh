@@ -659,7 +659,7 @@ free_by() {
 	line=$(tail -n +$((aln + 1)) /tmp/ta | grep -E -- "$free" | head -n 1)
 	task=$(echo "$line" | awk '{ print $1 }')
 	flags=$(echo "$line" | awk '{ print $3 }')
-	by=$(sed -n 's/.* free=\([^ ]*\) state=freed freed_by=\([^ ]*\) freed_pid=\([0-9]*\)$/\1 \2-\3/p' /tmp/fb.entry)
+	by=$(sed -n 's/.* free=\([^ ]*\) state=freed freed_by=\([^ ]*\) freed_pid=\([0-9]*\) .*$/\1 \2-\3/p' /tmp/fb.entry)
 	note "$1, free-by $2: key $key freed by '$task' flags '$flags' (writer $wpid); the entry says: '$by'"
 	[ -n "$key" ] && [ "$(echo "$line" | grep -c .)" = 1 ] || return 1
 	# the entry: handed to CTX, freed by the task the trace shows (by pid
