@@ -2,7 +2,8 @@
 # Runs every test of the suite: formatting, lints, the workloads' own tests (real
 # binaries under strace) and that they ran the binaries cargo build makes, the
 # scripts' shellcheck, the static build, the tracker sweep, and the
-# kernel module, the kernel sweep and the kernel scoreboard cells in a VM.
+# kernel module, the kernel sweep, the kernel scoreboard cells and the kernel
+# trackers under load in a VM.
 # Installs what is missing (as root, Debian 12). Each step
 # prints its own output; the last line counts the steps.
 #
@@ -49,6 +50,7 @@ if ((vm)); then
 	step "kernel module in a VM" scripts/kernel/vm-test.sh
 	step "kernel sweep in a VM" scripts/tests/kernel-sweep-test.sh
 	step "kernel scoreboard cells in a VM" scripts/tests/kernel-cells-test.sh
+	step "kernel trackers under load in a VM" scripts/tests/kernel-load-test.sh
 fi
 
 printf '\n'

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# kernel-load-test.sh - a short scripts/kernel/kload.sh run in the VM (the
+# production kernel, the host's root shared): kmalloc-test --rate under
+# kmem-bt (bpftrace) and tracefs at 1k calls a second for 1 s and at max for
+# 20,000 calls, each beside the run alone, then:
+#   - kload.sh refuses bad input before it boots anything (exit 2): a rate
+#     that is none, a tracker it does not know, a size over 64 KiB
+#   - it exits 0 and writes kload.csv, kload.md, kload.png, console.log,
+#     render and made; kload.csv has load.csv's header and a row per tracker
+#     and rate, each with figures
+#   - each run's truth is the module's own count, equal to kmalloc-test's
+#     (wlreport refuses a row where they differ): 1000 at 1k, 20000 at max
+#   - at 1k calls a second both trackers counted every kmalloc, and said
+#     nothing lost (tracefs: no event overwritten)
+#   - the table is what `wlreport kload` renders again from the records
+# Prints KTAP (lib.sh). Needs root, bpftrace, the kernel toolchain (builds the
+# production kernel on first use).
+set -euo pipefail
+export LC_ALL=C
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+scripts=$(cd "$here/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$scripts/lib.sh"
+
+ktap_plan 10
+(need_pkgs bpftrace gnuplot-nox) || true
+work=$(mktemp -d "${TMPDIR:-/tmp}/kernel-load-test.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# exits CODE CMD...: CMD exits with CODE
+exits() {
+	local want=$1 rc=0
+	shift
+	"$@" >/dev/null 2>"$work/err" || rc=$?
+	[ "$rc" -eq "$want" ] || { echo "# exit $rc, not $want: $(last_line "$work/err")"; return 1; }
+}
+kload=$scripts/kernel/kload.sh
+check "a rate of 0 is a usage error (exit 2)" exits 2 "$kload" --rates 1k,0 -o "$work/bad"
+check "a tracker it does not know is a usage error (exit 2)" exits 2 "$kload" -t heap-bt -o "$work/bad"
+check "a size over 64 KiB is a usage error (exit 2)" exits 2 "$kload" --size 65537 -o "$work/bad"
+check "nothing was written for them" test ! -e "$work/bad"
+
+out="$work/out"
+rc=0
+"$kload" --rates 1k,max --max-calls 20000 --duration 1s -o "$out" >"$work/stdout" 2>"$work/stderr" || rc=$?
+sed 's/^/# /' "$work/stderr"
+check "kload.sh exits 0" test "$rc" -eq 0
+check "kload.sh writes kload.csv, kload.md, kload.png, console.log, render and made" \
+	test -s "$out/kload.csv" -a -s "$out/kload.md" -a -s "$out/kload.png" -a -s "$out/console.log" \
+	-a -s "$out/render" -a -s "$out/made"
+check "kload.sh printed the table it wrote" cmp -s "$work/stdout" "$out/kload.md"
+
+header="tracker,threads,rate,made,counted,loss,reported_lost,silent,no_figure,lines_printed,lines_made,achieved_alone,achieved_tracked,ns_per_call_alone,ns_per_call_tracked,cost_ns_per_call,ratio,tracker_cpu_ns,tracker_cpu_ns_per_call,tracker_peak_rss_bytes,error"
+rows_ok() {
+	[ "$(head -n 1 "$out/kload.csv")" = "$header" ] &&
+		[ "$(tail -n +2 "$out/kload.csv" | cut -d, -f1-4 | paste -sd' ')" = \
+			"kmem-bt,1,1k,1000 kmem-bt,1,max,20000 tracefs,1,1k,1000 tracefs,1,max,20000" ]
+}
+check "kload.csv: a row per tracker and rate, each made what it asked (the module's count)" rows_ok
+at_1k() {
+	local t row fail=0
+	for t in kmem-bt tracefs; do
+		row=$(grep "^$t,1,1k," "$out/kload.csv")
+		echo "# $row"
+		# made, counted, loss, reported_lost (kmem-bt: none said; tracefs: 0
+		# overwritten), silent
+		case $t in
+		kmem-bt) [ "$(cut -d, -f4-8 <<<"$row")" = "1000,1000,0.000000,,no" ] || fail=1 ;;
+		tracefs) [ "$(cut -d, -f4-8 <<<"$row")" = "1000,1000,0.000000,0,no" ] || fail=1 ;;
+		esac
+	done
+	return "$fail"
+}
+check "at 1k calls a second kmem-bt and tracefs counted all 1000 kmallocs, nothing lost" at_1k
+rerender() {
+	cp -r "$out" "$work/again"
+	rm -f "$work/again/kload.md"
+	IFS=$'\t' read -r -a args <"$work/again/render"
+	need_wlreport
+	(cd "$work/again" && "$WLREPORT" "${args[@]}" >/dev/null) && cmp -s "$out/kload.md" "$work/again/kload.md"
+}
+check "kload.md is what wlreport renders again from the records" rerender
+ktap_done
