@@ -49,6 +49,10 @@ kt_at() {
 ledger_ns() { echo "$json" | sed -n "s/.*\"call\":\"$1\",\"kind\":\"[a-z]*\",\"args\":{[^}]*}[^}]*\"$2\":\([0-9]*\).*/\1/p"; }
 # lost_sum FILE...: the events bpftrace said it lost, in all
 lost_sum() { cat "$@" | awk '{ for (i = 1; i < NF - 1; i++) if ($i == "Lost" && $(i + 2) == "events") s += $(i + 1) } END { print s + 0 }'; }
+# exited_or_quiet PID: kmem.bt printed the exit line of PID, or nothing for
+# a second
+# shellcheck disable=SC2317 # called through wait_for
+exited_or_quiet() { has "^kmem exit pid=$1 " || grown_stopped; }
 # ticks PID: its utime + stime, in clock ticks
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # grown_stopped: the tracker's output has not grown for a second
@@ -97,9 +101,9 @@ for name in $(echo "$names" | tr , ' '); do
 			lost0=$(lost_sum /tmp/tracker.err)
 			u0=$(ticks "$tpid")
 			kt_at "$r"
-			# its exit line, and then no more lines for a second: bpftrace
-			# has printed what it had of the run
-			wait_for 60 has "^kmem exit pid=$pid " || echo "KERR $name: no exit line of pid $pid"
+			# its exit line (lost with the rest, at times), and no more lines
+			# for a second: bpftrace has printed what it had of the run
+			wait_for 60 exited_or_quiet "$pid"
 			wait_for 60 grown_stopped
 			u1=$(ticks "$tpid")
 			a=$(ledger_ns openat end_ns) b=$(ledger_ns close start_ns)
