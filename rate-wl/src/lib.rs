@@ -189,9 +189,14 @@ impl Histogram {
     }
 
     pub fn add(&mut self, size: u64) {
+        self.add_n(size, 1);
+    }
+
+    /// `n` calls of `size`.
+    pub fn add_n(&mut self, size: u64, n: u64) {
         let b = Self::bucket(size);
-        self.calls[b] += 1;
-        self.bytes[b] += size;
+        self.calls[b] += n;
+        self.bytes[b] += n * size;
     }
 
     pub fn merge(&mut self, other: &Histogram) {

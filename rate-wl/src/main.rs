@@ -20,7 +20,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use rate_wl::{Histogram, Rate, SplitMix64};
+use rate_wl::{Histogram, Rate, Sizes, SplitMix64};
 use wlcore::cli;
 use wlcore::cmem::{self, AllocFn, CArgs, CBuffer};
 use wlcore::exit::{Code, Error};
@@ -298,8 +298,13 @@ impl Worker<'_, '_> {
                     (End::Duration(_), None) => u64::MAX,
                 };
                 let n = BATCH.min(due).min(left);
-                for _ in 0..n {
-                    self.one(&mut c);
+                match self.plain_size() {
+                    Some(size) => self.plain_batch(n, size, &mut c),
+                    None => {
+                        for _ in 0..n {
+                            self.one(&mut c);
+                        }
+                    }
                 }
                 calls += n;
             } else {
@@ -357,6 +362,53 @@ impl Worker<'_, '_> {
                 };
                 self.first_error = Some(format!("{name} of {size} bytes failed: {}", why(e)));
             }
+        }
+    }
+
+    /// The size of every call when the run's calls are the plainest (one
+    /// size, a malloc-family function, no --touch or --leak, nothing
+    /// recorded): [`plain_batch`](Worker::plain_batch) may make them.
+    fn plain_size(&self) -> Option<u64> {
+        match (&self.o.sizes, &self.live) {
+            (Sizes::Fixed(n), Live::C(..))
+                if !self.o.touch && !self.o.leak && !self.l.recording() =>
+            {
+                Some(*n)
+            }
+            _ => None,
+        }
+    }
+
+    /// `n` calls of [`one`](Worker::one) when [`plain_size`](Worker::plain_size)
+    /// says they are the plainest: the same frees and allocations in the same
+    /// order, with the counts and the histogram added once for the batch (a
+    /// fixed size draws nothing from the generator). At top speed they cost
+    /// as much as the calls themselves.
+    fn plain_batch(&mut self, n: u64, size: u64, c: &mut Counts) {
+        let Live::C(r, f) = &mut self.live else {
+            return;
+        };
+        let (f, len) = (*f, usize::try_from(size).unwrap_or(usize::MAX));
+        let align = usize::try_from(self.o.align).unwrap_or(usize::MAX);
+        // malloc apart: the function known where the call is made, the
+        // call's own match goes (the rest of the family shares one loop).
+        // errno cleared once a batch (CBuffer::alloc_errno_kept)
+        Errno::clear();
+        let made = match f {
+            AllocFn::Malloc => plain_calls(r, n, || {
+                CBuffer::alloc_errno_kept(AllocFn::Malloc, len, align)
+            }),
+            f => plain_calls(r, n, || CBuffer::alloc_errno_kept(f, len, align)),
+        };
+        c.allocs += n;
+        c.bytes += n * size;
+        c.frees += made.frees;
+        c.freed += made.frees * size;
+        c.failures += made.failed;
+        self.hist.add_n(size, n);
+        self.units += n;
+        if let (Some(e), None) = (made.first, &self.first_error) {
+            self.first_error = Some(format!("{} of {size} bytes failed: {}", f.name(), why(e)));
         }
     }
 
@@ -435,6 +487,51 @@ impl Worker<'_, '_> {
 
 /// A block of `f`, recorded when the ledger records (the call made straight
 /// otherwise: a closure and its arguments cost as much as a malloc).
+/// What [`plain_calls`] made: the frees, the failed calls and the first
+/// failure's error.
+struct Plain {
+    frees: u64,
+    failed: u64,
+    first: Option<Errno>,
+}
+
+/// `n` calls of [`Worker::plain_batch`]: the oldest block freed when the
+/// live set is full, then a new one from `make` kept as the newest.
+#[inline(always)]
+fn plain_calls(r: &mut Ring<CBuffer>, n: u64, make: impl Fn() -> Result<CBuffer, Errno>) -> Plain {
+    let mut p = Plain {
+        frees: 0,
+        failed: 0,
+        first: None,
+    };
+    for _ in 0..n {
+        let mut failed = None;
+        // Full (as at every call once K were made): one slot turns over.
+        let turned = r.turn(|old| {
+            old.free();
+            make().map_err(|e| failed = Some(e)).ok()
+        });
+        if turned {
+            p.frees += 1;
+        } else {
+            match make() {
+                // The ring has room: it is not full.
+                Ok(b) => {
+                    if let Err(b) = r.push(b) {
+                        b.free();
+                    }
+                }
+                Err(e) => failed = Some(e),
+            }
+        }
+        if let Some(e) = failed {
+            p.failed += 1;
+            p.first.get_or_insert(e);
+        }
+    }
+    p
+}
+
 fn alloc_c(l: &Ledger, f: AllocFn, n: usize, align: u64, size: u64) -> Result<CBuffer, Errno> {
     if !l.recording() {
         return CBuffer::alloc(f, n, align as usize);

@@ -249,8 +249,18 @@ impl CBuffer {
     /// One block from `f` (`align` for the aligned ones); the error is glibc's
     /// errno (or posix_memalign's result) when it gives no block.
     pub fn alloc(f: AllocFn, len: usize, align: usize) -> Result<CBuffer, Errno> {
-        let mut out: *mut libc::c_void = std::ptr::null_mut();
         Errno::clear();
+        Self::alloc_errno_kept(f, len, align)
+    }
+
+    /// [`alloc`](CBuffer::alloc) without clearing errno first, for a loop of
+    /// calls that clears it once for many (rate-wl at its top speed, where the
+    /// clear, a call into libc, costs a tenth of a malloc and free). glibc
+    /// sets errno on every failure; only an allocator that sets none could
+    /// then show an errno left by an earlier call of the loop.
+    #[inline]
+    pub fn alloc_errno_kept(f: AllocFn, len: usize, align: usize) -> Result<CBuffer, Errno> {
+        let mut out: *mut libc::c_void = std::ptr::null_mut();
         // SAFETY: each function may be called with any size and alignment: bad
         // ones give NULL (or an error code) and set errno, handled below; out
         // is a valid place for posix_memalign to write the pointer.

@@ -80,6 +80,33 @@ impl<T> Ring<T> {
         self.len == self.slots.len()
     }
 
+    /// When the ring is full: takes the oldest value out and puts what `f`
+    /// makes of it in as the newest, in the same slot (the ring stays full;
+    /// one shorter when `f` gives nothing). Returns false, doing nothing, when
+    /// the ring is not full. A pop and a push in one touch of one slot, for a
+    /// live set that turns over at every call.
+    pub fn turn(&mut self, f: impl FnOnce(T) -> Option<T>) -> bool {
+        if !self.is_full() {
+            return false;
+        }
+        let at = self.head;
+        // SAFETY: the ring is full, so every slot holds a T; head's is the
+        // oldest, read once here and not again (head moves past it).
+        let old = unsafe { self.slots[at].as_ptr().cast::<T>().read() };
+        self.head = if at + 1 == self.slots.len() {
+            0
+        } else {
+            at + 1
+        };
+        match f(old) {
+            // Full, the newest goes at head + len - 1, which is `at`.
+            // SAFETY: `at` holds no value (read above); room for a T, aligned.
+            Some(v) => unsafe { self.slots[at].as_mut_ptr().cast::<T>().write(v) },
+            None => self.len -= 1,
+        }
+        true
+    }
+
     /// Puts `v` in as the newest; gives it back when the ring is full.
     pub fn push(&mut self, v: T) -> Result<(), T> {
         if self.is_full() {
@@ -134,5 +161,31 @@ mod tests {
         let order: Vec<usize> = std::iter::from_fn(|| r.pop()).map(|v| v.0).collect();
         assert_eq!(order, [1, 2, 3, 4]);
         assert!(r.is_empty());
+
+        // turn: the oldest out and the newest in, only when full
+        let r = &mut rings[2];
+        assert!(
+            !r.turn(|_| Some((9, String::new()))),
+            "not full: nothing done"
+        );
+        for i in 1..=4 {
+            r.push((i, String::new())).unwrap();
+        }
+        let mut seen = vec![];
+        assert!(r.turn(|old| {
+            seen.push(old.0);
+            Some((5, String::new()))
+        }));
+        assert!(r.is_full());
+        assert_eq!(r.pop().unwrap().0, 2);
+        r.push((6, String::new())).unwrap();
+        assert!(r.turn(|old| {
+            seen.push(old.0);
+            None
+        }));
+        assert_eq!(r.len(), 3);
+        let order: Vec<usize> = std::iter::from_fn(|| r.pop()).map(|v| v.0).collect();
+        assert_eq!(order, [4, 5, 6]);
+        assert_eq!(seen, [1, 3]);
     }
 }
