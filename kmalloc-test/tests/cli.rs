@@ -147,6 +147,64 @@ fn bad_path_options_are_one_line_and_exit_2() {
     }
 }
 
+/// The rate mode's bad input: refused before the module is opened (so
+/// without it here), one line, exit 2.
+#[test]
+fn bad_rate_options_are_one_line_and_exit_2() {
+    for (args, words) in [
+        (
+            &["--rate", "10k", "64"][..],
+            "--rate needs --duration D or --calls N",
+        ),
+        (
+            &["--rate", "max", "--duration", "1s", "64"][..],
+            "give --calls N, not --duration",
+        ),
+        (
+            &["--rate", "10k", "--duration", "1s", "--calls", "5", "64"][..],
+            "'--duration' cannot be used with '--calls'",
+        ),
+        (
+            &["--rate", "1MB/s", "--calls", "5", "64"][..],
+            "calls a second or max",
+        ),
+        (
+            &["--rate", "0", "--calls", "5", "64"][..],
+            "'--rate <RATE>'",
+        ),
+        (
+            &["--rate", "10k", "--calls", "0", "64"][..],
+            "'--calls <N>'",
+        ),
+        (
+            &["--rate", "10k", "--duration", "0s", "64"][..],
+            "'--duration <D>'",
+        ),
+        (
+            &["--rate", "1", "--duration", "100ms", "64"][..],
+            "this one makes 0",
+        ),
+        (
+            &["--duration", "1s", "64"][..],
+            "--duration and --calls are for --rate only",
+        ),
+        (
+            &["--rate", "10k", "--calls", "5", "--path", "vmalloc", "64"][..],
+            "--rate makes plain kmallocs",
+        ),
+        (
+            &["--rate", "10k", "--calls", "5", "--expect", "64"][..],
+            "--rate makes plain kmallocs",
+        ),
+        (
+            &["--rate", "10k", "--calls", "5", "65537"][..],
+            "at most 65536 bytes",
+        ),
+    ] {
+        assert_fails(&run(BIN, args), "kmalloc-test", 2, words);
+    }
+}
+
 /// `--expect` needs no module: it prints what a tracker should see and exits 0.
 #[test]
 fn expect_prints_the_tracepoints_of_each_path() {
