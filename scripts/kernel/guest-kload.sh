@@ -3,8 +3,8 @@
 #
 # Guest side of scripts/kernel/kload.sh, run chrooted in the host's root
 # (vm-run.sh --host-root; this script's files in $WLBIN): kmalloc-test's rate
-# mode at each rate, under each kernel tracker, each run just after the same
-# run alone. The trackers:
+# mode at each rate, under each kernel tracker, each run beside the same run
+# alone (kmem-bt's runs alone all before it attaches). The trackers:
 #   kmem-bt  scripts/trackers/kmem.bt in bpftrace, started once: the kmalloc
 #            lines of the module's object size it printed for kmalloc-test's
 #            pid between its open and its close of the module's file (what
@@ -68,10 +68,23 @@ insmod "$W/kmalloc_lkm.ko" || { echo "KERR insmod failed"; exit 1; }
 "$KT" --rate max --calls 1000 "$size" >/dev/null || echo "KERR kmalloc-test --rate failed: $?"
 hz=$(getconf CLK_TCK)
 status=0
+# alone RATE: the run at RATE without a tracker
+alone() {
+	echo "KLOAD-RUN $name $1 alone"
+	kt_at "$1"
+	echo "KLOAD-JSON $json"
+	echo "KLOAD-END $rc"
+}
 for name in $(echo "$names" | tr , ' '); do
 	tpid=""
 	case $name in
 	kmem-bt)
+		# Its probes run at every kmalloc of the machine while it is
+		# attached, whatever process it counts: the runs alone are made
+		# before it attaches, the tracked ones after.
+		for r in $(echo "$rates" | tr , ' '); do
+			alone "$r"
+		done
 		: >"$OUT"
 		t0=$(now)
 		# appended to, so that the file can be emptied between runs
@@ -90,10 +103,8 @@ for name in $(echo "$names" | tr , ' '); do
 	*) echo "KERR no kernel tracker $name (kmem-bt, tracefs)"; status=1; continue ;;
 	esac
 	for r in $(echo "$rates" | tr , ' '); do
-		echo "KLOAD-RUN $name $r alone"
-		kt_at "$r"
-		echo "KLOAD-JSON $json"
-		echo "KLOAD-END $rc"
+		# tracefs: just before the run tracked, as its events are off then
+		[ "$name" != tracefs ] || alone "$r"
 		echo "KLOAD-RUN $name $r tracked"
 		case $name in
 		kmem-bt)

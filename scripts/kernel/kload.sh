@@ -5,7 +5,8 @@
 # rate mode (kmallocs at a rate through the module's `rate COUNT SIZE`
 # writes) at rising rates, under each kernel tracker, in the QEMU guest on the
 # production kernel with the host's root shared (vm-test.sh --production
-# --host-root), each run just after the same run alone. `wlreport kload`
+# --host-root), each run beside the same run alone (kmem-bt's all before
+# bpftrace attaches: its probes run while it is attached). `wlreport kload`
 # makes the table from the guest's lines, as `wlreport load table` makes
 # the host's: what each tracker counted of the kmallocs the module made
 # (its own tally), whether it said it lost the rest, and what it cost a call.

@@ -91,12 +91,13 @@ fn row(tracker: &str, rate: &str, alone: &Seen, tracked: &Seen) -> Result<Row, S
     })
 }
 
-/// The rows of the console's `KLOAD-` lines, in their order.
+/// The rows of the console's `KLOAD-` lines: a row a tracker and rate, in
+/// the order they first come, each from its run alone and its run tracked
+/// wherever they are (kmem-bt's runs alone all come before its tracked ones).
 pub fn from_console(text: &str) -> Result<Vec<Row>, String> {
-    let mut rows = vec![];
-    // (tracker, rate, the run alone, the tracked run): the one being read
-    let mut cur: Option<(String, String, Seen, Seen)> = None;
-    let mut tracked_now = false;
+    // (tracker, rate) -> [alone, tracked]
+    let mut runs: Vec<((String, String), [Seen; 2])> = vec![];
+    let mut cur: Option<(usize, usize)> = None;
     for line in text.lines().map(|l| l.trim_end_matches('\r')) {
         let Some((key, rest)) = line.split_once(' ') else {
             continue;
@@ -108,24 +109,27 @@ pub fn from_console(text: &str) -> Result<Vec<Row>, String> {
                 let [t, r, which] = w[..] else {
                     return Err(bad());
                 };
-                match which {
-                    "alone" => {
-                        if let Some((t0, r0, a, b)) = cur.take() {
-                            rows.push(row(&t0, &r0, &a, &b)?);
-                        }
-                        cur = Some((t.into(), r.into(), Seen::default(), Seen::default()));
-                        tracked_now = false;
-                    }
-                    "tracked" => match &cur {
-                        Some((t0, r0, _, _)) if t0 == t && r0 == r => tracked_now = true,
-                        _ => return Err(bad()),
-                    },
+                let side = match which {
+                    "alone" => 0,
+                    "tracked" => 1,
                     _ => return Err(bad()),
+                };
+                let k = (t.to_string(), r.to_string());
+                let i = match runs.iter().position(|(key, _)| *key == k) {
+                    Some(i) => i,
+                    None => {
+                        runs.push((k, Default::default()));
+                        runs.len() - 1
+                    }
+                };
+                if runs[i].1[side].status.is_some() || runs[i].1[side].json.is_some() {
+                    return Err(format!("the run {t} {r} {which} comes twice"));
                 }
+                cur = Some((i, side));
             }
             "KLOAD-JSON" | "KLOAD-COUNT" | "KLOAD-LOST" | "KLOAD-USAGE" | "KLOAD-END" => {
-                let (_, _, a, b) = cur.as_mut().ok_or_else(bad)?;
-                let s = if tracked_now { b } else { a };
+                let (i, side) = cur.ok_or_else(bad)?;
+                let s = &mut runs[i].1[side];
                 let num = |v: &str| v.trim().parse::<u64>().map_err(|_| bad());
                 match key {
                     "KLOAD-JSON" => s.json = Some(rest.into()),
@@ -139,13 +143,12 @@ pub fn from_console(text: &str) -> Result<Vec<Row>, String> {
             _ => {}
         }
     }
-    if let Some((t, r, a, b)) = cur.take() {
-        rows.push(row(&t, &r, &a, &b)?);
-    }
-    if rows.is_empty() {
+    if runs.is_empty() {
         return Err("the console has no KLOAD-RUN line: the guest made no run".into());
     }
-    Ok(rows)
+    runs.iter()
+        .map(|((t, r), [a, b])| row(t, r, a, b))
+        .collect()
 }
 
 #[cfg(test)]
@@ -198,6 +201,40 @@ mod tests {
     }
 
     #[test]
+    fn the_runs_alone_may_all_come_first() {
+        let console = [
+            "KLOAD-RUN kmem-bt 1k alone".to_string(),
+            format!("KLOAD-JSON {}", json(1000, 1000, 1_000_000_000)),
+            "KLOAD-END 0".into(),
+            "KLOAD-RUN kmem-bt max alone".into(),
+            format!("KLOAD-JSON {}", json(50, 50, 1_000)),
+            "KLOAD-END 0".into(),
+            "KLOAD-RUN kmem-bt 1k tracked".into(),
+            format!("KLOAD-JSON {}", json(1000, 1000, 1_000_000_000)),
+            "KLOAD-COUNT 1000".into(),
+            "KLOAD-LOST -".into(),
+            "KLOAD-END 0".into(),
+            "KLOAD-RUN kmem-bt max tracked".into(),
+            format!("KLOAD-JSON {}", json(50, 50, 2_000)),
+            "KLOAD-COUNT 40".into(),
+            "KLOAD-LOST 10".into(),
+            "KLOAD-END 0".into(),
+        ]
+        .join("\n");
+        let rows = from_console(&console).unwrap();
+        let m: Vec<&Measured> = rows.iter().map(|r| r.result.as_ref().unwrap()).collect();
+        assert_eq!(
+            (rows[0].rate.clone(), m[0].counted),
+            (Rate::PerSec(1000), 1000)
+        );
+        assert_eq!(
+            (rows[1].rate.clone(), m[1].counted, m[1].reported_lost),
+            (Rate::Max, 40, Some(10))
+        );
+        assert_eq!(m[1].cost_ns(), Some(20.0));
+    }
+
+    #[test]
     fn a_run_that_failed_or_is_out_of_place() {
         let failed = format!(
             "KLOAD-RUN tracefs 1k alone\nKLOAD-JSON {}\nKLOAD-END 0\nKLOAD-RUN tracefs 1k tracked\nKLOAD-END 3\n",
@@ -209,7 +246,13 @@ mod tests {
             "the run tracked exited with status 3"
         );
         assert!(from_console("KLOAD-COUNT 5\n").is_err());
-        assert!(from_console("KLOAD-RUN a 1k alone\nKLOAD-RUN b 1k tracked\n").is_err());
+        assert!(from_console("KLOAD-RUN a 1k alone\nKLOAD-END 0\nKLOAD-RUN a 1k alone\n").is_err());
+        // a run tracked without its run alone: a row that says so
+        let lone = from_console("KLOAD-RUN b 1k tracked\nKLOAD-END 0\n").unwrap();
+        assert_eq!(
+            lone[0].result.as_ref().unwrap_err(),
+            "the run alone did not end"
+        );
         assert!(from_console("nothing\n").is_err());
     }
 }
