@@ -456,42 +456,6 @@ struct EntryData {
     objects: usize,
 }
 
-/// What the `rate` writes of one open file made: `objects` kmallocs of
-/// `size` bytes (those of its writes since the size last changed), each
-/// freed in the same write.
-struct Tally {
-    file: FileKey,
-    /// The last writer.
-    pid: i32,
-    tid: i32,
-    size: usize,
-    /// `ksize()` of an object.
-    allocated: usize,
-    objects: usize,
-}
-
-impl Tally {
-    fn entry(&self) -> EntryData {
-        EntryData {
-            pid: self.pid,
-            tid: self.tid,
-            path: "rate",
-            call: "krealloc_node_align",
-            ptr: 0,
-            requested: self.size,
-            from: 0,
-            allocated: self.allocated,
-            measured: Measured {
-                allocated: self.allocated,
-                how: "ksize",
-                unit: 0,
-                cpus: 0,
-            },
-            objects: self.objects,
-        }
-    }
-}
-
 impl Allocation {
     fn entry(&self) -> EntryData {
         EntryData {
@@ -616,7 +580,7 @@ struct Inner {
     snapshots: KVec<Snapshot>,
     /// What the `rate` writes of a file made, one per file at most;
     /// capacity `max_files`, never grown after load.
-    tallies: KVec<Tally>,
+    tallies: KVec<rate::Tally>,
     /// Bytes a `rate` write may hold at once (a batch), while it runs.
     in_rate: usize,
     /// The caches of the `kmem_cache` path, one per size, kept until rmmod;
@@ -711,15 +675,6 @@ impl Inner {
             if let Some(slot) = self.handed.spare_capacity_mut().first_mut() {
                 *slot = core::mem::MaybeUninit::zeroed();
             }
-        }
-    }
-
-    /// Forgets the tally of `file`'s `rate` writes, if any.
-    fn drop_tally(&mut self, file: FileKey) {
-        if let Some(i) = self.tallies.iter().position(|t| t.file == file) {
-            let last = self.tallies.len() - 1;
-            self.tallies.as_mut_slice().swap(i, last);
-            self.tallies.pop();
         }
     }
 
@@ -1064,62 +1019,6 @@ impl Allocations {
             .is_none_or(|total| total > self.max_bytes)
     }
 
-    /// `rate COUNT SIZE`: frees what `file` holds, makes `count` kmallocs of
-    /// `size` bytes and frees them ([`rate::run`]), without the mutex, and
-    /// adds them to the file's tally (a new one when the size changed).
-    fn rate(&self, file: FileKey, count: usize, size: usize) -> Result {
-        let batch_bytes = size * rate::BATCH.min(count);
-        {
-            let mut inner = self.inner.lock();
-            inner.free(file);
-            inner.drop_handed(file);
-            if self.over_cap(&inner, batch_bytes) {
-                return Err(ENOMEM);
-            }
-            // The tally's slot is taken before the run, so that what it made
-            // always has one to go to.
-            let task = current!();
-            let fresh = Tally {
-                file,
-                pid: task.group_leader().pid(),
-                tid: task.pid(),
-                size,
-                allocated: 0,
-                objects: 0,
-            };
-            match inner.tallies.iter_mut().find(|t| t.file == file) {
-                Some(t) if t.size == size => (t.pid, t.tid) = (fresh.pid, fresh.tid),
-                Some(t) => *t = fresh,
-                None => inner
-                    .tallies
-                    .push_within_capacity(fresh)
-                    .map_err(|_| ENOMEM)?,
-            }
-            inner.in_rate += batch_bytes;
-        }
-        let made = rate::run(count, size);
-        let mut inner = self.inner.lock();
-        inner.in_rate -= batch_bytes;
-        // Gone only if another write to the same file replaced it meanwhile.
-        if let Some(t) = inner.tallies.iter_mut().find(|t| t.file == file) {
-            t.objects += made.objects;
-            t.allocated = t.allocated.max(made.allocated);
-        }
-        if inner.log_allowed() {
-            pr_info!(
-                "rate pid={} comm={} size={} objects={}\n",
-                current!().group_leader().pid(),
-                Comm(&proc::current_comm()),
-                size,
-                made.objects
-            );
-        }
-        if made.failed {
-            return Err(ENOMEM);
-        }
-        Ok(())
-    }
-
     /// Hands what `file` holds to a kworker or an RCU callback to be freed.
     fn free_by(&self, file: FileKey, ctx: Context) -> Result {
         let mut inner = self.inner.lock();
@@ -1160,8 +1059,8 @@ impl Allocations {
         if let Some(a) = inner.live.iter().find(|a| a.file == file) {
             return a.entry().line("close", "live", None).map(Some);
         }
-        if let Some(t) = inner.tallies.iter().find(|t| t.file == file) {
-            return t.entry().line("write", "freed", None).map(Some);
+        if let Some(e) = inner.tally_entry(file) {
+            return e.line("write", "freed", None).map(Some);
         }
         let Some(h) = inner.handed.iter().find(|h| h.file == file) else {
             return Ok(None);
