@@ -48,7 +48,10 @@
 //!   the next are made: COUNT `kmem:kmalloc` and `kmem:kfree` of the writer,
 //!   as fast as the kernel goes (the rate mode, [`rate`]; user space sets the
 //!   pace between writes). The file keeps a tally of what its `rate` writes
-//!   of one size made, which its entry reads.
+//!   of one size made, which its entry reads. `rate COUNT SIZE hold` keeps
+//!   the objects instead: the file holds them, adding those of each such
+//!   write of the same size (at most 262144), until it is closed or written
+//!   again otherwise; the total line counts them (`held_objects`).
 //! - With `allow_leaks=1`, writing `leak` forgets what the file holds: the module
 //!   drops every reference to it, logs `leaked object at 0x...` (the address
 //!   kmemleak reports) and never frees it. Paths kmemleak can report: kmalloc,
@@ -66,13 +69,15 @@
 //!   keeps what it held before.
 //! - `EPERM`: `leak` without `allow_leaks=1` (the file keeps its allocation).
 //! - `ENOMEM`: the new allocation would take the total of live bytes (requested
-//!   sizes over all open files, plus deferred frees not yet done) above
-//!   `max_bytes` (default 64 MiB), or more than `max_files` open files would
-//!   hold an allocation, or more than 64 `kmem_cache` sizes are in use, or the
-//!   allocator failed (a `rate` write then stops at the failed kmalloc; its
-//!   tally keeps what it made, all freed). A valid request always replaces the previous
-//!   allocation: the old one is freed first, so after an `ENOMEM` the open
-//!   file holds nothing.
+//!   sizes over all open files, plus deferred frees not yet done and objects
+//!   held by `rate ... hold`) above `max_bytes` (default 64 MiB), or more
+//!   than `max_files` open files would hold an allocation, or more than 64
+//!   `kmem_cache` sizes are in use, or the allocator failed (a `rate` write
+//!   then stops at the failed kmalloc; its tally keeps what it made), or a
+//!   `rate ... hold` write would take the file's held objects above 262144.
+//!   A valid request always replaces the previous allocation (a `rate ...
+//!   hold` write adds to the objects of earlier ones of its size): the old
+//!   one is freed first, so after an `ENOMEM` the open file holds nothing.
 //!
 //! # Reading
 //!
@@ -83,7 +88,7 @@
 //! 123 125 kmalloc-test 4096 4096 kmalloc
 //! 130 130 sh 5000 8192 kmalloc
 //! 131 131 sh 10000000 10002432 kvmalloc:vmalloc
-//! total allocations=3 requested=10009096 allocated=10014720 max_bytes=67108864 deferred=0 deferred_bytes=0
+//! total allocations=3 requested=10009096 allocated=10014720 max_bytes=67108864 deferred=0 deferred_bytes=0 held_objects=0 held_bytes=0
 //! ```
 //!
 //! `pid` is the process (thread group) id and `tid` the thread id of the task
@@ -145,11 +150,14 @@
 //! `path=rate call=krealloc_node_align ptr=0`, `requested` the SIZE,
 //! `allocated` an object's `ksize()`, `free=write state=freed` (each freed in
 //! the write that made it), `objects` and `objects_freed` the kmallocs its
-//! `rate` writes of that SIZE made, all freed.
+//! `rate` writes of that SIZE made, all freed; after `hold` writes
+//! `free=close state=live` and `objects_freed` those not held.
 //! `requested` and `allocated` in the total line are the sums over the
 //! listed allocations; `deferred` counts the frees handed to a kworker or RCU
-//! that have not run yet, and `deferred_bytes` their requested sizes. Fields
-//! are separated by one space.
+//! that have not run yet, and `deferred_bytes` their requested sizes;
+//! `held_objects` the objects `rate ... hold` writes keep, `held_bytes` their
+//! requested sizes (they are not listed, and count against `max_bytes`).
+//! Fields are separated by one space.
 //!
 //! A read at offset 0 takes a snapshot of the listing for that open file; reads
 //! further on continue in the same snapshot, so a reader with a small buffer still
@@ -454,6 +462,8 @@ struct EntryData {
     measured: Measured,
     /// The objects it stands for: 1, or a tally's.
     objects: usize,
+    /// Those of them not freed yet, unless its state says `freed`.
+    held: usize,
 }
 
 impl Allocation {
@@ -469,6 +479,7 @@ impl Allocation {
             allocated: self.allocated,
             measured: self.measured,
             objects: 1,
+            held: 1,
         }
     }
 }
@@ -522,7 +533,11 @@ impl EntryData {
             Freer(freer.map(|f| f.0)),
             freer.map_or(0, |f| f.1),
             self.objects,
-            if state == "freed" { self.objects } else { 0 }
+            if state == "freed" {
+                self.objects
+            } else {
+                self.objects - self.held
+            }
         )
         .map_err(|_| ENOMEM)?;
         Ok(l)
@@ -557,8 +572,8 @@ enum Command {
     FreeBy(Context),
     /// `leak`.
     Leak,
-    /// `rate COUNT SIZE`.
-    Rate(usize, usize),
+    /// `rate COUNT SIZE`, and whether `hold` follows.
+    Rate(usize, usize, bool),
 }
 
 /// The listing as one open file read it at offset 0. Shared, so that a read
@@ -783,8 +798,8 @@ fn parse_command(input: &[u8]) -> Result<Command> {
     let text = input.strip_suffix(b"\n").unwrap_or(input);
     let mut words = text.split(|&b| b == b' ');
     let first = words.next().ok_or(EINVAL)?;
-    let (second, third) = (words.next(), words.next());
-    if words.next().is_some() {
+    let (second, third, fourth) = (words.next(), words.next(), words.next());
+    if words.next().is_some() || (fourth.is_some() && first != b"rate") {
         return Err(EINVAL);
     }
     let cmd = match (first, second, third) {
@@ -792,6 +807,11 @@ fn parse_command(input: &[u8]) -> Result<Command> {
         (b"rate", Some(count), Some(size)) => Command::Rate(
             parse_size(count, rate::MAX_COUNT)?,
             parse_size(size, rate::MAX_SIZE)?,
+            match fourth {
+                None => false,
+                Some(b"hold") => true,
+                Some(_) => return Err(EINVAL),
+            },
         ),
         (b"free-by", Some(b"kworker"), None) => Command::FreeBy(Context::Kworker),
         (b"free-by", Some(b"rcu"), None) => Command::FreeBy(Context::Rcu),
@@ -889,13 +909,16 @@ impl Allocations {
             }
             writeln!(
                 t,
-                "total allocations={} requested={} allocated={} max_bytes={} deferred={} deferred_bytes={}",
+                "total allocations={} requested={} allocated={} max_bytes={} deferred={} deferred_bytes={} \
+                 held_objects={} held_bytes={}",
                 inner.live.len(),
                 inner.requested,
                 inner.allocated,
                 self.max_bytes,
                 deferred,
-                deferred_bytes
+                deferred_bytes,
+                inner.held().0,
+                inner.held().1
             )
         };
         fill().map_err(|_| ENOMEM)?;
@@ -1007,8 +1030,8 @@ impl Allocations {
     }
 
     /// Whether `more` bytes would take the live bytes (held, handed to a
-    /// deferred free not yet run, and a running `rate` write's batch) above
-    /// `max_bytes`.
+    /// deferred free not yet run, a running `rate` write's batch and what
+    /// `rate ... hold` writes keep) above `max_bytes`.
     fn over_cap(&self, inner: &Inner, more: usize) -> bool {
         let (_, deferred_bytes) = self.deferred.pending();
         inner
@@ -1016,6 +1039,7 @@ impl Allocations {
             .checked_add(more)
             .and_then(|t| t.checked_add(deferred_bytes))
             .and_then(|t| t.checked_add(inner.in_rate))
+            .and_then(|t| t.checked_add(inner.held().1))
             .is_none_or(|total| total > self.max_bytes)
     }
 
@@ -1060,7 +1084,11 @@ impl Allocations {
             return a.entry().line("close", "live", None).map(Some);
         }
         if let Some(e) = inner.tally_entry(file) {
-            return e.line("write", "freed", None).map(Some);
+            return match e.held {
+                0 => e.line("write", "freed", None),
+                _ => e.line("close", "live", None),
+            }
+            .map(Some);
         }
         let Some(h) = inner.handed.iter().find(|h| h.file == file) else {
             return Ok(None);
@@ -1142,7 +1170,7 @@ impl ProcFile for Allocations {
             Command::Krealloc(from, to) => self.replace(file, Path::Krealloc, from, to, false)?,
             Command::FreeBy(ctx) => self.free_by(file, ctx)?,
             Command::Leak => self.leak(file)?,
-            Command::Rate(count, size) => self.rate(file, count, size)?,
+            Command::Rate(count, size, hold) => self.rate(file, count, size, hold)?,
         }
         Ok(count)
     }

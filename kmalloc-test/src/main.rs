@@ -24,6 +24,7 @@ use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
 use nix::unistd::{read, write};
 use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd};
+use wlcore::cli::Common;
 use wlcore::exit::Error;
 use wlcore::ledger::{Call, Ledger, Ret, Val};
 use wlcore::run::Workload;
@@ -54,6 +55,9 @@ struct Kmalloc {
     calls: Option<u64>,
     /// What the rate mode made.
     made: rate::Made,
+    /// The rate mode under `--hold`: the module keeps the objects until the
+    /// close (`rate COUNT SIZE hold`).
+    hold_objects: bool,
     /// The module's entry of the last allocation (`--json` only): the line
     /// read back, kept on the stack as the run allocates nothing of its own.
     entry: Option<([u8; ENTRY_MAX], usize)>,
@@ -88,7 +92,9 @@ the file cannot be opened.";
                      waits (at most 10 s) until its entry says the free ran
   --rate RATE        the rate mode: kmallocs of SIZE (at most 64 KiB) at RATE
                      calls a second (10k, 500, 2M) or max, each freed at
-                     once, through the module's 'rate COUNT SIZE' writes
+                     once, through the module's 'rate COUNT SIZE' writes;
+                     with --hold the module keeps them all (at most 262144)
+                     until the close ('rate COUNT SIZE hold')
   --duration D       with --rate: run for D (500ms, 2s): RATE x D calls
   --calls N          with --rate: make N calls (the only end of --rate max)
 ";
@@ -204,6 +210,20 @@ the file cannot be opened.";
         }
     }
 
+    fn check(&mut self, opts: &Common) -> Result<(), Error> {
+        let Some(spec) = self.rate.filter(|_| opts.hold.is_some()) else {
+            return Ok(());
+        };
+        if spec.calls() > rate::MAX_HELD {
+            return Err(Error::usage(format!(
+                "--rate with --hold keeps every object: at most {} calls, not {}",
+                rate::MAX_HELD,
+                spec.calls()
+            )));
+        }
+        self.hold_objects = true;
+        Ok(())
+    }
     fn allocator_bytes(&self, size: u64) -> u64 {
         size
     }
@@ -276,7 +296,7 @@ the file cannot be opened.";
     fn report(&self, size: u64, j: &mut wlcore::out::Json) {
         match self.rate {
             Some(spec) => {
-                rate::report(j, spec, size, &self.made);
+                rate::report(j, spec, size, self.hold_objects, &self.made);
             }
             None => {
                 j.raw("expect", &self.expectations(size));
@@ -376,7 +396,7 @@ impl Kmalloc {
             )));
         }
         let fd = open_file(l, l.recording())?;
-        let (made, result) = rate::run(spec, size, |text| {
+        let (made, result) = rate::run(spec, size, self.hold_objects, |text| {
             write(&fd, text.as_bytes()).and_then(|n| {
                 if n == text.len() {
                     Ok(())
@@ -387,7 +407,13 @@ impl Kmalloc {
         });
         self.made = made;
         if let Err(e) = result {
-            return Err(rate::refused(e, size, &made, spec.calls()));
+            return Err(rate::refused(
+                e,
+                size,
+                self.hold_objects,
+                &made,
+                spec.calls(),
+            ));
         }
         if l.recording() {
             self.entry = read_entry(&fd, l);

@@ -19,6 +19,8 @@ use wlcore::stat::monotonic_ns;
 pub const MAX_PER_WRITE: u64 = 1 << 16;
 /// The module's largest object in the rate mode (`rate::MAX_SIZE`).
 pub const MAX_SIZE: u64 = 1 << 16;
+/// The most objects the module keeps for a file (`rate::MAX_HELD`).
+pub const MAX_HELD: u64 = 1 << 18;
 /// The longest `--duration`, and the most calls of a run.
 pub const MAX_DURATION_NS: u64 = 3600 * 1_000_000_000;
 pub const MAX_CALLS: u64 = 1 << 40;
@@ -53,18 +55,21 @@ impl Spec {
 /// What a run made, as the report says it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Made {
-    /// Writes the module took, and the kmallocs they made (all freed).
+    /// Writes the module took, and the kmallocs they made (all freed, in
+    /// the writes or at the close).
     pub writes: u64,
     pub allocs: u64,
     pub elapsed_ns: u64,
 }
 
-/// Runs `spec` on the open file `fd`: `rate N SIZE` writes, paced.
-/// `write` makes one write; a refusal of the module stops the run and is
-/// returned with what was made before it.
+/// Runs `spec` on the open file `fd`: `rate N SIZE` writes (`rate N SIZE
+/// hold` when the module is to keep the objects), paced. `write` makes one
+/// write; a refusal of the module stops the run and is returned with what
+/// was made before it.
 pub fn run(
     spec: Spec,
     size: u64,
+    hold: bool,
     mut write: impl FnMut(&str) -> Result<(), Errno>,
 ) -> (Made, Result<(), Errno>) {
     let total = spec.calls();
@@ -84,6 +89,9 @@ pub fn run(
         text.clear();
         use std::fmt::Write as _;
         let _ = write!(text, "rate {n} {size}");
+        if hold {
+            text.push_str(" hold");
+        }
         if let Err(e) = write(&text) {
             result = Err(e);
             break;
@@ -96,7 +104,7 @@ pub fn run(
 }
 
 /// The report's `kernel_rate` object (docs/ledger.md).
-pub fn report(j: &mut Json, spec: Spec, size: u64, made: &Made) {
+pub fn report(j: &mut Json, spec: Spec, size: u64, hold: bool, made: &Made) {
     let achieved = if made.elapsed_ns == 0 {
         0
     } else {
@@ -125,17 +133,22 @@ pub fn report(j: &mut Json, spec: Spec, size: u64, made: &Made) {
         .num("writes", made.writes)
         .num("allocs", made.allocs)
         .num("frees", made.allocs)
+        .bool("held", hold)
         .num("elapsed_ns", made.elapsed_ns)
         .num("achieved", achieved)
         .close('}');
 }
 
 /// The error of a refused `rate` write, after `made` kmallocs of `total`.
-pub fn refused(e: Errno, size: u64, made: &Made, total: u64) -> Error {
+pub fn refused(e: Errno, size: u64, hold: bool, made: &Made, total: u64) -> Error {
     let why = match e {
         Errno::EINVAL => format!(
             "EINVAL: the module takes 'rate COUNT SIZE' of at most {MAX_PER_WRITE} objects of \
              1 to {MAX_SIZE} bytes (a module without the rate mode refuses it)"
+        ),
+        Errno::ENOMEM if hold => format!(
+            "ENOMEM: what it keeps would be over its cap on live bytes (max_bytes) or \
+             {MAX_HELD} objects, or a kmalloc failed"
         ),
         Errno::ENOMEM => {
             "ENOMEM: over its cap on live bytes (max_bytes), or a kmalloc failed".into()

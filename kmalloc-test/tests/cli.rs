@@ -200,6 +200,14 @@ fn bad_rate_options_are_one_line_and_exit_2() {
             &["--rate", "10k", "--calls", "5", "65537"][..],
             "at most 65536 bytes",
         ),
+        (
+            &["--rate", "max", "--calls", "262145", "--hold", "1s", "64"][..],
+            "--rate with --hold keeps every object: at most 262144 calls, not 262145",
+        ),
+        (
+            &["--rate", "100k", "--duration", "3s", "--hold", "inf", "64"][..],
+            "at most 262144 calls, not 300000",
+        ),
     ] {
         assert_fails(&run(BIN, args), "kmalloc-test", 2, words);
     }

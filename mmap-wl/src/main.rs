@@ -490,7 +490,7 @@ malloc family is made: a heap tracker should see nothing.";
         self.page = page_size();
         Ok(())
     }
-    fn check(&self, opts: &Common) -> Result<(), Error> {
+    fn check(&mut self, opts: &Common) -> Result<(), Error> {
         let size = opts.size;
         if opts.place == Place::Cow && self.mode == Mode::UnmapUnmapped {
             return Err(Error::usage(

@@ -70,7 +70,7 @@ write_err() {
 
 # The number of checks: either side of each branch below has the same (what
 # cannot run is skipped, not left out), so it holds on any kernel.
-ktap_plan 203
+ktap_plan 218
 note "kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) cpus"
 # The kernel's log and lockdep's state before the module is loaded: a report
 # from here on is the module's to answer for; one before it is the kernel's.
@@ -250,11 +250,64 @@ check "write 'rate 0 64' -> EINVAL" [ "$(write_err 'rate 0 64')" = EINVAL ]
 check "write 'rate 65537 64' (over 65536 a write) -> EINVAL" [ "$(write_err 'rate 65537 64')" = EINVAL ]
 check "write 'rate 10 65537' (over 64 KiB) -> EINVAL" [ "$(write_err 'rate 10 65537')" = EINVAL ]
 check "write 'rate 10' -> EINVAL" [ "$(write_err 'rate 10')" = EINVAL ]
+check "write 'rate 10 64 keep' -> EINVAL" [ "$(write_err 'rate 10 64 keep')" = EINVAL ]
+check "write 'rate 10 64 hold x' -> EINVAL" [ "$(write_err 'rate 10 64 hold x')" = EINVAL ]
+check "write '64 hold' -> EINVAL (hold is for rate only)" [ "$(write_err '64 hold')" = EINVAL ]
 check "nothing is left after the rate writes" live_zero
+# 'rate COUNT SIZE hold': the file keeps the objects until it closes or
+# writes again without hold; the listing's total counts them (held_objects).
+held_now() { echo "$(total_field held_objects) $(total_field held_bytes)"; }
+exec 3>"$PROC"
+check "'rate 1000 64 hold' on an open file: 1000 objects held, 64000 bytes" \
+	[ "$(write_err 'rate 1000 64 hold' 3) $(held_now)" = "OK 1000 64000" ]
+check "a second 'rate 500 64 hold' adds to them: 1500 held" \
+	[ "$(write_err 'rate 500 64 hold' 3) $(held_now)" = "OK 1500 96000" ]
+check "'rate 10 64' without hold frees them first: none held" \
+	[ "$(write_err 'rate 10 64' 3) $(held_now)" = "OK 0 0" ]
+check "then 'rate 100 32 hold': 100 held, 3200 bytes" \
+	[ "$(write_err 'rate 100 32 hold' 3) $(held_now)" = "OK 100 3200" ]
+exec 3>&-
+check "closing the file frees them: none held" [ "$(held_now)" = "0 0" ]
+exec 3>"$PROC"
+held_max=$(for _i in 1 2 3 4; do write_err 'rate 65536 1 hold' 3; done | tr '\n' ' ')
+check "four 'rate 65536 1 hold' (262144 held, the most a file keeps) work" [ "$held_max" = "OK OK OK OK " ]
+check "one more object -> ENOMEM, and the file holds nothing then" \
+	[ "$(write_err 'rate 1 1 hold' 3) $(held_now)" = "ENOMEM 0 0" ]
+exec 3>&-
+# kmalloc-test --rate with --hold: the objects kmalloced in the writes and
+# kfreed only at the close, all in its pid (the trace)
+echo >"$T/trace"
+echo 1 >"$T/events/kmem/kmalloc/enable"
+echo 1 >"$T/events/kmem/kfree/enable"
+echo 1 >"$T/tracing_on"
+json=$("$KT" --json --rate max --calls 1000 --hold 10ms 64)
+rc=$?
+echo 0 >"$T/tracing_on"
+echo 0 >"$T/events/kmem/kmalloc/enable"
+echo 0 >"$T/events/kmem/kfree/enable"
+pid=$(rate_json pid)
+check "kmalloc-test --rate max --calls 1000 --hold 10ms 64: exit 0, its entry: 1000 objects live (none freed), freed at close" \
+	[ "$rc $(entry_of objects) $(entry_of objects_freed) $(entry_of state) $(entry_of free)" = "0 1000 0 live close" ]
+# "KMALLOCS FREED EARLY": the module's kmallocs of 64 in the pid, those of
+# them kfreed there, and those kfreed before the last kmalloc
+grep -E -- "-$pid +\[" "$T/trace" >/tmp/trace.pid
+traced=$(awk -v site="$mod_site" '
+	/ kmalloc: / && $0 ~ site && / bytes_req=64 / { p = $0; sub(/.* ptr=/, "", p); sub(/ .*/, "", p); live[p] = 1; n++ }
+	/ kfree: / { p = $0; sub(/.* ptr=/, "", p); sub(/ .*/, "", p); if (p in live) { delete live[p]; f++; if (n < 1000) e++ } }
+	END { print n + 0, f + 0, e + 0 }' /tmp/trace.pid)
+check "the trace: 1000 kmallocs of 64 from the module in its pid, all kfreed there after the last ($traced)" \
+	[ "$traced" = "1000 1000 0" ]
+echo >"$T/trace"
+check "nothing is held after kmalloc-test" [ "$(held_now)" = "0 0" ]
 unload
 check "insmod max_bytes=8192" load max_bytes=8192
 check "rate 10 1024 (a batch of 10 KiB over the 8192 cap) -> ENOMEM" [ "$(write_err 'rate 10 1024')" = ENOMEM ]
 check "rate 8 1024 (8 KiB) under it works" [ "$(write_err 'rate 8 1024')" = OK ]
+exec 3>"$PROC"
+check "'rate 100 64 hold' (6400 bytes held) under it works" [ "$(write_err 'rate 100 64 hold' 3)" = OK ]
+check "a second (12800 held, over the cap) -> ENOMEM, and the file holds nothing then" \
+	[ "$(write_err 'rate 100 64 hold' 3) $(held_now)" = "ENOMEM 0 0" ]
+exec 3>&-
 check "nothing is left after them" live_zero
 unload
 "$KT" 4096 >/tmp/kt.out 2>&1

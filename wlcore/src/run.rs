@@ -56,8 +56,9 @@ pub trait Workload: Sized + Send {
     }
     /// Whether the workload's own options go with the common ones (the size,
     /// `--cow`), checked after [`Workload::ready`], before anything runs: a
-    /// usage error if not.
-    fn check(&self, _opts: &Common) -> Result<(), Error> {
+    /// usage error if not. The workload may keep what it needs of them
+    /// (kmalloc-test's rate mode holds its objects under `--hold`).
+    fn check(&mut self, _opts: &Common) -> Result<(), Error> {
         Ok(())
     }
     /// The path this run takes, when the workload's options choose it

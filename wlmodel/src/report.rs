@@ -73,7 +73,8 @@ pub struct Report {
 }
 
 /// kmalloc-test's `kernel_rate` member (docs/ledger.md): kmallocs made at a
-/// rate through the module's `rate COUNT SIZE` writes, each freed in its write.
+/// rate through the module's `rate COUNT SIZE` writes, each freed in its write
+/// or, `held`, at the close.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 pub struct KernelRate {
     pub size: u64,
@@ -88,6 +89,10 @@ pub struct KernelRate {
     pub writes: u64,
     pub allocs: u64,
     pub frees: u64,
+    /// Whether the module kept them until the close (`--hold`); older
+    /// reports have no such member.
+    #[serde(default)]
+    pub held: bool,
     /// From the first write to the end of the last.
     pub elapsed_ns: u64,
     /// Calls a second over `elapsed_ns`.
