@@ -15,13 +15,22 @@
 #            (1408 KiB a CPU, the default), enabled for the run: the module's
 #            kmallocs of the pid it holds, and the events the buffer
 #            overwrote (per_cpu/cpu*/stats "overrun"), which it reports
+#   memleak-k  bcc's memleak in kernel mode (memleak-bpfcc -o 0 -T 100000 1:
+#            every outstanding allocation, reported every second), started
+#            once: its figure is what is outstanding, so its runs (and their
+#            runs alone) hold their objects until the close (kmalloc-test
+#            --hold: 'rate COUNT SIZE hold'), and its count is the objects of
+#            the module's object size in the stacks through the module of its
+#            first whole report made while they were held; memleak says
+#            nothing of a loss
 # Prints, for each run:
 #   KLOAD-RUN <tracker> <rate> alone|tracked
 #   KLOAD-JSON <kmalloc-test's --json report>
 #   KLOAD-COUNT <events the tracker counted>    (tracked)
 #   KLOAD-LOST <events it said it lost>         (tracked)
-#   KLOAD-USAGE cpu_ns=N peak_rss_bytes=N       (tracked, kmem-bt: bpftrace's
-#               CPU time over the run, its peak resident size)
+#   KLOAD-USAGE cpu_ns=N peak_rss_bytes=N       (tracked, kmem-bt and
+#               memleak-k: the tracker's CPU time over the run's writes, its
+#               peak resident size)
 #   KLOAD-END <kmalloc-test's exit status>
 # and KLOAD-ATTACH <tracker> <seconds to attach>, "KERR <message>" on a failure.
 # Usage (in the guest): guest-kload.sh TRACKERS RATES DURATION MAX_CALLS SIZE
@@ -36,12 +45,22 @@ OUT=/tmp/tracker.out
 
 # shellcheck disable=SC2317 # called through wait_for
 has() { grep -Eq -- "$1" "$OUT"; }
-# kt_at RATE: kmalloc-test --json in the rate mode at RATE; sets json, rc, pid
-kt_at() {
+# shellcheck disable=SC2317
+at_least() { [ "$(grep -Ec -- "$1" "$OUT")" -ge "$2" ]; }
+# kt_args RATE: kmalloc-test's arguments for the rate mode at RATE
+kt_args() {
 	case $1 in
-	max) json=$("$KT" --json --rate max --calls "$max_calls" "$size") ;;
-	*) json=$("$KT" --json --rate "$1" --duration "$duration" "$size") ;;
+	max) echo "--rate max --calls $max_calls" ;;
+	*) echo "--rate $1 --duration $duration" ;;
 	esac
+}
+# kt_at RATE [ARG...]: kmalloc-test --json in the rate mode at RATE; sets
+# json, rc, pid
+kt_at() {
+	_r=$1
+	shift
+	# shellcheck disable=SC2046 # kt_args gives words
+	json=$("$KT" --json $(kt_args "$_r") "$@" "$size")
 	rc=$?
 	pid=$(echo "$json" | sed -n 's/^{"workload":"kmalloc-test","path":"[^"]*","pid":\([0-9]*\).*/\1/p')
 }
@@ -68,10 +87,10 @@ insmod "$W/kmalloc_lkm.ko" || { echo "KERR insmod failed"; exit 1; }
 "$KT" --rate max --calls 1000 "$size" >/dev/null || echo "KERR kmalloc-test --rate failed: $?"
 hz=$(getconf CLK_TCK)
 status=0
-# alone RATE: the run at RATE without a tracker
+# alone RATE [ARG...]: the run at RATE without a tracker
 alone() {
 	echo "KLOAD-RUN $name $1 alone"
-	kt_at "$1"
+	kt_at "$@"
 	echo "KLOAD-JSON $json"
 	echo "KLOAD-END $rc"
 }
@@ -100,7 +119,24 @@ for name in $(echo "$names" | tr , ' '); do
 		echo "KLOAD-ATTACH $name $(since "$t0")"
 		;;
 	tracefs) echo 0 >"$T/tracing_on" ;;
-	*) echo "KERR no kernel tracker $name (kmem-bt, tracefs)"; status=1; continue ;;
+	memleak-k)
+		# As kmem-bt's, its probes run at every allocation of the machine.
+		for r in $(echo "$rates" | tr , ' '); do
+			alone "$r" --hold 1ms
+		done
+		: >"$OUT"
+		t0=$(now)
+		(cd "$W" && exec python3 -u /usr/sbin/memleak-bpfcc -o 0 -T 100000 1) >"$OUT" 2>/tmp/tracker.err &
+		tpid=$!
+		if ! wait_for 900 has '^Attaching to kernel allocators'; then
+			echo "KERR $name did not attach: $(tail -n 3 /tmp/tracker.err | tr '\n' ' ')"
+			kill "$tpid" 2>/dev/null
+			status=1
+			continue
+		fi
+		echo "KLOAD-ATTACH $name $(since "$t0")"
+		;;
+	*) echo "KERR no kernel tracker $name (kmem-bt, tracefs, memleak-k)"; status=1; continue ;;
 	esac
 	for r in $(echo "$rates" | tr , ' '); do
 		# tracefs: just before the run tracked, as its events are off then
@@ -149,6 +185,38 @@ for name in $(echo "$names" | tr , ' '); do
 			echo "KLOAD-COUNT $count"
 			echo "KLOAD-LOST $(awk '$1 == "overrun:" { s += $2 } END { print s + 0 }' "$T"/per_cpu/cpu*/stats)"
 			echo >"$T/trace"
+			;;
+		memleak-k)
+			sync='^\[[0-9:]*\] Top [0-9]* stacks'
+			u0=$(ticks "$tpid")
+			# shellcheck disable=SC2046 # kt_args gives words
+			"$KT" --json $(kt_args "$r") --hold inf "$size" >/tmp/kt.json &
+			kpid=$!
+			wait_for 600 holding "$kpid" || echo "KERR kmalloc-test $(kt_args "$r") --hold: not held"
+			u1=$(ticks "$tpid")
+			# the report after the next one starts while the objects are
+			# held, and the one after it says that it is whole
+			h=$(($(grep -Ec -- "$sync" "$OUT") + 1))
+			wait_for 600 at_least "$sync" $((h + 1)) || echo "KERR $name: no whole report"
+			kill -TERM "$kpid"
+			wait "$kpid"
+			rc=$?
+			json=$(cat /tmp/kt.json)
+			sz=$(echo "$json" | sed -n 's/.*"module_entry":{[^}]*"allocated":\([0-9]*\).*/\1/p')
+			# "B bytes in N allocations from stack", then its frames: the N of
+			# the stacks through the module whose allocations are all of its
+			# object size
+			count=$(awk -v re="$sync" -v n="$h" -v sz="${sz:-0}" '
+				function flush() { if (mod && b == m * sz) s += m; mod = 0; m = 0 }
+				$0 ~ re { k++; next }
+				k != n { next }
+				/^\t[0-9]+ bytes in [0-9]+ allocations from stack/ { flush(); b = $1; m = $4; next }
+				/kmalloc_lkm/ { mod = 1 }
+				END { flush(); print s + 0 }' "$OUT")
+			echo "KLOAD-JSON $json"
+			echo "KLOAD-COUNT $count"
+			echo "KLOAD-LOST -"
+			echo "KLOAD-USAGE cpu_ns=$(((u1 - u0) * (1000000000 / hz))) peak_rss_bytes=$(($(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$tpid/status") * 1024))"
 			;;
 		esac
 		echo "KLOAD-END $rc"

@@ -43,13 +43,6 @@ at_least() { [ "$(count_of "$1")" -ge "$2" ]; }
 listed() { grep -q "^$1 " "$PROC"; }
 # shellcheck disable=SC2317
 kt_waiting() { grep -q '^pid=[0-9]* waiting' /tmp/kt.err; }
-# holding PID: kmalloc-test is in its --hold, polling its signalfd alone (poll
-# or ppoll of one descriptor, x86-64)
-# shellcheck disable=SC2317
-holding() {
-	read -r _nr _ _nfds _ <"/proc/$1/syscall" 2>/dev/null || return 1
-	[ "$_nr $_nfds" = "7 0x1" ] || [ "$_nr $_nfds" = "271 0x1" ]
-}
 # held PID RUN: the run's allocation is made and held: listed by the module,
 # or after a free in another context (--free-by, no longer listed), its hold
 # begun

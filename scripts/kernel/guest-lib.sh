@@ -35,6 +35,14 @@ wait_for() {
 	done
 }
 
+# holding PID: kmalloc-test is in its --hold, polling its signalfd alone (poll
+# or ppoll of one descriptor, x86-64)
+# shellcheck disable=SC2317 # called through wait_for
+holding() {
+	read -r _nr _ _nfds _ <"/proc/$1/syscall" 2>/dev/null || return 1
+	[ "$_nr $_nfds" = "7 0x1" ] || [ "$_nr $_nfds" = "271 0x1" ]
+}
+
 PROC=/proc/kmalloc_lkm
 # The module allocates through the kernel crate's KVec<u8, Kmalloc>: the call
 # site of its kmem:kmalloc events is that (mangled) Rust function.

@@ -5,17 +5,21 @@
 # rate mode (kmallocs at a rate through the module's `rate COUNT SIZE`
 # writes) at rising rates, under each kernel tracker, in the QEMU guest on the
 # production kernel with the host's root shared (vm-test.sh --production
-# --host-root), each run beside the same run alone (kmem-bt's all before
-# bpftrace attaches: its probes run while it is attached). `wlreport kload`
+# --host-root), each run beside the same run alone (kmem-bt's and
+# memleak-k's all before the tracker attaches: its probes run while it is
+# attached). `wlreport kload`
 # makes the table from the guest's lines, as `wlreport load table` makes
 # the host's: what each tracker counted of the kmallocs the module made
 # (its own tally), whether it said it lost the rest, and what it cost a call.
 #
 # Usage: scripts/kernel/kload.sh [-t LIST] [--rates LIST] [--duration D]
 #            [--max-calls N] [--size SIZE] [-o DIR]
-#   -t LIST        the trackers, comma-separated (default kmem-bt,tracefs):
-#                  kmem-bt (scripts/trackers/kmem.bt in bpftrace) and
-#                  tracefs (the kmem events in the trace buffer)
+#   -t LIST        the trackers, comma-separated (default
+#                  kmem-bt,tracefs,memleak-k): kmem-bt
+#                  (scripts/trackers/kmem.bt in bpftrace), tracefs (the kmem
+#                  events in the trace buffer) and memleak-k (bcc's memleak
+#                  in kernel mode: what is outstanding, so its runs hold
+#                  their objects until the close; at most 262144 a run)
 #   --rates LIST   calls a second, or max (default 1k,10k,100k,max)
 #   --duration D   how long a run at a rate lasts (default 1s)
 #   --max-calls N  the calls of a run at max (default 200000)
@@ -25,7 +29,7 @@
 # tracker), kload.csv, kload.png (loss and cost a call against the rate),
 # console.log (the guest's lines they are made from), render and made
 # (scripts/results.sh publish kload DIR).
-# Needs bpftrace on the host (shared with the guest). Errors are one line on
+# Needs bpftrace and bpfcc-tools on the host (shared with the guest). Errors are one line on
 # stderr, "kload.sh: ...". Exit status: 0 the table is made; 1 a run failed
 # (its row says why) or the guest failed; 2 usage or setup error.
 set -euo pipefail
@@ -33,7 +37,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib.sh
 . "$here/../lib.sh"
 
-trackers=kmem-bt,tracefs rates=1k,10k,100k,max duration=1s max_calls=200000 size=64
+trackers=kmem-bt,tracefs,memleak-k rates=1k,10k,100k,max duration=1s max_calls=200000 size=64
 out="$here/../../results/kload"
 while (($#)); do
 	case $1 in
@@ -49,7 +53,7 @@ while (($#)); do
 	esac
 done
 for t in ${trackers//,/ }; do
-	case $t in kmem-bt | tracefs) ;; *) die "-t: no kernel tracker '$t' (kmem-bt, tracefs)" ;; esac
+	case $t in kmem-bt | tracefs | memleak-k) ;; *) die "-t: no kernel tracker '$t' (kmem-bt, tracefs, memleak-k)" ;; esac
 done
 [[ $trackers =~ ^[a-z-]+(,[a-z-]+)*$ ]] || die "-t takes names separated by commas, not '$trackers'"
 [[ $max_calls =~ ^[1-9][0-9]{0,9}$ ]] || die "--max-calls must be a whole number from 1: $max_calls"
@@ -61,8 +65,28 @@ for r in ${rates//,/ }; do
 	[[ $r =~ ^([1-9][0-9]*[kMG]?|max)$ ]] || die "--rates: a rate is calls a second (1k, 10k, 1M, 500) or max, not '$r'"
 done
 [[ $rates =~ ^[^,]+(,[^,]+)*$ ]] || die "--rates takes rates separated by commas, not '$rates'"
+if [[ ,$trackers, == *,memleak-k,* ]]; then
+	# its runs hold every object, and the module keeps at most 262144 a file
+	held_max=262144
+	((max_calls <= held_max)) || die "--max-calls: memleak-k's runs hold every object, at most $held_max, not $max_calls"
+	[[ $duration =~ ^([0-9]+)(ms|s)$ ]]
+	ms=${BASH_REMATCH[1]}
+	[ "${BASH_REMATCH[2]}" = ms ] || ms=$((ms * 1000))
+	for r in ${rates//,/ }; do
+		[[ $r =~ ^([0-9]+)([kMG]?)$ ]] || continue
+		case ${BASH_REMATCH[2]} in
+		k) per_s=$((BASH_REMATCH[1] * 1000)) ;;
+		M) per_s=$((BASH_REMATCH[1] * 1000000)) ;;
+		G) per_s=$((BASH_REMATCH[1] * 1000000000)) ;;
+		*) per_s=${BASH_REMATCH[1]} ;;
+		esac
+		((per_s * ms / 1000 <= held_max)) ||
+			die "--rates $r for $duration: memleak-k's runs hold every object, at most $held_max, not $((per_s * ms / 1000))"
+	done
+fi
 need_wlreport
 command -v bpftrace >/dev/null 2>&1 || [[ $trackers != *kmem-bt* ]] || die "bpftrace is not installed (Debian: bpftrace)"
+[[ -x /usr/sbin/memleak-bpfcc || $trackers != *memleak-k* ]] || die "memleak-bpfcc is not installed (Debian: bpfcc-tools)"
 mkdir -p "$out" || die "cannot make $out"
 out=$(cd "$out" && pwd)
 tmp=$(mktemp -d)
