@@ -540,7 +540,16 @@ fn cap_state() -> String {
             .split(' ')
             .find_map(|f| f.strip_prefix(k)?.strip_prefix('='))
     };
-    match (field("requested"), field("max_bytes")) {
+    // What counts against the cap: the listed allocations, the frees
+    // handed on and not yet run, and the objects rate writes hold.
+    let live = field("requested").and_then(|r| {
+        ["deferred_bytes", "held_bytes"]
+            .iter()
+            .try_fold(r.parse::<u64>().ok()?, |sum, k| {
+                Some(sum + field(k).map_or(Some(0), |v| v.parse().ok())?)
+            })
+    });
+    match (live, field("max_bytes")) {
         (Some(live), Some(cap)) => format!(
             "{live} bytes live of its cap of {cap} (module parameter max_bytes), \
              or too many open files hold one (max_files), or the allocator failed"

@@ -70,7 +70,7 @@ write_err() {
 
 # The number of checks: either side of each branch below has the same (what
 # cannot run is skipped, not left out), so it holds on any kernel.
-ktap_plan 218
+ktap_plan 219
 note "kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) cpus"
 # The kernel's log and lockdep's state before the module is loaded: a report
 # from here on is the module's to answer for; one before it is the kernel's.
@@ -305,6 +305,9 @@ check "rate 10 1024 (a batch of 10 KiB over the 8192 cap) -> ENOMEM" [ "$(write_
 check "rate 8 1024 (8 KiB) under it works" [ "$(write_err 'rate 8 1024')" = OK ]
 exec 3>"$PROC"
 check "'rate 100 64 hold' (6400 bytes held) under it works" [ "$(write_err 'rate 100 64 hold' 3)" = OK ]
+"$KT" 4096 >/tmp/kt.out 2>&1
+check "kmalloc-test 4096 beside them: exit 3, the held bytes counted as live in its line" \
+	sh -c "[ $? = 3 ] && grep -q 'ENOMEM): 6400 bytes live of its cap of 8192' /tmp/kt.out"
 check "a second (12800 held, over the cap) -> ENOMEM, and the file holds nothing then" \
 	[ "$(write_err 'rate 100 64 hold' 3) $(held_now)" = "ENOMEM 0 0" ]
 exec 3>&-
