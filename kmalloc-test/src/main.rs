@@ -53,6 +53,9 @@ struct Kmalloc {
     /// `--duration`, `--calls` as given (checked against `--rate` in `ready`).
     duration: Option<u64>,
     calls: Option<u64>,
+    /// `--writers`: threads writing the rate mode's file at once, each at
+    /// the rate (1 unless given).
+    writers: Option<u64>,
     /// What the rate mode made.
     made: rate::Made,
     /// The rate mode under `--hold`: the module keeps the objects until the
@@ -97,6 +100,8 @@ the file cannot be opened.";
                      until the close ('rate COUNT SIZE hold')
   --duration D       with --rate: run for D (500ms, 2s): RATE x D calls
   --calls N          with --rate: make N calls (the only end of --rate max)
+  --writers N        with --rate: N threads (1 to 16) write the one open
+                     file at once, each at RATE for the whole run
 ";
     type Held = OwnedFd;
 
@@ -186,6 +191,22 @@ the file cannot be opened.";
                     })?;
                 self.calls = Some(n);
             }
+            "writers" => {
+                let what = "--writers <N>";
+                let v = wlcore::cli::value(p, what)?;
+                let n = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=rate::MAX_WRITERS).contains(n))
+                    .ok_or_else(|| {
+                        wlcore::cli::bad_value(
+                            what,
+                            &v,
+                            format!("a whole number from 1 to {}", rate::MAX_WRITERS),
+                        )
+                    })?;
+                self.writers = Some(n);
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -214,11 +235,11 @@ the file cannot be opened.";
         let Some(spec) = self.rate.filter(|_| opts.hold.is_some()) else {
             return Ok(());
         };
-        if spec.calls() > rate::MAX_HELD {
+        let calls = spec.calls().saturating_mul(self.writers.unwrap_or(1));
+        if calls > rate::MAX_HELD {
             return Err(Error::usage(format!(
-                "--rate with --hold keeps every object: at most {} calls, not {}",
+                "--rate with --hold keeps every object: at most {} calls, not {calls}",
                 rate::MAX_HELD,
-                spec.calls()
             )));
         }
         self.hold_objects = true;
@@ -296,7 +317,14 @@ the file cannot be opened.";
     fn report(&self, size: u64, j: &mut wlcore::out::Json) {
         match self.rate {
             Some(spec) => {
-                rate::report(j, spec, size, self.hold_objects, &self.made);
+                rate::report(
+                    j,
+                    spec,
+                    size,
+                    self.writers.unwrap_or(1),
+                    self.hold_objects,
+                    &self.made,
+                );
             }
             None => {
                 j.raw("expect", &self.expectations(size));
@@ -340,9 +368,11 @@ impl Kmalloc {
     /// rate mode ends.
     fn ready_rate(&mut self) -> Result<(), Error> {
         let Some(spec) = self.rate.as_mut() else {
-            return match (self.duration, self.calls) {
-                (None, None) => Ok(()),
-                _ => Err(Error::usage("--duration and --calls are for --rate only")),
+            return match (self.duration, self.calls, self.writers) {
+                (None, None, None) => Ok(()),
+                _ => Err(Error::usage(
+                    "--duration, --calls and --writers are for --rate only",
+                )),
             };
         };
         spec.end = match (self.duration, self.calls, spec.rate) {
@@ -396,7 +426,8 @@ impl Kmalloc {
             )));
         }
         let fd = open_file(l, l.recording())?;
-        let (made, result) = rate::run(spec, size, self.hold_objects, |text| {
+        let writers = self.writers.unwrap_or(1);
+        let one_write = |text: &str| {
             write(&fd, text.as_bytes()).and_then(|n| {
                 if n == text.len() {
                     Ok(())
@@ -404,7 +435,9 @@ impl Kmalloc {
                     Err(Errno::EIO)
                 }
             })
-        });
+        };
+        let (made, result) = rate::run_writers(spec, size, self.hold_objects, writers, &one_write)
+            .map_err(|e| Error::env(format!("cannot start a writer thread: {}", e.desc())))?;
         self.made = made;
         if let Err(e) = result {
             return Err(rate::refused(
@@ -412,7 +445,7 @@ impl Kmalloc {
                 size,
                 self.hold_objects,
                 &made,
-                spec.calls(),
+                spec.calls() * writers,
             ));
         }
         if l.recording() {

@@ -21,6 +21,8 @@ pub const MAX_PER_WRITE: u64 = 1 << 16;
 pub const MAX_SIZE: u64 = 1 << 16;
 /// The most objects the module keeps for a file (`rate::MAX_HELD`).
 pub const MAX_HELD: u64 = 1 << 18;
+/// The most `--writers`.
+pub const MAX_WRITERS: u64 = 16;
 /// The longest `--duration`, and the most calls of a run.
 pub const MAX_DURATION_NS: u64 = 3600 * 1_000_000_000;
 pub const MAX_CALLS: u64 = 1 << 40;
@@ -103,14 +105,45 @@ pub fn run(
     (made, result)
 }
 
-/// The report's `kernel_rate` object (docs/ledger.md).
-pub fn report(j: &mut Json, spec: Spec, size: u64, hold: bool, made: &Made) {
-    let achieved = if made.elapsed_ns == 0 {
-        0
-    } else {
-        u64::try_from(u128::from(made.allocs) * 1_000_000_000 / u128::from(made.elapsed_ns))
-            .unwrap_or(u64::MAX)
+/// Runs `spec` in `writers` threads at once, each at the rate for the
+/// whole run ([`run`], all through `write`): this one and `writers - 1`
+/// threads of glibc's (`cmem::in_thread`: no malloc of the workload's own).
+/// What they made, summed, `elapsed_ns` the longest's; the first refusal of
+/// the module. `Err` when a thread could not be started.
+pub fn run_writers(
+    spec: Spec,
+    size: u64,
+    hold: bool,
+    writers: u64,
+    write: &(impl Fn(&str) -> Result<(), Errno> + Sync),
+) -> Result<(Made, Result<(), Errno>), Errno> {
+    if writers <= 1 {
+        return Ok(run(spec, size, hold, write));
+    }
+    let mut here = None;
+    let there = wlcore::cmem::in_thread(
+        || run(spec, size, hold, write),
+        |started| {
+            if started.is_ok() {
+                here = Some(run_writers(spec, size, hold, writers - 1, write));
+            }
+        },
+    )?;
+    let (mine, result) = here.ok_or(Errno::ESRCH)??;
+    let made = Made {
+        writes: mine.writes + there.0.writes,
+        allocs: mine.allocs + there.0.allocs,
+        elapsed_ns: mine.elapsed_ns.max(there.0.elapsed_ns),
     };
+    Ok((made, there.1.and(result)))
+}
+
+/// The report's `kernel_rate` object (docs/ledger.md); `achieved` is a
+/// writer's, as rate-wl's is a thread's.
+pub fn report(j: &mut Json, spec: Spec, size: u64, writers: u64, hold: bool, made: &Made) {
+    let achieved = (u128::from(made.allocs) * 1_000_000_000)
+        .checked_div(u128::from(made.elapsed_ns) * u128::from(writers.max(1)))
+        .map_or(0, |a| u64::try_from(a).unwrap_or(u64::MAX));
     j.open("kernel_rate", '{')
         .num("size", size)
         .str("unit", "calls/s")
@@ -129,7 +162,7 @@ pub fn report(j: &mut Json, spec: Spec, size: u64, hold: bool, made: &Made) {
                 End::Duration(_) => None,
             },
         )
-        .num("threads", 1)
+        .num("threads", writers)
         .num("writes", made.writes)
         .num("allocs", made.allocs)
         .num("frees", made.allocs)

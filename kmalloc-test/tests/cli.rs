@@ -186,7 +186,7 @@ fn bad_rate_options_are_one_line_and_exit_2() {
         ),
         (
             &["--duration", "1s", "64"][..],
-            "--duration and --calls are for --rate only",
+            "--duration, --calls and --writers are for --rate only",
         ),
         (
             &["--rate", "10k", "--calls", "5", "--path", "vmalloc", "64"][..],
@@ -207,6 +207,32 @@ fn bad_rate_options_are_one_line_and_exit_2() {
         (
             &["--rate", "100k", "--duration", "3s", "--hold", "inf", "64"][..],
             "at most 262144 calls, not 300000",
+        ),
+        (
+            &[
+                "--rate",
+                "max",
+                "--calls",
+                "200000",
+                "--writers",
+                "2",
+                "--hold",
+                "inf",
+                "64",
+            ][..],
+            "at most 262144 calls, not 400000",
+        ),
+        (
+            &["--rate", "10k", "--calls", "5", "--writers", "0", "64"][..],
+            "'--writers <N>'",
+        ),
+        (
+            &["--rate", "10k", "--calls", "5", "--writers", "17", "64"][..],
+            "a whole number from 1 to 16",
+        ),
+        (
+            &["--writers", "2", "64"][..],
+            "--duration, --calls and --writers are for --rate only",
         ),
     ] {
         assert_fails(&run(BIN, args), "kmalloc-test", 2, words);

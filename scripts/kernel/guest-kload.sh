@@ -13,7 +13,8 @@
 #            N events")
 #   tracefs  the kmem:kmalloc and kmem:kfree events in the trace buffer
 #            (1408 KiB a CPU, the default), enabled for the run: the module's
-#            kmallocs of the pid it holds, and the events the buffer
+#            kmallocs of the process (its writer threads too: record-tgid)
+#            it holds, and the events the buffer
 #            overwrote (per_cpu/cpu*/stats "overrun"), which it reports
 #   memleak-k  bcc's memleak in kernel mode (memleak-bpfcc -o 0 -T 100000 1:
 #            every outstanding allocation, reported every second), started
@@ -24,7 +25,7 @@
 #            first whole report made while they were held; memleak says
 #            nothing of a loss
 # Prints, for each run:
-#   KLOAD-RUN <tracker> <rate> alone|tracked
+#   KLOAD-RUN <tracker> <rate> <writers> alone|tracked
 #   KLOAD-JSON <kmalloc-test's --json report>
 #   KLOAD-COUNT <events the tracker counted>    (tracked)
 #   KLOAD-LOST <events it said it lost>         (tracked)
@@ -33,11 +34,16 @@
 #               peak resident size)
 #   KLOAD-END <kmalloc-test's exit status>
 # and KLOAD-ATTACH <tracker> <seconds to attach>, "KERR <message>" on a failure.
-# Usage (in the guest): guest-kload.sh TRACKERS RATES DURATION MAX_CALLS SIZE
-#   (TRACKERS and RATES comma-separated; a rate is calls a second or max)
+# Usage (in the guest): guest-kload.sh TRACKERS RATES DURATION MAX_CALLS SIZE WRITERS
+#   (TRACKERS, RATES and WRITERS comma-separated; a rate is calls a second or
+#   max, WRITERS the threads kmalloc-test writes with, --writers)
 set -u
 
-names=$1 rates=$2 duration=$3 max_calls=$4 size=$5
+names=$1 rates=$2 duration=$3 max_calls=$4 size=$5 writers=$6
+# each run: RATE/WRITERS
+runs=$(for r in $(echo "$rates" | tr , ' '); do
+	for n in $(echo "$writers" | tr , ' '); do echo "$r/$n"; done
+done)
 W=${WLBIN:?no WLBIN: run by vm-run.sh --host-root}
 # shellcheck source=scripts/kernel/guest-lib.sh
 . "$W/guest-lib.sh"
@@ -47,14 +53,14 @@ OUT=/tmp/tracker.out
 has() { grep -Eq -- "$1" "$OUT"; }
 # shellcheck disable=SC2317
 at_least() { [ "$(grep -Ec -- "$1" "$OUT")" -ge "$2" ]; }
-# kt_args RATE: kmalloc-test's arguments for the rate mode at RATE
+# kt_args RUN: kmalloc-test's arguments for the rate mode of RUN (RATE/WRITERS)
 kt_args() {
-	case $1 in
-	max) echo "--rate max --calls $max_calls" ;;
-	*) echo "--rate $1 --duration $duration" ;;
+	case ${1%/*} in
+	max) echo "--rate max --calls $max_calls --writers ${1#*/}" ;;
+	*) echo "--rate ${1%/*} --duration $duration --writers ${1#*/}" ;;
 	esac
 }
-# kt_at RATE [ARG...]: kmalloc-test --json in the rate mode at RATE; sets
+# kt_at RUN [ARG...]: kmalloc-test --json in the rate mode of RUN; sets
 # json, rc, pid
 kt_at() {
 	_r=$1
@@ -87,9 +93,9 @@ insmod "$W/kmalloc_lkm.ko" || { echo "KERR insmod failed"; exit 1; }
 "$KT" --rate max --calls 1000 "$size" >/dev/null || echo "KERR kmalloc-test --rate failed: $?"
 hz=$(getconf CLK_TCK)
 status=0
-# alone RATE [ARG...]: the run at RATE without a tracker
+# alone RUN [ARG...]: the run RUN (RATE/WRITERS) without a tracker
 alone() {
-	echo "KLOAD-RUN $name $1 alone"
+	echo "KLOAD-RUN $name ${1%/*} ${1#*/} alone"
 	kt_at "$@"
 	echo "KLOAD-JSON $json"
 	echo "KLOAD-END $rc"
@@ -101,7 +107,7 @@ for name in $(echo "$names" | tr , ' '); do
 		# Its probes run at every kmalloc of the machine while it is
 		# attached, whatever process it counts: the runs alone are made
 		# before it attaches, the tracked ones after.
-		for r in $(echo "$rates" | tr , ' '); do
+		for r in $runs; do
 			alone "$r"
 		done
 		: >"$OUT"
@@ -118,10 +124,13 @@ for name in $(echo "$names" | tr , ' '); do
 		fi
 		echo "KLOAD-ATTACH $name $(since "$t0")"
 		;;
-	tracefs) echo 0 >"$T/tracing_on" ;;
+	tracefs)
+		echo 0 >"$T/tracing_on"
+		echo 1 >"$T/options/record-tgid"
+		;;
 	memleak-k)
 		# As kmem-bt's, its probes run at every allocation of the machine.
-		for r in $(echo "$rates" | tr , ' '); do
+		for r in $runs; do
 			alone "$r" --hold 1ms
 		done
 		: >"$OUT"
@@ -138,10 +147,10 @@ for name in $(echo "$names" | tr , ' '); do
 		;;
 	*) echo "KERR no kernel tracker $name (kmem-bt, tracefs, memleak-k)"; status=1; continue ;;
 	esac
-	for r in $(echo "$rates" | tr , ' '); do
+	for r in $runs; do
 		# tracefs: just before the run tracked, as its events are off then
 		[ "$name" != tracefs ] || alone "$r"
-		echo "KLOAD-RUN $name $r tracked"
+		echo "KLOAD-RUN $name ${r%/*} ${r#*/} tracked"
 		case $name in
 		kmem-bt)
 			: >"$OUT"
@@ -180,7 +189,8 @@ for name in $(echo "$names" | tr , ' '); do
 			echo 0 >"$T/tracing_on"
 			echo 0 >"$T/events/kmem/kmalloc/enable"
 			echo 0 >"$T/events/kmem/kfree/enable"
-			count=$(grep -E -- "-$pid +\[.* kmalloc: .*$mod_site.* bytes_req=$size " "$T/trace" | grep -c .)
+			# by process (record-tgid): the writers are threads of it
+			count=$(grep -E -- "-[0-9]+ +\( *$pid\) +\[.* kmalloc: .*$mod_site.* bytes_req=$size " "$T/trace" | grep -c .)
 			echo "KLOAD-JSON $json"
 			echo "KLOAD-COUNT $count"
 			echo "KLOAD-LOST $(awk '$1 == "overrun:" { s += $2 } END { print s + 0 }' "$T"/per_cpu/cpu*/stats)"
@@ -206,15 +216,21 @@ for name in $(echo "$names" | tr , ' '); do
 			# "B bytes in N allocations from stack", then its frames: the N of
 			# the stacks through the module whose allocations are all of its
 			# object size
-			count=$(awk -v re="$sync" -v n="$h" -v sz="${sz:-0}" '
-				function flush() { if (mod && b == m * sz) s += m; mod = 0; m = 0 }
+			# (each such stack's header line, and its first frame in the
+			# module, go to the console as KLOAD-OUT)
+			awk -v re="$sync" -v n="$h" -v sz="${sz:-0}" '
+				function flush() {
+					if (mod && b == m * sz) { s += m; print "KLOAD-OUT " head " | " frame }
+					mod = 0; m = 0
+				}
 				$0 ~ re { k++; next }
 				k != n { next }
-				/^\t[0-9]+ bytes in [0-9]+ allocations from stack/ { flush(); b = $1; m = $4; next }
-				/kmalloc_lkm/ { mod = 1 }
-				END { flush(); print s + 0 }' "$OUT")
+				/^\t[0-9]+ bytes in [0-9]+ allocations from stack/ { flush(); b = $1; m = $4; head = $0; sub(/^\t/, "", head); next }
+				/kmalloc_lkm/ && !mod { mod = 1; frame = $0; sub(/^[ \t]*/, "", frame) }
+				END { flush(); print "KLOAD-COUNT " s + 0 }' "$OUT" >/tmp/count
 			echo "KLOAD-JSON $json"
-			echo "KLOAD-COUNT $count"
+			sed '$d' /tmp/count
+			tail -n 1 /tmp/count
 			echo "KLOAD-LOST -"
 			echo "KLOAD-USAGE cpu_ns=$(((u1 - u0) * (1000000000 / hz))) peak_rss_bytes=$(($(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$tpid/status") * 1024))"
 			;;

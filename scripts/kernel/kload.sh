@@ -12,8 +12,8 @@
 # the host's: what each tracker counted of the kmallocs the module made
 # (its own tally), whether it said it lost the rest, and what it cost a call.
 #
-# Usage: scripts/kernel/kload.sh [-t LIST] [--rates LIST] [--duration D]
-#            [--max-calls N] [--size SIZE] [-o DIR]
+# Usage: scripts/kernel/kload.sh [-t LIST] [--rates LIST] [--threads LIST]
+#            [--duration D] [--max-calls N] [--size SIZE] [-o DIR]
 #   -t LIST        the trackers, comma-separated (default
 #                  kmem-bt,tracefs,memleak-k): kmem-bt
 #                  (scripts/trackers/kmem.bt in bpftrace), tracefs (the kmem
@@ -21,8 +21,10 @@
 #                  in kernel mode: what is outstanding, so its runs hold
 #                  their objects until the close; at most 262144 a run)
 #   --rates LIST   calls a second, or max (default 1k,10k,100k,max)
+#   --threads LIST how many threads write at once, each at the rate
+#                  (kmalloc-test --writers; default 1,2)
 #   --duration D   how long a run at a rate lasts (default 1s)
-#   --max-calls N  the calls of a run at max (default 200000)
+#   --max-calls N  the calls of a thread's run at max (default 100000)
 #   --size SIZE    the kmallocs' size in bytes, 1 to 65536 (default 64)
 #   -o DIR         output folder (default results/kload)
 # Writes in DIR: kload.md (the table, also printed, with a line per
@@ -37,19 +39,20 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib.sh
 . "$here/../lib.sh"
 
-trackers=kmem-bt,tracefs,memleak-k rates=1k,10k,100k,max duration=1s max_calls=200000 size=64
+trackers=kmem-bt,tracefs,memleak-k rates=1k,10k,100k,max threads=1,2 duration=1s max_calls=100000 size=64
 out="$here/../../results/kload"
 while (($#)); do
 	case $1 in
-	-t|--rates|--duration|--max-calls|--size|-o) (($# >= 2)) || die "$1 needs a value (see --help)" ;;&
+	-t|--rates|--threads|--duration|--max-calls|--size|-o) (($# >= 2)) || die "$1 needs a value (see --help)" ;;&
 	-t) trackers=$2; shift 2 ;;
 	--rates) rates=$2; shift 2 ;;
+	--threads) threads=$2; shift 2 ;;
 	--duration) duration=$2; shift 2 ;;
 	--max-calls) max_calls=$2; shift 2 ;;
 	--size) size=$2; shift 2 ;;
 	-o) out=$2; shift 2 ;;
 	-h|--help) usage; exit 0 ;;
-	*) die "unknown option '$1' (usage: kload.sh [-t LIST] [--rates LIST] [--duration D] [--max-calls N] [--size SIZE] [-o DIR])" ;;
+	*) die "unknown option '$1' (usage: kload.sh [-t LIST] [--rates LIST] [--threads LIST] [--duration D] [--max-calls N] [--size SIZE] [-o DIR])" ;;
 	esac
 done
 for t in ${trackers//,/ }; do
@@ -65,10 +68,13 @@ for r in ${rates//,/ }; do
 	[[ $r =~ ^([1-9][0-9]*[kMG]?|max)$ ]] || die "--rates: a rate is calls a second (1k, 10k, 1M, 500) or max, not '$r'"
 done
 [[ $rates =~ ^[^,]+(,[^,]+)*$ ]] || die "--rates takes rates separated by commas, not '$rates'"
+[[ $threads =~ ^([1-9]|1[0-6])(,([1-9]|1[0-6]))*$ ]] || die "--threads takes counts from 1 to 16 separated by commas, not '$threads'"
+most=$(tr ',' '\n' <<<"$threads" | sort -n | tail -n 1)
 if [[ ,$trackers, == *,memleak-k,* ]]; then
 	# its runs hold every object, and the module keeps at most 262144 a file
 	held_max=262144
-	((max_calls <= held_max)) || die "--max-calls: memleak-k's runs hold every object, at most $held_max, not $max_calls"
+	((max_calls * most <= held_max)) ||
+		die "--max-calls: memleak-k's runs hold every object, at most $held_max, not $max_calls x $most threads"
 	[[ $duration =~ ^([0-9]+)(ms|s)$ ]]
 	ms=${BASH_REMATCH[1]}
 	[ "${BASH_REMATCH[2]}" = ms ] || ms=$((ms * 1000))
@@ -80,8 +86,8 @@ if [[ ,$trackers, == *,memleak-k,* ]]; then
 		G) per_s=$((BASH_REMATCH[1] * 1000000000)) ;;
 		*) per_s=${BASH_REMATCH[1]} ;;
 		esac
-		((per_s * ms / 1000 <= held_max)) ||
-			die "--rates $r for $duration: memleak-k's runs hold every object, at most $held_max, not $((per_s * ms / 1000))"
+		(((per_s * ms / 1000) * most <= held_max)) ||
+			die "--rates $r for $duration: memleak-k's runs hold every object, at most $held_max, not $((per_s * ms / 1000)) x $most threads"
 	done
 fi
 need_wlreport
@@ -94,12 +100,12 @@ trap 'rm -rf "$tmp"' EXIT
 
 # bpftrace attaches in 5 to 30 s under TCG; a run takes its duration (or
 # its calls at max) twice, and a second for the tracker's lines
-n_rates=$(tr ',' '\n' <<<"$rates" | grep -c .)
+n_rates=$(($(tr ',' '\n' <<<"$rates" | grep -c .) * $(tr ',' '\n' <<<"$threads" | grep -c .)))
 timeout=$((300 + 120 * $(tr ',' '\n' <<<"$trackers" | grep -c .) * (1 + n_rates)))
 started=$SECONDS
 "$here/vm-test.sh" --production --host-root --quiet --log "$tmp/console" --timeout "$timeout" \
 	--file "$here/../trackers/kmem.bt" \
-	--guest "$here/guest-kload.sh" -- "$trackers" "$rates" "$duration" "$max_calls" "$size" \
+	--guest "$here/guest-kload.sh" -- "$trackers" "$rates" "$duration" "$max_calls" "$size" "$threads" \
 	>"$tmp/out" 2>&1 || vm_rc=$?
 elapsed=$((SECONDS - started))
 kerr=$(grep -a '^KERR' "$tmp/console" 2>/dev/null | tr -d '\r') && fail "in the guest: ${kerr//$'\n'/; }"
@@ -112,7 +118,7 @@ sed -i "s/\.\$/, in ${elapsed} s, guest kernel ${kernel:-unknown}./" "$out/made"
 summary=$(cd "$out" && "$WLREPORT" "${args[@]}" 2>&1) || fail "the table could not be made: ${summary#wlreport: }"
 if command -v gnuplot >/dev/null 2>&1 || { (need_pkgs gnuplot-nox) >/dev/null 2>&1 && command -v gnuplot >/dev/null 2>&1; }; then
 	esc() { printf '%s' "${1//\'/\'\'}"; }
-	err=$(gnuplot -e "loss='$(esc "$out/loss.dat")'; cost='$(esc "$out/cost.dat")'; out='$(esc "$out/kload.png")'; what='kmalloc-test --rate in the guest (TCG), kernel ${kernel:-unknown}'; subtitle='$(esc "$duration a rate, $max_calls calls at max, size $size")'" \
+	err=$(gnuplot -e "loss='$(esc "$out/loss.dat")'; cost='$(esc "$out/cost.dat")'; out='$(esc "$out/kload.png")'; what='kmalloc-test --rate in the guest (TCG), kernel ${kernel:-unknown}'; subtitle='$(esc "$duration a rate, $max_calls calls a thread at max, size $size")'" \
 		"$here/../load/plots.gp" 2>&1 >/dev/null) || fail "gnuplot failed: $(last_line <<<"$err" /dev/stdin)"
 else
 	say "no gnuplot: no picture"

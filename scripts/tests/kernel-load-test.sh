@@ -4,16 +4,18 @@
 # kmem-bt (bpftrace) and tracefs (and memleak-k, bcc's memleak, only with
 # KERNEL_TRACKERS=all: in a boot where its stack map has no room for the
 # module's stack it drops every object, docs/kernel.md) at 1k calls a second
-# for 1 s and at max for 20,000 calls, each beside the run alone, then:
+# for 1 s and at max for 20,000 calls, with 1 and 2 writer threads, each
+# beside the run alone, then:
 #   - kload.sh refuses bad input before it boots anything (exit 2): a rate
-#     that is none, a tracker it does not know, a size over 64 KiB
+#     that is none, a tracker it does not know, a size over 64 KiB, 0 threads
 #   - it exits 0 and writes kload.csv, kload.md, kload.png, console.log,
 #     render and made; kload.csv has load.csv's header and a row per tracker
 #     and rate, each with figures
 #   - each run's truth is the module's own count, equal to kmalloc-test's
-#     (wlreport refuses a row where they differ): 1000 at 1k, 20000 at max
-#   - at 1k calls a second each tracker counted every kmalloc, and said
-#     nothing lost (tracefs: no event overwritten)
+#     (wlreport refuses a row where they differ): 1000 a thread at 1k, 20000
+#     a thread at max
+#   - at 1k calls a second each tracker counted every kmalloc of both
+#     threads, and said nothing lost (tracefs: no event overwritten)
 #   - the table is what `wlreport kload` renders again from the records
 # Prints KTAP (lib.sh). Needs root, bpftrace (bpfcc-tools for memleak-k), the
 # kernel toolchain (builds the production kernel on first use).
@@ -25,7 +27,7 @@ scripts=$(cd "$here/.." && pwd)
 # shellcheck source=scripts/lib.sh
 . "$scripts/lib.sh"
 
-ktap_plan 10
+ktap_plan 11
 (need_pkgs bpftrace bpfcc-tools gnuplot-nox) || true
 case ${KERNEL_TRACKERS:-} in
 all) trackers=(kmem-bt tracefs memleak-k) ;;
@@ -45,11 +47,12 @@ kload=$scripts/kernel/kload.sh
 check "a rate of 0 is a usage error (exit 2)" exits 2 "$kload" --rates 1k,0 -o "$work/bad"
 check "a tracker it does not know is a usage error (exit 2)" exits 2 "$kload" -t heap-bt -o "$work/bad"
 check "a size over 64 KiB is a usage error (exit 2)" exits 2 "$kload" --size 65537 -o "$work/bad"
+check "0 writer threads is a usage error (exit 2)" exits 2 "$kload" --threads 1,0 -o "$work/bad"
 check "nothing was written for them" test ! -e "$work/bad"
 
 out="$work/out"
 rc=0
-"$kload" -t "$(IFS=,; echo "${trackers[*]}")" --rates 1k,max --max-calls 20000 --duration 1s -o "$out" \
+"$kload" -t "$(IFS=,; echo "${trackers[*]}")" --rates 1k,max --threads 1,2 --max-calls 20000 --duration 1s -o "$out" \
 	>"$work/stdout" 2>"$work/stderr" || rc=$?
 sed 's/^/# /' "$work/stderr"
 check "kload.sh exits 0" test "$rc" -eq 0
@@ -61,26 +64,28 @@ check "kload.sh printed the table it wrote" cmp -s "$work/stdout" "$out/kload.md
 header="tracker,threads,rate,made,counted,loss,reported_lost,silent,no_figure,lines_printed,lines_made,achieved_alone,achieved_tracked,ns_per_call_alone,ns_per_call_tracked,cost_ns_per_call,ratio,tracker_cpu_ns,tracker_cpu_ns_per_call,tracker_peak_rss_bytes,error"
 rows_ok() {
 	local want=() t
-	for t in "${trackers[@]}"; do want+=("$t,1,1k,1000" "$t,1,max,20000"); done
+	for t in "${trackers[@]}"; do want+=("$t,1,1k,1000" "$t,2,1k,2000" "$t,1,max,20000" "$t,2,max,40000"); done
 	[ "$(head -n 1 "$out/kload.csv")" = "$header" ] &&
 		[ "$(tail -n +2 "$out/kload.csv" | cut -d, -f1-4 | paste -sd' ')" = "${want[*]}" ]
 }
 check "kload.csv: a row per tracker and rate, each made what it asked (the module's count)" rows_ok
 at_1k() {
-	local t row fail=0
+	local t n row fail=0
 	for t in "${trackers[@]}"; do
-		row=$(grep "^$t,1,1k," "$out/kload.csv")
-		echo "# $row"
-		# made, counted, loss, reported_lost (kmem-bt, memleak-k: none said;
-		# tracefs: 0 overwritten), silent
-		case $t in
-		kmem-bt | memleak-k) [ "$(cut -d, -f4-8 <<<"$row")" = "1000,1000,0.000000,,no" ] || fail=1 ;;
-		tracefs) [ "$(cut -d, -f4-8 <<<"$row")" = "1000,1000,0.000000,0,no" ] || fail=1 ;;
-		esac
+		for n in 1 2; do
+			row=$(grep "^$t,$n,1k," "$out/kload.csv")
+			echo "# $row"
+			# made, counted, loss, reported_lost (kmem-bt, memleak-k: none
+			# said; tracefs: 0 overwritten), silent
+			case $t in
+			kmem-bt | memleak-k) [ "$(cut -d, -f4-8 <<<"$row")" = "${n}000,${n}000,0.000000,,no" ] || fail=1 ;;
+			tracefs) [ "$(cut -d, -f4-8 <<<"$row")" = "${n}000,${n}000,0.000000,0,no" ] || fail=1 ;;
+			esac
+		done
 	done
 	return "$fail"
 }
-check "at 1k calls a second ${trackers[*]} counted all 1000 kmallocs, nothing lost" at_1k
+check "at 1k calls a second ${trackers[*]} counted every kmalloc (1000, 2000 with 2 threads), nothing lost" at_1k
 rerender() {
 	cp -r "$out" "$work/again"
 	rm -f "$work/again/kload.md"

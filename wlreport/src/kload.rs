@@ -23,7 +23,7 @@ pub fn how() -> Vec<(String, String)> {
         (
             "tracefs",
             "the kmem:kmalloc and kmem:kfree events in the trace buffer (1408 KiB a CPU): the \
-             module's kmallocs of the pid it holds; lost: the events the buffer overwrote \
+             module's kmallocs of the process (its writer threads too) it holds; lost: the events the buffer overwrote \
              (per_cpu/cpu*/stats overrun)",
         ),
         (
@@ -76,7 +76,13 @@ fn made_of(json: &str) -> Result<(u64, Made), String> {
     }
 }
 
-fn row(tracker: &str, rate: &str, alone: &Seen, tracked: &Seen) -> Result<Row, String> {
+fn row(
+    tracker: &str,
+    rate: &str,
+    threads: u64,
+    alone: &Seen,
+    tracked: &Seen,
+) -> Result<Row, String> {
     let rate = Rate::parse(rate)?;
     let result = (|| {
         let ok = |s: &Seen, what: &str| match s.status.as_deref() {
@@ -88,6 +94,14 @@ fn row(tracker: &str, rate: &str, alone: &Seen, tracked: &Seen) -> Result<Row, S
         ok(tracked, "tracked")?;
         let (_, alone) = made_of(alone.json.as_deref().ok_or("no report of the run alone")?)?;
         let (truth, made) = made_of(tracked.json.as_deref().ok_or("no report of the run")?)?;
+        for m in [&alone, &made] {
+            if m.threads != threads {
+                return Err(format!(
+                    "a run of {threads} writer threads reported {}",
+                    m.threads
+                ));
+            }
+        }
         Ok(Measured {
             made: truth,
             counted: tracked.count.ok_or("no count of the tracker's")?,
@@ -102,7 +116,7 @@ fn row(tracker: &str, rate: &str, alone: &Seen, tracked: &Seen) -> Result<Row, S
     Ok(Row {
         tracker: tracker.into(),
         rate,
-        threads: 1,
+        threads,
         result,
     })
 }
@@ -112,7 +126,7 @@ fn row(tracker: &str, rate: &str, alone: &Seen, tracked: &Seen) -> Result<Row, S
 /// wherever they are (kmem-bt's runs alone all come before its tracked ones).
 pub fn from_console(text: &str) -> Result<Vec<Row>, String> {
     // (tracker, rate) -> [alone, tracked]
-    let mut runs: Vec<((String, String), [Seen; 2])> = vec![];
+    let mut runs: Vec<((String, String, u64), [Seen; 2])> = vec![];
     let mut cur: Option<(usize, usize)> = None;
     for line in text.lines().map(|l| l.trim_end_matches('\r')) {
         let Some((key, rest)) = line.split_once(' ') else {
@@ -122,15 +136,16 @@ pub fn from_console(text: &str) -> Result<Vec<Row>, String> {
         match key {
             "KLOAD-RUN" => {
                 let w: Vec<&str> = rest.split(' ').collect();
-                let [t, r, which] = w[..] else {
+                let [t, r, n, which] = w[..] else {
                     return Err(bad());
                 };
+                let n = n.parse::<u64>().ok().filter(|&n| n > 0).ok_or_else(bad)?;
                 let side = match which {
                     "alone" => 0,
                     "tracked" => 1,
                     _ => return Err(bad()),
                 };
-                let k = (t.to_string(), r.to_string());
+                let k = (t.to_string(), r.to_string(), n);
                 let i = match runs.iter().position(|(key, _)| *key == k) {
                     Some(i) => i,
                     None => {
@@ -139,7 +154,7 @@ pub fn from_console(text: &str) -> Result<Vec<Row>, String> {
                     }
                 };
                 if runs[i].1[side].status.is_some() || runs[i].1[side].json.is_some() {
-                    return Err(format!("the run {t} {r} {which} comes twice"));
+                    return Err(format!("the run {t} {r} {n} {which} comes twice"));
                 }
                 cur = Some((i, side));
             }
@@ -163,7 +178,7 @@ pub fn from_console(text: &str) -> Result<Vec<Row>, String> {
         return Err("the console has no KLOAD-RUN line: the guest made no run".into());
     }
     runs.iter()
-        .map(|((t, r), [a, b])| row(t, r, a, b))
+        .map(|((t, r, n), [a, b])| row(t, r, *n, a, b))
         .collect()
 }
 
@@ -181,19 +196,19 @@ mod tests {
     fn a_run_and_its_run_alone() {
         let console = [
             "KLOAD-ATTACH kmem-bt 5.1".to_string(),
-            "KLOAD-RUN kmem-bt 1k alone".into(),
+            "KLOAD-RUN kmem-bt 1k 1 alone".into(),
             format!("KLOAD-JSON {}", json(1000, 1000, 1_000_000_000)),
             "KLOAD-END 0".into(),
-            "KLOAD-RUN kmem-bt 1k tracked".into(),
+            "KLOAD-RUN kmem-bt 1k 1 tracked".into(),
             format!("KLOAD-JSON {}", json(1000, 1000, 1_100_000_000)),
             "KLOAD-COUNT 990\r".into(),
             "KLOAD-LOST -".into(),
             "KLOAD-USAGE cpu_ns=20000000 peak_rss_bytes=1048576".into(),
             "KLOAD-END 0".into(),
-            "KLOAD-RUN tracefs max alone".into(),
+            "KLOAD-RUN tracefs max 1 alone".into(),
             format!("KLOAD-JSON {}", json(5000, 5000, 1_000_000)),
             "KLOAD-END 0".into(),
-            "KLOAD-RUN tracefs max tracked".into(),
+            "KLOAD-RUN tracefs max 1 tracked".into(),
             format!("KLOAD-JSON {}", json(5000, 4999, 2_000_000)),
             "KLOAD-COUNT 5000".into(),
             "KLOAD-LOST 7".into(),
@@ -217,6 +232,37 @@ mod tests {
     }
 
     #[test]
+    fn runs_of_two_writers_are_rows_of_their_own() {
+        let two = |allocs: u64, threads: u64| {
+            json(allocs, allocs, 1_000_000_000)
+                .replace(r#""threads":1,"#, &format!(r#""threads":{threads},"#))
+        };
+        let run = |n: u64, reported: u64| {
+            [
+                format!("KLOAD-RUN kmem-bt 1k {n} alone"),
+                format!("KLOAD-JSON {}", two(1000 * n, n)),
+                "KLOAD-END 0".into(),
+                format!("KLOAD-RUN kmem-bt 1k {n} tracked"),
+                format!("KLOAD-JSON {}", two(1000 * n, reported)),
+                format!("KLOAD-COUNT {}", 1000 * n),
+                "KLOAD-LOST -".into(),
+                "KLOAD-END 0".into(),
+            ]
+            .join("\n")
+        };
+        let rows = from_console(&format!("{}\n{}", run(1, 1), run(2, 2))).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].threads, rows[1].threads), (1, 2));
+        let m = rows[1].result.as_ref().unwrap();
+        assert_eq!((m.made, m.counted), (2000, 2000));
+        // a thread's time a call: 1 s over 1000 calls each
+        assert_eq!(m.alone.ns_per_call(), Some(1_000_000.0));
+        let rows = from_console(&run(2, 1)).unwrap();
+        let e = rows[0].result.as_ref().unwrap_err();
+        assert_eq!(e, "a run of 2 writer threads reported 1");
+    }
+
+    #[test]
     fn a_held_run_frees_nothing_before_its_close() {
         let held = |freed: u64| {
             json(1000, 1000, 1_000_000_000)
@@ -228,10 +274,10 @@ mod tests {
         };
         let console = |freed: u64| {
             [
-                "KLOAD-RUN memleak-k 1k alone".to_string(),
+                "KLOAD-RUN memleak-k 1k 1 alone".to_string(),
                 format!("KLOAD-JSON {}", held(0)),
                 "KLOAD-END 0".into(),
-                "KLOAD-RUN memleak-k 1k tracked".into(),
+                "KLOAD-RUN memleak-k 1k 1 tracked".into(),
                 format!("KLOAD-JSON {}", held(freed)),
                 "KLOAD-COUNT 1000".into(),
                 "KLOAD-LOST -".into(),
@@ -253,18 +299,18 @@ mod tests {
     #[test]
     fn the_runs_alone_may_all_come_first() {
         let console = [
-            "KLOAD-RUN kmem-bt 1k alone".to_string(),
+            "KLOAD-RUN kmem-bt 1k 1 alone".to_string(),
             format!("KLOAD-JSON {}", json(1000, 1000, 1_000_000_000)),
             "KLOAD-END 0".into(),
-            "KLOAD-RUN kmem-bt max alone".into(),
+            "KLOAD-RUN kmem-bt max 1 alone".into(),
             format!("KLOAD-JSON {}", json(50, 50, 1_000)),
             "KLOAD-END 0".into(),
-            "KLOAD-RUN kmem-bt 1k tracked".into(),
+            "KLOAD-RUN kmem-bt 1k 1 tracked".into(),
             format!("KLOAD-JSON {}", json(1000, 1000, 1_000_000_000)),
             "KLOAD-COUNT 1000".into(),
             "KLOAD-LOST -".into(),
             "KLOAD-END 0".into(),
-            "KLOAD-RUN kmem-bt max tracked".into(),
+            "KLOAD-RUN kmem-bt max 1 tracked".into(),
             format!("KLOAD-JSON {}", json(50, 50, 2_000)),
             "KLOAD-COUNT 40".into(),
             "KLOAD-LOST 10".into(),
@@ -287,7 +333,7 @@ mod tests {
     #[test]
     fn a_run_that_failed_or_is_out_of_place() {
         let failed = format!(
-            "KLOAD-RUN tracefs 1k alone\nKLOAD-JSON {}\nKLOAD-END 0\nKLOAD-RUN tracefs 1k tracked\nKLOAD-END 3\n",
+            "KLOAD-RUN tracefs 1k 1 alone\nKLOAD-JSON {}\nKLOAD-END 0\nKLOAD-RUN tracefs 1k 1 tracked\nKLOAD-END 3\n",
             json(1000, 1000, 1)
         );
         let rows = from_console(&failed).unwrap();
@@ -296,9 +342,13 @@ mod tests {
             "the run tracked exited with status 3"
         );
         assert!(from_console("KLOAD-COUNT 5\n").is_err());
-        assert!(from_console("KLOAD-RUN a 1k alone\nKLOAD-END 0\nKLOAD-RUN a 1k alone\n").is_err());
+        let twice = from_console("KLOAD-RUN a 1k 1 alone\nKLOAD-END 0\nKLOAD-RUN a 1k 1 alone\n");
+        assert_eq!(twice.unwrap_err(), "the run a 1k 1 alone comes twice");
+        // the writers' count is a word of its own
+        let e = from_console("KLOAD-RUN a 1k alone\n").unwrap_err();
+        assert!(e.contains("out of place"), "{e}");
         // a run tracked without its run alone: a row that says so
-        let lone = from_console("KLOAD-RUN b 1k tracked\nKLOAD-END 0\n").unwrap();
+        let lone = from_console("KLOAD-RUN b 1k 1 tracked\nKLOAD-END 0\n").unwrap();
         assert_eq!(
             lone[0].result.as_ref().unwrap_err(),
             "the run alone did not end"

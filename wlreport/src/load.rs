@@ -505,8 +505,10 @@ fn mib(b: u64) -> String {
 }
 
 /// Per tracker and thread count: the first rate at which it lost calls
-/// (silent or reported), or none up to the last rate run, and its cost a
-/// call at the last rate (the highest: max, where it runs unpaced).
+/// (silent or reported), or none up to the last rate run; the first at which
+/// it counted over 1% more than was made (a few more are the process's own
+/// calls, glibc's or a thread's; more is the tracker's); and its cost a call
+/// at the last rate (the highest: max, where it runs unpaced).
 pub fn summary(rows: &[Row]) -> Vec<String> {
     let mut keys: Vec<(&str, u64)> = vec![];
     for r in rows {
@@ -551,6 +553,15 @@ pub fn summary(rows: &[Row]) -> Vec<String> {
             ),
             None => format!("loses none up to {}", last.rate.label()),
         };
+        let over = match ok.iter().find(|(_, m)| m.counted > m.made + m.made / 100) {
+            Some((r, m)) => format!(
+                "; counts more than made from {} calls/s ({} for {})",
+                r.rate.label(),
+                m.counted,
+                m.made
+            ),
+            None => String::new(),
+        };
         let cost = match lm.cost_ns() {
             Some(c) => format!(
                 "{c:.0} ns a call at {} ({}x)",
@@ -565,7 +576,9 @@ pub fn summary(rows: &[Row]) -> Vec<String> {
         } else {
             String::new()
         };
-        out.push(format!("{t}, {threads}: {loses}; costs {cost}{failed}"));
+        out.push(format!(
+            "{t}, {threads}: {loses}{over}; costs {cost}{failed}"
+        ));
     }
     out
 }
@@ -918,6 +931,19 @@ mod tests {
         assert_eq!(s, ["heap-bt, 1 thread: loses from 10k calls/s (1.00% of the calls, silently); costs 2000 ns a call at max (3.00x)"]);
         let clean = vec![mk(Rate::PerSec(1000), 1000, 1_000_000)];
         assert!(summary(&clean)[0].contains("loses none up to 1k"));
+        // a few more than made are the process's own calls; over 1% more is
+        // the tracker's count
+        let few = vec![mk(Rate::PerSec(1000), 1010, 1_000_000)];
+        assert!(
+            !summary(&few)[0].contains("counts more"),
+            "{:?}",
+            summary(&few)
+        );
+        let over = vec![
+            mk(Rate::PerSec(1000), 1000, 1_000_000),
+            mk(Rate::Max, 1750, 3_000_000),
+        ];
+        assert_eq!(summary(&over), ["heap-bt, 1 thread: loses none up to max; counts more than made from max calls/s (1750 for 1000); costs 2000 ns a call at max (3.00x)"]);
         let md = markdown(&rows, &how(std::slice::from_ref(&t)));
         assert!(md.contains("| heap-bt | 1 | 10k | 1000 | 990 | 1.00% | silent |"));
         assert!(md.contains("- heap-bt: how (kind calls)"));
