@@ -78,14 +78,18 @@ at_1k() {
 			# made, counted, loss, reported_lost (kmem-bt, memleak-k: none
 			# said; tracefs: 0 overwritten), silent
 			case $t in
-			kmem-bt | memleak-k) [ "$(cut -d, -f4-8 <<<"$row")" = "${n}000,${n}000,0.000000,,no" ] || fail=1 ;;
+			kmem-bt) [ "$(cut -d, -f4-8 <<<"$row")" = "${n}000,${n}000,0.000000,,no" ] || fail=1 ;;
+			# memleak's report, a walk of its map while the kernel changes
+			# it, was seen a few allocations short with 2 threads (1996 of
+			# 2000), and long at max: within 1% here
+			memleak-k) awk -F, -v m="${n}000" '$4 != m || $5 < m * 0.99 || $5 > m * 1.01 || $7 != "" { exit 1 }' <<<"$row" || fail=1 ;;
 			tracefs) [ "$(cut -d, -f4-8 <<<"$row")" = "${n}000,${n}000,0.000000,0,no" ] || fail=1 ;;
 			esac
 		done
 	done
 	return "$fail"
 }
-check "at 1k calls a second ${trackers[*]} counted every kmalloc (1000, 2000 with 2 threads), nothing lost" at_1k
+check "at 1k calls a second ${trackers[*]} counted every kmalloc (1000, 2000 with 2 threads; memleak-k within 1%), nothing said lost" at_1k
 rerender() {
 	cp -r "$out" "$work/again"
 	rm -f "$work/again/kload.md"
