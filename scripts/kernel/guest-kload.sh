@@ -24,16 +24,26 @@
 #            the module's object size in the stacks through the module of its
 #            first whole report made while they were held; memleak says
 #            nothing of a loss
+#   NAME     a tracker of the contract (docs/tracker-contract.md), a line
+#            "NAME<tab>COMMAND" of kload-contract.tsv among the files: for
+#            each run, started on kmalloc-test's pid ({pid}) at its --wait
+#            line, "ready", the run (its objects held), SIGINT to the
+#            tracker's group half a second later (it prints its reading
+#            and exits), then to kmalloc-test; its runs alone hold too
 # Prints, for each run:
 #   KLOAD-RUN <tracker> <rate> <writers> alone|tracked
 #   KLOAD-JSON <kmalloc-test's --json report>
 #   KLOAD-COUNT <events the tracker counted>    (tracked)
+#   KLOAD-READING <line>    (tracked, a tracker of the contract: its output,
+#               which wlreport reads as the contract's reading)
 #   KLOAD-LOST <events it said it lost>         (tracked)
 #   KLOAD-USAGE cpu_ns=N peak_rss_bytes=N       (tracked, kmem-bt and
 #               memleak-k: the tracker's CPU time over the run's writes, its
 #               peak resident size)
 #   KLOAD-END <kmalloc-test's exit status>
-# and KLOAD-ATTACH <tracker> <seconds to attach>, "KERR <message>" on a failure.
+# and KLOAD-ATTACH <tracker> <seconds to attach>, KLOAD-CONTRACT <tracker>
+# <command> first for a tracker of the contract, "KERR <message>" on a
+# failure.
 # Usage (in the guest): guest-kload.sh TRACKERS RATES DURATION MAX_CALLS SIZE WRITERS
 #   (TRACKERS, RATES and WRITERS comma-separated; a rate is calls a second or
 #   max, WRITERS the threads kmalloc-test writes with, --writers)
@@ -80,6 +90,68 @@ lost_sum() { cat "$@" | awk '{ for (i = 1; i < NF - 1; i++) if ($i == "Lost" && 
 exited_or_quiet() { has "^kmem exit pid=$1 " || grown_stopped; }
 # ticks PID: its utime + stime, in clock ticks
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# group_ticks PGID, group_hwm PGID: the utime + stime of the processes of
+# process group PGID, and the sum of their peak resident sizes in bytes
+# (the fields after the command name, which may hold spaces)
+group_ticks() {
+	cat /proc/[0-9]*/stat 2>/dev/null | sed 's/^.*) //' | awk -v g="$1" '$3 == g { s += $12 + $13 } END { print s + 0 }'
+}
+group_hwm() {
+	for _p in /proc/[0-9]*; do
+		[ "$(sed 's/^.*) //' "$_p/stat" 2>/dev/null | cut -d ' ' -f 3)" = "$1" ] || continue
+		sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "$_p/status"
+	done | awk '{ s += $1 } END { print s * 1024 }'
+}
+# shellcheck disable=SC2317 # called through wait_for
+kt_waiting() { grep -q '^pid=[0-9]* waiting' /tmp/kt.err; }
+# shellcheck disable=SC2317
+tracker_gone() { ! kill -0 "$tpid" 2>/dev/null; }
+# shellcheck disable=SC2317
+ready_or_gone() { has '^ready$' || tracker_gone; }
+# contract RUN CMD: the run RUN under a tracker of the contract, its output
+# in $OUT; sets rc, json, and usage (its group's CPU time over the run's
+# writes, its peak resident size)
+contract() {
+	rm -f /tmp/kt.in
+	mkfifo /tmp/kt.in
+	# shellcheck disable=SC2046 # kt_args gives words
+	"$KT" --json --wait --hold inf $(kt_args "$1") "$size" </tmp/kt.in >/tmp/kt.json 2>/tmp/kt.err &
+	kpid=$!
+	exec 3>/tmp/kt.in
+	usage=""
+	if ! wait_for 60 kt_waiting; then
+		echo "KERR kmalloc-test $(kt_args "$1"): no --wait line: $(tail -n 1 /tmp/kt.err)"
+		kill -KILL "$kpid"
+	else
+		t0=$(now)
+		# its own process group, SIGINT at its default (a background job
+		# of sh would ignore it)
+		(cd "$W" && exec setsid env --default-signal=INT sh -c "$(echo "$2" | sed "s/{pid}/$kpid/g")") \
+			>"$OUT" 2>/tmp/tracker.err </dev/null &
+		tpid=$!
+		if ! wait_for 900 ready_or_gone || ! has '^ready$'; then
+			echo "KERR $name did not attach: $(tail -n 3 /tmp/tracker.err | tr '\n' ' ')"
+			/bin/kill -s KILL -- "-$tpid" 2>/dev/null
+			kill -KILL "$kpid"
+		else
+			[ -n "$attached" ] || echo "KLOAD-ATTACH $name $(since "$t0")"
+			attached=1
+			u0=$(group_ticks "$tpid")
+			echo >&3
+			wait_for 600 holding "$kpid" || echo "KERR kmalloc-test $(kt_args "$1"): not held"
+			usage="cpu_ns=$((($(group_ticks "$tpid") - u0) * (1000000000 / hz))) peak_rss_bytes=$(group_hwm "$tpid")"
+			sleep 0.5
+			/bin/kill -s INT -- "-$tpid"
+			wait_for 60 tracker_gone || { echo "KERR $name: still running 60 s after SIGINT"; /bin/kill -s KILL -- "-$tpid"; }
+			kill -INT "$kpid"
+		fi
+	fi
+	exec 3>&-
+	wait "$kpid"
+	rc=$?
+	wait "$tpid" 2>/dev/null
+	json=$(cat /tmp/kt.json)
+}
 # grown_stopped: the tracker's output has not grown for a second
 # shellcheck disable=SC2317 # called through wait_for
 grown_stopped() {
@@ -145,11 +217,25 @@ for name in $(echo "$names" | tr , ' '); do
 		fi
 		echo "KLOAD-ATTACH $name $(since "$t0")"
 		;;
-	*) echo "KERR no kernel tracker $name (kmem-bt, tracefs, memleak-k)"; status=1; continue ;;
+	*)
+		cmd=$(awk -F '\t' -v n="$name" '$1 == n { print $2 }' "$W/kload-contract.tsv" 2>/dev/null)
+		if [ -z "$cmd" ]; then
+			echo "KERR no kernel tracker $name (kmem-bt, tracefs, memleak-k, or of the contract)"
+			status=1
+			continue
+		fi
+		echo "KLOAD-CONTRACT $name $cmd"
+		attached=""
+		;;
 	esac
 	for r in $runs; do
-		# tracefs: just before the run tracked, as its events are off then
-		[ "$name" != tracefs ] || alone "$r"
+		# tracefs, a tracker of the contract: just before the run tracked,
+		# as it is off then
+		case $name in
+		tracefs) alone "$r" ;;
+		kmem-bt | memleak-k) ;;
+		*) alone "$r" --hold 1ms ;;
+		esac
 		echo "KLOAD-RUN $name ${r%/*} ${r#*/} tracked"
 		case $name in
 		kmem-bt)
@@ -234,11 +320,21 @@ for name in $(echo "$names" | tr , ' '); do
 			echo "KLOAD-LOST -"
 			echo "KLOAD-USAGE cpu_ns=$(((u1 - u0) * (1000000000 / hz))) peak_rss_bytes=$(($(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$tpid/status") * 1024))"
 			;;
+		*)
+			: >"$OUT"
+			contract "$r" "$cmd"
+			echo "KLOAD-JSON $json"
+			sed 's/^/KLOAD-READING /' "$OUT"
+			echo "KLOAD-LOST -"
+			[ -z "$usage" ] || echo "KLOAD-USAGE $usage"
+			;;
 		esac
 		echo "KLOAD-END $rc"
 		[ "$rc" = 0 ] || status=1
 	done
-	[ -z "$tpid" ] || { kill -TERM "$tpid"; wait "$tpid"; }
+	case $name in
+	kmem-bt | memleak-k) [ -z "$tpid" ] || { kill -TERM "$tpid"; wait "$tpid"; } ;;
+	esac
 done
 rmmod kmalloc_lkm
 exit "$status"

@@ -7,12 +7,42 @@
 //! The truth of a run is the module's own count: the `objects` of its entry
 //! (the tally of the file's `rate` writes), which must equal the kmallocs
 //! kmalloc-test says its writes made (`kernel_rate.allocs`).
+//!
+//! A tracker of the contract (docs/tracker-contract.md, `kload.sh
+//! --tracker NAME:kernel=COMMAND`) gives its reading instead of a count
+//! (`KLOAD-READING` lines, read by [`crate::scoreboard::contract`] as a
+//! `live` tracker's): its count is the blocks it says the process holds
+//! (`live_blocks`; else its bytes over an object's), the module's objects
+//! and the process's few others (its open file, its threads').
 
 use crate::load::{Made, Measured, Rate, Row};
 use wlmodel::Report;
 
-/// How each kernel tracker runs, for the table.
-pub fn how() -> Vec<(String, String)> {
+/// How each kernel tracker runs, for the table: the bundled ones, and those
+/// of the contract the console names (`KLOAD-CONTRACT NAME COMMAND`).
+pub fn how(console: &str) -> Vec<(String, String)> {
+    let mut how = bundled();
+    for line in console.lines().map(|l| l.trim_end_matches('\r')) {
+        if let Some((name, cmd)) = line
+            .strip_prefix("KLOAD-CONTRACT ")
+            .and_then(|r| r.split_once(' '))
+        {
+            how.push((
+                name.into(),
+                format!(
+                    "the tracker contract (docs/tracker-contract.md): `{cmd}`, started on \
+                     kmalloc-test's pid at its --wait line for each run, read on SIGINT while \
+                     the objects are held; counted: the blocks it said the process held \
+                     (live_blocks, else its bytes over an object's: the module's objects and \
+                     the process's few others); lost: the contract has no such line"
+                ),
+            ));
+        }
+    }
+    how
+}
+
+fn bundled() -> Vec<(String, String)> {
     [
         (
             "kmem-bt",
@@ -46,6 +76,8 @@ pub fn how() -> Vec<(String, String)> {
 struct Seen {
     json: Option<String>,
     count: Option<u64>,
+    /// A tracker of the contract's output (its reading).
+    reading: Vec<String>,
     lost: Option<Option<u64>>,
     usage: Option<(u64, u64)>,
     status: Option<String>,
@@ -76,10 +108,26 @@ fn made_of(json: &str) -> Result<(u64, Made), String> {
     }
 }
 
+/// A contract tracker's count of the run's objects from its reading: the
+/// blocks it says the process `pid` holds, or its bytes over an object's
+/// (`allocated`); `Err` (why) when it gave no figure.
+fn contract_count(reading: &[String], pid: u64, allocated: u64) -> Result<u64, String> {
+    let r = crate::scoreboard::contract(&reading.join("\n"), crate::scoreboard::Kind::Live)?;
+    let (bytes, blocks) = if r.by_pid.is_empty() {
+        (r.bytes, r.calls)
+    } else {
+        // Lines of other processes are not this run's.
+        let mine = r.by_pid.iter().find(|(p, ..)| *p == pid);
+        mine.map_or((0, Some(0)), |&(_, b, c)| (b, c))
+    };
+    Ok(blocks.unwrap_or(bytes / allocated.max(1)))
+}
+
 fn row(
     tracker: &str,
     rate: &str,
     threads: u64,
+    contract: bool,
     alone: &Seen,
     tracked: &Seen,
 ) -> Result<Row, String> {
@@ -102,10 +150,21 @@ fn row(
                 ));
             }
         }
+        let json = tracked.json.as_deref().unwrap_or_default();
+        let (counted, no_figure) = if contract {
+            let r = Report::parse(json).map_err(|e| format!("the workload's report: {e}"))?;
+            let allocated = r.module_entry.map_or(0, |e| e.allocated);
+            match contract_count(&tracked.reading, r.pid, allocated) {
+                Ok(n) => (n, None),
+                Err(why) => (0, Some(why)),
+            }
+        } else {
+            (tracked.count.ok_or("no count of the tracker's")?, None)
+        };
         Ok(Measured {
             made: truth,
-            counted: tracked.count.ok_or("no count of the tracker's")?,
-            no_figure: None,
+            counted,
+            no_figure,
             reported_lost: tracked.lost.ok_or("no loss line of the tracker's")?,
             lines: None,
             tracked: made,
@@ -128,6 +187,7 @@ pub fn from_console(text: &str) -> Result<Vec<Row>, String> {
     // (tracker, rate) -> [alone, tracked]
     let mut runs: Vec<((String, String, u64), [Seen; 2])> = vec![];
     let mut cur: Option<(usize, usize)> = None;
+    let mut contracts: Vec<String> = vec![];
     for line in text.lines().map(|l| l.trim_end_matches('\r')) {
         let Some((key, rest)) = line.split_once(' ') else {
             continue;
@@ -158,13 +218,19 @@ pub fn from_console(text: &str) -> Result<Vec<Row>, String> {
                 }
                 cur = Some((i, side));
             }
-            "KLOAD-JSON" | "KLOAD-COUNT" | "KLOAD-LOST" | "KLOAD-USAGE" | "KLOAD-END" => {
+            "KLOAD-CONTRACT" => {
+                let name = rest.split(' ').next().unwrap_or_default();
+                contracts.push(name.to_string());
+            }
+            "KLOAD-JSON" | "KLOAD-COUNT" | "KLOAD-READING" | "KLOAD-LOST" | "KLOAD-USAGE"
+            | "KLOAD-END" => {
                 let (i, side) = cur.ok_or_else(bad)?;
                 let s = &mut runs[i].1[side];
                 let num = |v: &str| v.trim().parse::<u64>().map_err(|_| bad());
                 match key {
                     "KLOAD-JSON" => s.json = Some(rest.into()),
                     "KLOAD-COUNT" => s.count = Some(num(rest)?),
+                    "KLOAD-READING" => s.reading.push(rest.into()),
                     "KLOAD-LOST" if rest.trim() == "-" => s.lost = Some(None),
                     "KLOAD-LOST" => s.lost = Some(Some(num(rest)?)),
                     "KLOAD-USAGE" => s.usage = crate::load::usage(rest),
@@ -178,7 +244,7 @@ pub fn from_console(text: &str) -> Result<Vec<Row>, String> {
         return Err("the console has no KLOAD-RUN line: the guest made no run".into());
     }
     runs.iter()
-        .map(|((t, r, n), [a, b])| row(t, r, *n, a, b))
+        .map(|((t, r, n), [a, b])| row(t, r, *n, contracts.contains(t), a, b))
         .collect()
 }
 
@@ -260,6 +326,58 @@ mod tests {
         let rows = from_console(&run(2, 1)).unwrap();
         let e = rows[0].result.as_ref().unwrap_err();
         assert_eq!(e, "a run of 2 writer threads reported 1");
+    }
+
+    #[test]
+    fn a_contract_trackers_reading_is_its_count() {
+        let run = |reading: &[&str]| {
+            let mut c = vec![
+                "KLOAD-CONTRACT live-py python3 -u kmem-live.py {pid}".to_string(),
+                "KLOAD-RUN live-py 1k 1 alone".into(),
+                format!("KLOAD-JSON {}", json(1000, 1000, 1_000_000_000)),
+                "KLOAD-END 0".into(),
+                "KLOAD-RUN live-py 1k 1 tracked".into(),
+                format!("KLOAD-JSON {}", json(1000, 1000, 1_000_000_000)),
+            ];
+            c.extend(reading.iter().map(|l| format!("KLOAD-READING {l}")));
+            c.extend(["KLOAD-LOST -".to_string(), "KLOAD-END 0".into()]);
+            c.join("\n")
+        };
+        // the blocks it says live: the module's objects and a few others
+        let text = run(&["ready", "live_bytes 68000", "live_blocks 1003"]);
+        let rows = from_console(&text).unwrap();
+        let m = rows[0].result.as_ref().unwrap();
+        assert_eq!(
+            (m.made, m.counted, m.no_figure.as_deref()),
+            (1000, 1003, None)
+        );
+        let how = how(&text);
+        assert_eq!(how.last().unwrap().0, "live-py");
+        assert!(how
+            .last()
+            .unwrap()
+            .1
+            .contains("`python3 -u kmem-live.py {pid}`"));
+        // bytes only: over an object's (64)
+        let rows = from_console(&run(&["live_bytes 64000"])).unwrap();
+        assert_eq!(rows[0].result.as_ref().unwrap().counted, 1000);
+        // by process: another's lines are not this run's (pid 90 is its)
+        let rows = from_console(&run(&[
+            "pid=90 live_bytes 6400",
+            "pid=90 live_blocks 100",
+            "pid=7 live_bytes 64000",
+            "pid=7 live_blocks 1000",
+        ]))
+        .unwrap();
+        assert_eq!(rows[0].result.as_ref().unwrap().counted, 100);
+        // no figure: it counted nothing, and the row says why
+        let rows = from_console(&run(&["ready"])).unwrap();
+        let m = rows[0].result.as_ref().unwrap();
+        assert_eq!(m.counted, 0);
+        assert!(
+            m.no_figure.as_deref().unwrap().contains("live_bytes"),
+            "{m:?}"
+        );
     }
 
     #[test]

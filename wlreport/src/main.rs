@@ -117,9 +117,10 @@ fn run(cmd: &str, p: &mut lexopt::Parser) -> Res<()> {
         }
         "kload" => {
             let o = Opts::parse(p, &["console", "out"])?;
-            let rows = kload::from_console(&files::read_console(&o.path("console")?)?)?;
+            let console = files::read_console(&o.path("console")?)?;
+            let rows = kload::from_console(&console)?;
             let out = o.path("out")?;
-            for (name, text) in load::files("kload", &rows, &kload::how())? {
+            for (name, text) in load::files("kload", &rows, &kload::how(&console))? {
                 write(&out.join(name), &text)?;
             }
             put(&load::summary(&rows)
