@@ -70,7 +70,7 @@ write_err() {
 
 # The number of checks: either side of each branch below has the same (what
 # cannot run is skipped, not left out), so it holds on any kernel.
-ktap_plan 219
+ktap_plan 221
 note "kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) cpus"
 # The kernel's log and lockdep's state before the module is loaded: a report
 # from here on is the module's to answer for; one before it is the kernel's.
@@ -299,6 +299,16 @@ check "the trace: 1000 kmallocs of 64 from the module in its pid, all kfreed the
 	[ "$traced" = "1000 1000 0" ]
 echo >"$T/trace"
 check "nothing is held after kmalloc-test" [ "$(held_now)" = "0 0" ]
+# two writer threads on the one file at once (the rate writes run without the
+# mutex, the hold writes under it): the tally counts both
+json=$("$KT" --json --rate max --calls 5000 --writers 2 64)
+rc=$?
+check "kmalloc-test --rate max --calls 5000 --writers 2 64: exit 0, 10000 made, as the module counted them, all freed" \
+	[ "$rc $(rate_json threads) $(rate_json allocs) $(entry_of objects) $(entry_of objects_freed)" = "0 2 10000 10000 10000" ]
+json=$("$KT" --json --rate max --calls 5000 --writers 2 --hold 10ms 64)
+rc=$?
+check "the same held (--hold 10ms): 10000 objects live at its read, none freed, and none held after it" \
+	[ "$rc $(entry_of objects) $(entry_of objects_freed) $(entry_of state) $(held_now)" = "0 10000 0 live 0 0" ]
 unload
 check "insmod max_bytes=8192" load max_bytes=8192
 check "rate 10 1024 (a batch of 10 KiB over the 8192 cap) -> ENOMEM" [ "$(write_err 'rate 10 1024')" = ENOMEM ]
