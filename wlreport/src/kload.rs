@@ -53,8 +53,8 @@ fn bundled() -> Vec<(String, String)> {
         (
             "tracefs",
             "the kmem:kmalloc and kmem:kfree events in the trace buffer (1408 KiB a CPU): the \
-             module's kmallocs of the process (its writer threads too) it holds; lost: the events the buffer overwrote \
-             (per_cpu/cpu*/stats overrun)",
+             module's kmallocs of the process (its writer threads too) it holds; lost: the \
+             events the buffer overwrote (per_cpu/cpu*/stats overrun)",
         ),
         (
             "memleak-k",
