@@ -8,6 +8,9 @@
 //! next is due, against CLOCK_MONOTONIC. At `max` every write is as large as
 //! the module takes. The writes are not ledger entries: they go in the
 //! report's `kernel_rate` counts, as rate-wl's calls go in its `rate`.
+//! Under `--hold` the module keeps every object until the close (`rate COUNT
+//! SIZE hold`); with `--writers N`, N threads pace their own writes to the
+//! one open file at once ([`run_writers`]).
 
 use nix::errno::Errno;
 use wlcore::exit::Error;
