@@ -12,7 +12,8 @@
 # callback), takes it off. Unlike a pid-keyed tracker (kmem.bt, GranuloTrack's
 # MemTracker), a free made elsewhere is seen, and an object traced twice
 # (Linux 7.2 traces a large kmalloc twice) is held once. vmalloc, the page
-# allocator and per-CPU memory are not traced.
+# allocator and per-CPU memory are not traced. Its map holds 65536 objects:
+# more are not recorded, and it does not say so (the load table shows it).
 #
 # Prints "ready" once attached; on SIGINT, the reading and exits:
 #   live_bytes N    bytes_alloc of the objects held
