@@ -892,6 +892,7 @@ impl Allocations {
     /// The listing: a header, one line per live allocation, the totals.
     fn listing(&self, inner: &Inner) -> Result<KVec<u8>> {
         let (deferred, deferred_bytes) = self.deferred.pending();
+        let (held, held_bytes) = inner.held();
         let mut t = Text(KVec::new());
         let mut fill = || -> core::fmt::Result {
             t.write_str("# pid tid comm requested allocated path\n")?;
@@ -917,8 +918,8 @@ impl Allocations {
                 self.max_bytes,
                 deferred,
                 deferred_bytes,
-                inner.held().0,
-                inner.held().1
+                held,
+                held_bytes
             )
         };
         fill().map_err(|_| ENOMEM)?;

@@ -175,38 +175,8 @@ the file cannot be opened.";
                     })?;
                 self.duration = Some(ns);
             }
-            "calls" => {
-                let what = "--calls <N>";
-                let v = wlcore::cli::value(p, what)?;
-                let n = v
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| (1..=rate::MAX_CALLS).contains(n))
-                    .ok_or_else(|| {
-                        wlcore::cli::bad_value(
-                            what,
-                            &v,
-                            format!("a whole number from 1 to {}", rate::MAX_CALLS),
-                        )
-                    })?;
-                self.calls = Some(n);
-            }
-            "writers" => {
-                let what = "--writers <N>";
-                let v = wlcore::cli::value(p, what)?;
-                let n = v
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| (1..=rate::MAX_WRITERS).contains(n))
-                    .ok_or_else(|| {
-                        wlcore::cli::bad_value(
-                            what,
-                            &v,
-                            format!("a whole number from 1 to {}", rate::MAX_WRITERS),
-                        )
-                    })?;
-                self.writers = Some(n);
-            }
+            "calls" => self.calls = Some(whole_number(p, "--calls <N>", rate::MAX_CALLS)?),
+            "writers" => self.writers = Some(whole_number(p, "--writers <N>", rate::MAX_WRITERS)?),
             _ => return Ok(false),
         }
         Ok(true)
@@ -457,6 +427,15 @@ impl Kmalloc {
     fn expectations(&self, size: u64) -> String {
         expect::expectations(self.path, self.from.unwrap_or(0), size, self.force_vmalloc)
     }
+}
+
+/// The value of the option `what`: a whole number from 1 to `max`.
+fn whole_number(p: &mut lexopt::Parser, what: &str, max: u64) -> Result<u64, Error> {
+    let v = wlcore::cli::value(p, what)?;
+    v.parse::<u64>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| wlcore::cli::bad_value(what, &v, format!("a whole number from 1 to {max}")))
 }
 
 /// Opens the module's file for writing, and for reading too when `read`

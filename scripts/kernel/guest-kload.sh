@@ -51,18 +51,13 @@ set -u
 
 names=$1 rates=$2 duration=$3 max_calls=$4 size=$5 writers=$6
 # each run: RATE/WRITERS
-runs=$(for r in $(echo "$rates" | tr , ' '); do
-	for n in $(echo "$writers" | tr , ' '); do echo "$r/$n"; done
+runs=$(for _r in $(echo "$rates" | tr , ' '); do
+	for _n in $(echo "$writers" | tr , ' '); do echo "$_r/$_n"; done
 done)
 W=${WLBIN:?no WLBIN: run by vm-run.sh --host-root}
 # shellcheck source=scripts/kernel/guest-lib.sh
 . "$W/guest-lib.sh"
-OUT=/tmp/tracker.out
 
-# shellcheck disable=SC2317 # called through wait_for
-has() { grep -Eq -- "$1" "$OUT"; }
-# shellcheck disable=SC2317
-at_least() { [ "$(grep -Ec -- "$1" "$OUT")" -ge "$2" ]; }
 # kt_args RUN: kmalloc-test's arguments for the rate mode of RUN (RATE/WRITERS)
 kt_args() {
 	case ${1%/*} in
@@ -102,55 +97,38 @@ group_hwm() {
 		sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "$_p/status"
 	done | awk '{ s += $1 } END { print s * 1024 }'
 }
-# shellcheck disable=SC2317 # called through wait_for
-kt_waiting() { grep -q '^pid=[0-9]* waiting' /tmp/kt.err; }
+# contract RUN CMD: the run RUN under a tracker of the contract (guest-lib.sh's
+# contract), its output in $OUT; sets rc, json, and usage (its group's CPU
+# time over the run's writes, its peak resident size)
+# shellcheck disable=SC2317 # called by contract
+contract_released() { u0=$(group_ticks "$tpid"); }
 # shellcheck disable=SC2317
-tracker_gone() { ! kill -0 "$tpid" 2>/dev/null; }
-# shellcheck disable=SC2317
-ready_or_gone() { has '^ready$' || tracker_gone; }
-# contract RUN CMD: the run RUN under a tracker of the contract, its output
-# in $OUT; sets rc, json, and usage (its group's CPU time over the run's
-# writes, its peak resident size)
-contract() {
-	rm -f /tmp/kt.in
-	mkfifo /tmp/kt.in
-	# shellcheck disable=SC2046 # kt_args gives words
-	"$KT" --json --wait --hold inf $(kt_args "$1") "$size" </tmp/kt.in >/tmp/kt.json 2>/tmp/kt.err &
-	kpid=$!
-	exec 3>/tmp/kt.in
+contract_held() {
+	wait_for 600 holding "$kpid" || echo "KERR kmalloc-test $(kt_args "$r"): not held"
+	usage="cpu_ns=$((($(group_ticks "$tpid") - u0) * (1000000000 / hz))) peak_rss_bytes=$(group_hwm "$tpid")"
+}
+run_contract() {
 	usage=""
-	if ! wait_for 60 kt_waiting; then
-		echo "KERR kmalloc-test $(kt_args "$1"): no --wait line: $(tail -n 1 /tmp/kt.err)"
-		kill -KILL "$kpid"
-	else
-		t0=$(now)
-		# its own process group, SIGINT at its default (a background job
-		# of sh would ignore it)
-		(cd "$W" && exec setsid env --default-signal=INT sh -c "$(echo "$2" | sed "s/{pid}/$kpid/g")") \
-			>"$OUT" 2>/tmp/tracker.err </dev/null &
-		tpid=$!
-		if ! wait_for 900 ready_or_gone || ! has '^ready$'; then
-			echo "KERR $name did not attach: $(tail -n 3 /tmp/tracker.err | tr '\n' ' ')"
-			/bin/kill -s KILL -- "-$tpid" 2>/dev/null
-			kill -KILL "$kpid"
-		else
-			[ -n "$attached" ] || echo "KLOAD-ATTACH $name $(since "$t0")"
-			attached=1
-			u0=$(group_ticks "$tpid")
-			echo >&3
-			wait_for 600 holding "$kpid" || echo "KERR kmalloc-test $(kt_args "$1"): not held"
-			usage="cpu_ns=$((($(group_ticks "$tpid") - u0) * (1000000000 / hz))) peak_rss_bytes=$(group_hwm "$tpid")"
-			sleep 0.5
-			/bin/kill -s INT -- "-$tpid"
-			wait_for 60 tracker_gone || { echo "KERR $name: still running 60 s after SIGINT"; /bin/kill -s KILL -- "-$tpid"; }
-			kill -INT "$kpid"
-		fi
-	fi
-	exec 3>&-
-	wait "$kpid"
-	rc=$?
-	wait "$tpid" 2>/dev/null
+	contract "$(kt_args "$1") $size" "$2" KLOAD
 	json=$(cat /tmp/kt.json)
+}
+# attach READY CMD...: starts the tracker $name, CMD in the folder of the
+# guest's files, once, its output appended to an empty $OUT (so that the file
+# can be emptied between runs), and waits for its line READY; sets tpid and
+# prints KLOAD-ATTACH, or KERR and returns 1
+attach() {
+	_ready=$1
+	shift
+	: >"$OUT"
+	_t0=$(now)
+	(cd "$W" && exec "$@") >>"$OUT" 2>/tmp/tracker.err &
+	tpid=$!
+	if ! wait_for 900 has "$_ready"; then
+		echo "KERR $name did not attach: $(tail -n 3 /tmp/tracker.err | tr '\n' ' ')"
+		kill "$tpid" 2>/dev/null
+		return 1
+	fi
+	echo "KLOAD-ATTACH $name $(since "$_t0")"
 }
 # grown_stopped: the tracker's output has not grown for a second
 # shellcheck disable=SC2317 # called through wait_for
@@ -182,19 +160,8 @@ for name in $(echo "$names" | tr , ' '); do
 		for r in $runs; do
 			alone "$r"
 		done
-		: >"$OUT"
-		t0=$(now)
-		# appended to, so that the file can be emptied between runs
-		(cd "$W" && exec env BPFTRACE_MAP_KEYS_MAX=65536 bpftrace -B line kmem.bt kmalloc-test) \
-			>>"$OUT" 2>/tmp/tracker.err &
-		tpid=$!
-		if ! wait_for 900 has '^ready$'; then
-			echo "KERR $name did not attach: $(tail -n 3 /tmp/tracker.err | tr '\n' ' ')"
-			kill "$tpid" 2>/dev/null
-			status=1
-			continue
-		fi
-		echo "KLOAD-ATTACH $name $(since "$t0")"
+		attach '^ready$' env BPFTRACE_MAP_KEYS_MAX=65536 bpftrace -B line kmem.bt kmalloc-test ||
+			{ status=1; continue; }
 		;;
 	tracefs)
 		echo 0 >"$T/tracing_on"
@@ -205,17 +172,8 @@ for name in $(echo "$names" | tr , ' '); do
 		for r in $runs; do
 			alone "$r" --hold 1ms
 		done
-		: >"$OUT"
-		t0=$(now)
-		(cd "$W" && exec python3 -u /usr/sbin/memleak-bpfcc -o 0 -T 100000 1) >"$OUT" 2>/tmp/tracker.err &
-		tpid=$!
-		if ! wait_for 900 has '^Attaching to kernel allocators'; then
-			echo "KERR $name did not attach: $(tail -n 3 /tmp/tracker.err | tr '\n' ' ')"
-			kill "$tpid" 2>/dev/null
-			status=1
-			continue
-		fi
-		echo "KLOAD-ATTACH $name $(since "$t0")"
+		attach '^Attaching to kernel allocators' python3 -u /usr/sbin/memleak-bpfcc -o 0 -T 100000 1 ||
+			{ status=1; continue; }
 		;;
 	*)
 		cmd=$(awk -F '\t' -v n="$name" '$1 == n { print $2 }' "$W/kload-contract.tsv" 2>/dev/null)
@@ -322,7 +280,7 @@ for name in $(echo "$names" | tr , ' '); do
 			;;
 		*)
 			: >"$OUT"
-			contract "$r" "$cmd"
+			run_contract "$r" "$cmd"
 			echo "KLOAD-JSON $json"
 			sed 's/^/KLOAD-READING /' "$OUT"
 			echo "KLOAD-LOST -"

@@ -32,17 +32,10 @@ shift 2
 W=${WLBIN:?no WLBIN: run by vm-run.sh --host-root}
 # shellcheck source=scripts/kernel/guest-lib.sh
 . "$W/guest-lib.sh"
-OUT=/tmp/tracker.out
 
-# shellcheck disable=SC2317 # called through wait_for
-has() { grep -Eq -- "$1" "$OUT"; }
 count_of() { grep -Ec -- "$1" "$OUT"; }
 # shellcheck disable=SC2317
-at_least() { [ "$(count_of "$1")" -ge "$2" ]; }
-# shellcheck disable=SC2317
 listed() { grep -q "^$1 " "$PROC"; }
-# shellcheck disable=SC2317
-kt_waiting() { grep -q '^pid=[0-9]* waiting' /tmp/kt.err; }
 # held PID RUN: the run's allocation is made and held: listed by the module,
 # or after a free in another context (--free-by, no longer listed), its hold
 # begun
@@ -54,53 +47,11 @@ held() {
 	esac
 }
 
-# contract RUN CMD: one run under a tracker of the contract, its reading in
-# $OUT: kmalloc-test stopped at its --wait line, the tracker started on its
-# pid ({pid} in CMD) in a process group of its own (SIGINT at its default: a
-# background job of sh would ignore it), "ready", the allocation made and
-# held, SIGINT to the tracker's group (it prints its reading and exits), then
-# to kmalloc-test (it frees and reports). Sets rc; the first time, prints
-# KTRK-ATTACH.
-contract() {
-	rm -f /tmp/kt.in
-	mkfifo /tmp/kt.in
-	# shellcheck disable=SC2086 # the run's arguments are words
-	"$KT" --json --wait --hold inf $1 </tmp/kt.in >/tmp/kt.json 2>/tmp/kt.err &
-	kpid=$!
-	exec 3>/tmp/kt.in
-	rc=1
-	if ! wait_for 60 kt_waiting; then
-		echo "KERR kmalloc-test $1: no --wait line: $(tail -n 1 /tmp/kt.err)"
-		kill -KILL "$kpid"
-	else
-		t0=$(now)
-		(cd "$W" && exec setsid env --default-signal=INT sh -c "$(echo "$2" | sed "s/{pid}/$kpid/g")") \
-			>"$OUT" 2>/tmp/tracker.err </dev/null &
-		tpid=$!
-		if ! wait_for 900 ready_or_gone || ! has '^ready$'; then
-			echo "KERR $name did not attach: $(tail -n 3 /tmp/tracker.err | tr '\n' ' ')"
-			/bin/kill -s KILL -- "-$tpid" 2>/dev/null
-			kill -KILL "$kpid"
-		else
-			[ -n "$attached" ] || echo "KTRK-ATTACH $name $(since "$t0")"
-			attached=1
-			echo >&3
-			wait_for 60 held "$kpid" "$1" || echo "KERR kmalloc-test $1: not held"
-			sleep 0.5
-			/bin/kill -s INT -- "-$tpid"
-			wait_for 60 tracker_gone || { echo "KERR $name: still running 60 s after SIGINT"; /bin/kill -s KILL -- "-$tpid"; }
-			kill -INT "$kpid"
-		fi
-	fi
-	exec 3>&-
-	wait "$kpid"
-	rc=$?
-	wait "$tpid" 2>/dev/null
-}
+# a run of the contract (guest-lib.sh's contract) is held once listed
+# shellcheck disable=SC2317 # called by contract
+contract_released() { :; }
 # shellcheck disable=SC2317
-tracker_gone() { ! kill -0 "$tpid" 2>/dev/null; }
-# shellcheck disable=SC2317
-ready_or_gone() { has '^ready$' || tracker_gone; }
+contract_held() { wait_for 60 held "$kpid" "$run" || echo "KERR kmalloc-test $run: not held"; }
 
 # the stacks of the report that starts at the COUNT-th line matching SYNC and
 # pass through the module, its header first
@@ -172,7 +123,7 @@ LINE
 				report "$sync" "$h" | sed 's/^/KTRK-OUT /'
 				;;
 			contract)
-				contract "$run" "$cmd"
+				contract "$run" "$cmd" KTRK
 				echo "KTRK-JSON $(cat /tmp/kt.json)"
 				sed 's/^/KTRK-OUT /' "$OUT"
 				;;

@@ -43,6 +43,70 @@ holding() {
 	[ "$_nr $_nfds" = "7 0x1" ] || [ "$_nr $_nfds" = "271 0x1" ]
 }
 
+# The trackers' scripts (guest-ktrackers.sh, guest-kload.sh) keep a
+# tracker's output in $OUT.
+OUT=/tmp/tracker.out
+# shellcheck disable=SC2317 # called through wait_for
+has() { grep -Eq -- "$1" "$OUT"; }
+# shellcheck disable=SC2317
+at_least() { [ "$(grep -Ec -- "$1" "$OUT")" -ge "$2" ]; }
+# shellcheck disable=SC2317
+kt_waiting() { grep -q '^pid=[0-9]* waiting' /tmp/kt.err; }
+# shellcheck disable=SC2317
+tracker_gone() { ! kill -0 "$tpid" 2>/dev/null; }
+# shellcheck disable=SC2317
+ready_or_gone() { has '^ready$' || tracker_gone; }
+
+# contract ARGS CMD PREFIX: one run of `kmalloc-test --json --wait --hold inf
+# ARGS` (its report in /tmp/kt.json) under the tracker of the contract
+# (docs/tracker-contract.md) named $name, its reading in $OUT: kmalloc-test
+# stopped at its --wait line, the tracker CMD started on its pid ({pid}) in
+# the folder of the guest's files, in a process group of its own (SIGINT at
+# its default: a background job of sh would ignore it), "ready", kmalloc-test
+# let go, `contract_held` (the caller's: waits until the allocation is made
+# and held, with kpid set), SIGINT to the tracker's group half a second later
+# (it prints its reading and exits), then to kmalloc-test (it frees and
+# reports). `contract_released`, the caller's too, runs just before
+# kmalloc-test is let go. Sets kpid, tpid and rc; the first time ($attached
+# empty), prints "PREFIX-ATTACH <name> <seconds to ready>".
+# shellcheck disable=SC2154 # name, W and attached are the caller's
+contract() {
+	rm -f /tmp/kt.in
+	mkfifo /tmp/kt.in
+	# shellcheck disable=SC2086 # the run's arguments are words
+	"$KT" --json --wait --hold inf $1 </tmp/kt.in >/tmp/kt.json 2>/tmp/kt.err &
+	kpid=$!
+	exec 3>/tmp/kt.in
+	if ! wait_for 60 kt_waiting; then
+		echo "KERR kmalloc-test $1: no --wait line: $(tail -n 1 /tmp/kt.err)"
+		kill -KILL "$kpid"
+	else
+		_t0=$(now)
+		(cd "$W" && exec setsid env --default-signal=INT sh -c "$(echo "$2" | sed "s/{pid}/$kpid/g")") \
+			>"$OUT" 2>/tmp/tracker.err </dev/null &
+		tpid=$!
+		if ! wait_for 900 ready_or_gone || ! has '^ready$'; then
+			echo "KERR $name did not attach: $(tail -n 3 /tmp/tracker.err | tr '\n' ' ')"
+			/bin/kill -s KILL -- "-$tpid" 2>/dev/null
+			kill -KILL "$kpid"
+		else
+			[ -n "$attached" ] || echo "$3-ATTACH $name $(since "$_t0")"
+			attached=1
+			contract_released
+			echo >&3
+			contract_held
+			sleep 0.5
+			/bin/kill -s INT -- "-$tpid"
+			wait_for 60 tracker_gone || { echo "KERR $name: still running 60 s after SIGINT"; /bin/kill -s KILL -- "-$tpid"; }
+			kill -INT "$kpid"
+		fi
+	fi
+	exec 3>&-
+	wait "$kpid"
+	rc=$?
+	wait "$tpid" 2>/dev/null
+}
+
 PROC=/proc/kmalloc_lkm
 # The module allocates through the kernel crate's KVec<u8, Kmalloc>: the call
 # site of its kmem:kmalloc events is that (mangled) Rust function.

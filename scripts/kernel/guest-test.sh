@@ -216,17 +216,22 @@ load
 rate_json() { echo "$json" | sed -n "s/.*\"$1\": *\([0-9]*\).*/\1/p" | head -n 1; }
 # entry_of KEY: a value of the module's entry in $json
 entry_of() { echo "$json" | sed -n "s/.*\"module_entry\": *{[^}]*\"$1\": *\"*\([^\",}]*\).*/\1/p"; }
-echo 0 >"$T/tracing_on"
-echo >"$T/trace"
-echo 1 >"$T/events/kmem/kmalloc/enable"
-echo 1 >"$T/events/kmem/kfree/enable"
-echo 1 >"$T/tracing_on"
-json=$("$KT" --json --rate max --calls 1000 64)
-rc=$?
-echo 0 >"$T/tracing_on"
-echo 0 >"$T/events/kmem/kmalloc/enable"
-echo 0 >"$T/events/kmem/kfree/enable"
-pid=$(rate_json pid)
+# rate_traced ARG...: `kmalloc-test --json ARG...` with the kmem:kmalloc and
+# kmem:kfree events on, the trace emptied first; sets json, rc, pid
+rate_traced() {
+	echo 0 >"$T/tracing_on"
+	echo >"$T/trace"
+	echo 1 >"$T/events/kmem/kmalloc/enable"
+	echo 1 >"$T/events/kmem/kfree/enable"
+	echo 1 >"$T/tracing_on"
+	json=$("$KT" --json "$@")
+	rc=$?
+	echo 0 >"$T/tracing_on"
+	echo 0 >"$T/events/kmem/kmalloc/enable"
+	echo 0 >"$T/events/kmem/kfree/enable"
+	pid=$(rate_json pid)
+}
+rate_traced --rate max --calls 1000 64
 check "kmalloc-test --rate max --calls 1000 64: exit 0, 1000 kmallocs made (kernel_rate)" \
 	[ "$rc $(rate_json allocs)" = "0 1000" ]
 check "its module entry: path rate, 1000 objects, 1000 freed, 64 allocated each" \
@@ -276,16 +281,7 @@ check "one more object -> ENOMEM, and the file holds nothing then" \
 exec 3>&-
 # kmalloc-test --rate with --hold: the objects kmalloced in the writes and
 # kfreed only at the close, all in its pid (the trace)
-echo >"$T/trace"
-echo 1 >"$T/events/kmem/kmalloc/enable"
-echo 1 >"$T/events/kmem/kfree/enable"
-echo 1 >"$T/tracing_on"
-json=$("$KT" --json --rate max --calls 1000 --hold 10ms 64)
-rc=$?
-echo 0 >"$T/tracing_on"
-echo 0 >"$T/events/kmem/kmalloc/enable"
-echo 0 >"$T/events/kmem/kfree/enable"
-pid=$(rate_json pid)
+rate_traced --rate max --calls 1000 --hold 10ms 64
 check "kmalloc-test --rate max --calls 1000 --hold 10ms 64: exit 0, its entry: 1000 objects live (none freed), freed at close" \
 	[ "$rc $(entry_of objects) $(entry_of objects_freed) $(entry_of state) $(entry_of free)" = "0 1000 0 live close" ]
 # "KMALLOCS FREED EARLY": the module's kmallocs of 64 in the pid, those of
